@@ -1,0 +1,1 @@
+"""elbench engine: all computation and file formats. Imports no Qt, vispy or pyqtgraph."""

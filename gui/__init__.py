@@ -1,0 +1,1 @@
+"""elbench GUI: Qt widgets that wire the engine to the user; no science is computed here."""
