@@ -2,7 +2,7 @@
 
 ``python main.py`` opens the GUI on the last landscape (or the built-in default);
 ``python main.py COMMAND --help`` describes a headless command. Headless commands are the
-modules of ``engine/commands/``: each has a docstring, ``add_args(parser)`` and ``main(args)``.
+modules of ``engine/commands/`` and ``gui/commands/``: each has a docstring, ``add_args(parser)`` and ``main(args)``.
 
 Example::
 
@@ -19,12 +19,19 @@ import sys
 
 import engine.commands
 
+# Commands that draw figures live in gui/commands (they use the plotting stack, offscreen);
+# all others in engine/commands. Both are discovered, so a command is one module.
+_COMMAND_PACKAGES = ("engine.commands", "gui.commands")
+
 
 def _command_modules():
     """Yield (name, module) for every headless command, sorted by name."""
-    names = sorted(info.name for info in pkgutil.iter_modules(engine.commands.__path__))
-    for name in names:
-        yield name, importlib.import_module(f"engine.commands.{name}")
+    found = []
+    for package in _COMMAND_PACKAGES:
+        path = importlib.import_module(package).__path__
+        found += [(info.name, f"{package}.{info.name}") for info in pkgutil.iter_modules(path)]
+    for name, module in sorted(found):
+        yield name, importlib.import_module(module)
 
 
 def _add_gui_args(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,111 @@
+"""Per-particle ground truth of a simulated dataset: ``ground_truth.npz``.
+
+Arrays, one row per particle in ``particles.star`` order (N rows):
+
+- ``image_name`` (N,) str: the particle's ``rlnImageName``, e.g. "000001@particles/particles_00000.mrcs"
+- ``cc1_deg``, ``cc2_deg`` (N,) float64: true conformation in degrees
+- ``well`` (N,) int16: ground-truth well, 1-based (basin of attraction of a declared well)
+- ``core`` (N,) bool: False for transition particles outside the landscape's core radius
+- ``energy_kcal_per_mol`` (N,) float64
+- ``rot_deg``, ``tilt_deg``, ``psi_deg`` (N,) float64: RELION ZYZ Euler angles
+- ``origin_x_A``, ``origin_y_A`` (N,) float64: rlnOriginX/YAngst
+- ``defocus_u_A``, ``defocus_v_A``, ``defocus_angle_deg`` (N,) float64
+
+and per dataset: ``well_centres_deg`` (n_wells, 2) declared centres (cc1, cc2),
+``well_names`` (n_wells,) str, ``merged_into`` (n_wells,) int16 (0 = owns a basin, else the
+1-based well it merged into), ``kT_kcal_per_mol`` () float64.
+
+Example::
+
+    gt = load_ground_truth("dataset/ground_truth.npz")
+    gt.well[:10], gt.n_wells
+"""
+from __future__ import annotations
+
+import os
+import zipfile
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+PER_PARTICLE = ("image_name", "cc1_deg", "cc2_deg", "well", "core", "energy_kcal_per_mol",
+                "rot_deg", "tilt_deg", "psi_deg", "origin_x_A", "origin_y_A",
+                "defocus_u_A", "defocus_v_A", "defocus_angle_deg")
+PER_DATASET = ("well_centres_deg", "well_names", "merged_into", "kT_kcal_per_mol")
+
+
+class GroundTruthError(ValueError):
+    """A ground-truth file that cannot be used; the message names the file and the field."""
+
+
+@dataclass(frozen=True, eq=False)
+class GroundTruth:
+    image_name: np.ndarray
+    cc1_deg: np.ndarray
+    cc2_deg: np.ndarray
+    well: np.ndarray
+    core: np.ndarray
+    energy_kcal_per_mol: np.ndarray
+    rot_deg: np.ndarray
+    tilt_deg: np.ndarray
+    psi_deg: np.ndarray
+    origin_x_A: np.ndarray
+    origin_y_A: np.ndarray
+    defocus_u_A: np.ndarray
+    defocus_v_A: np.ndarray
+    defocus_angle_deg: np.ndarray
+    well_centres_deg: np.ndarray
+    well_names: np.ndarray
+    merged_into: np.ndarray
+    kT_kcal_per_mol: float
+
+    def __post_init__(self) -> None:
+        n = len(self.image_name)
+        for name in PER_PARTICLE:
+            if len(getattr(self, name)) != n:
+                raise GroundTruthError(f"{name}: has {len(getattr(self, name))} rows, expected {n}")
+        if np.any(self.well < 1) or np.any(self.well > len(self.well_centres_deg)):
+            raise GroundTruthError(f"well: labels must lie in 1..{len(self.well_centres_deg)}")
+
+    def __len__(self) -> int:
+        return len(self.image_name)
+
+    @property
+    def n_wells(self) -> int:
+        return len(self.well_centres_deg)
+
+    def subset(self, index: np.ndarray) -> GroundTruth:
+        """The ground truth of the particles ``index`` (per-dataset fields unchanged)."""
+        return GroundTruth(**{f.name: (getattr(self, f.name)[index] if f.name in PER_PARTICLE
+                                       else getattr(self, f.name)) for f in fields(self)})
+
+
+def save_ground_truth(gt: GroundTruth, path) -> None:
+    """Write atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp.npz")
+    try:
+        np.savez(tmp, **{f.name: getattr(gt, f.name) for f in fields(gt)})
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_ground_truth(path) -> GroundTruth:
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in PER_PARTICLE + PER_DATASET if k not in data.files]
+            if missing:
+                raise GroundTruthError(f"{path}: missing field {missing[0]!r}")
+            values = {k: data[k] for k in PER_PARTICLE + PER_DATASET}
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
+        if isinstance(exc, GroundTruthError):
+            raise
+        raise GroundTruthError(f"{path}: not a readable ground-truth .npz ({exc})") from None
+    values["kT_kcal_per_mol"] = float(values["kT_kcal_per_mol"])
+    try:
+        return GroundTruth(**values)
+    except GroundTruthError as exc:
+        raise GroundTruthError(f"{path}: {exc}") from None
