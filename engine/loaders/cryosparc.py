@@ -1,0 +1,93 @@
+"""cryoSPARC 3D Variability / 3D Flex particle outputs (``.cs``).
+
+A ``.cs`` file is a table with one row per particle, stored either in numpy's ``.npy`` format
+(starts with ``\\x93NUMPY``) or in the newer CSDAT format (starts with ``\\x95CSDAT``), which
+cryosparc-tools' ``Dataset.load`` reads. The latent coordinates are the fields
+``components_mode_K/value`` (K = 0, 1, ...), in order of K. Rows need not keep the input order;
+they are matched to our particles by ``uid`` when the dataset has ``cryosparc/particles.cs``
+(uids survive every job), otherwise by ``blob/path`` + ``blob/idx`` (0-based position in the
+stack; our image names count from 1).
+
+Example::
+
+    out = load_cryosparc("J42_particles.cs", dataset)
+    out.dim_names      # ('component 0', 'component 1', 'component 2')
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from engine.loaders.base import LoaderError, MethodOutput, build_output
+
+KIND = "cryosparc"
+_COMPONENT = re.compile(r"^components_mode_(\d+)/value$")
+NUMPY_MAGIC = b"\x93NUMPY"
+CSDAT_MAGIC = b"\x95CSDAT"
+
+
+def load_cryosparc(path, dataset, *, label: str | None = None) -> MethodOutput:
+    path = Path(path)
+    columns = read_cs(path)
+    modes = sorted((int(m.group(1)), name) for name in columns if (m := _COMPONENT.match(name)))
+    if not modes:
+        sample = ", ".join(list(columns)[:8])
+        raise LoaderError(path, "missing field components_mode_0/value (is this the particle output of a "
+                                f"3D Variability or 3D Flex job?); fields: {sample}")
+    ks = [k for k, _ in modes]
+    if ks != list(range(len(ks))):
+        raise LoaderError(path, f"missing field components_mode_{min(set(range(max(ks) + 1)) - set(ks))}/value "
+                                f"(found modes {ks})")
+    coords = np.stack([np.asarray(columns[name], dtype=np.float64) for _, name in modes], axis=1)
+    dim_names = [f"component {k}" for k in ks]
+    label = label or f"cryoSPARC {path.stem}"
+    common = dict(kind=KIND, label=label, dim_names=dim_names)
+    if "uid" in columns and dataset.cryosparc_uids is not None:
+        uids = np.asarray(columns["uid"], dtype=np.uint64)
+        if np.isin(uids, dataset.cryosparc_uids).all():
+            return build_output(path, dataset, coords, uids=uids, **common)
+    for field in ("blob/path", "blob/idx"):
+        if field not in columns:
+            raise LoaderError(path, f"missing field {field} (needed to match rows to particles; "
+                                    "the dataset has no cryosparc/particles.cs for matching by uid)")
+    names = blob_image_names(columns["blob/path"], columns["blob/idx"])
+    return build_output(path, dataset, coords, names=names, **common)
+
+
+def blob_image_names(blob_path, blob_idx) -> np.ndarray:
+    """RELION-style names "N@path" (N = blob/idx + 1) for cryoSPARC blob fields."""
+    import pandas as pd
+
+    paths = pd.Series(np.asarray(blob_path), dtype=object)
+    if len(paths) and isinstance(paths.iloc[0], bytes):
+        paths = paths.str.decode("utf-8")
+    position = pd.Series(np.asarray(blob_idx, dtype=np.int64) + 1).astype(str).str.zfill(6)
+    return (position + "@" + paths.astype(str)).to_numpy(dtype=str)
+
+
+def read_cs(path: Path) -> dict:
+    """Field name -> column array of a ``.cs`` file (either encoding)."""
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+    except OSError as exc:
+        raise LoaderError(path, f"cannot read the file ({exc.strerror or exc})") from None
+    if magic.startswith(NUMPY_MAGIC):
+        try:
+            table = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise LoaderError(path, f"corrupt or truncated .cs file ({exc})") from None
+        if table.dtype.names is None:
+            raise LoaderError(path, f"not a cryoSPARC table (an array of dtype {table.dtype} without fields)")
+        return {name: table[name] for name in table.dtype.names}
+    if magic.startswith(CSDAT_MAGIC):
+        from cryosparc.dataset import Dataset as CsDataset
+
+        try:
+            table = CsDataset.load(path)
+            return {name: np.asarray(table[name]) for name in table.fields()}
+        except Exception as exc:  # cryosparc-tools raises several types on a damaged file
+            raise LoaderError(path, f"corrupt or truncated CSDAT .cs file ({exc})") from None
+    raise LoaderError(path, "not a cryoSPARC .cs file (it starts with neither the numpy nor the CSDAT signature)")
