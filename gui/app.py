@@ -12,12 +12,13 @@ import sys
 from PySide6.QtWidgets import QApplication
 
 from gui.main_window import MainWindow
+from gui.settings import APPLICATION, ORGANIZATION
 
 
 def run_gui(landscape_path: str | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv)
-    app.setApplicationName("elbench")
-    app.setOrganizationName("elbench")
+    app.setApplicationName(APPLICATION)
+    app.setOrganizationName(ORGANIZATION)
     window = MainWindow(landscape_path=landscape_path)
     window.show()
     return app.exec()

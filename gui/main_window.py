@@ -1,19 +1,207 @@
-"""The main window: one tab per stage of the workflow, and a status bar.
+"""The main window: one tab per stage of the workflow, menus, and a status bar.
 
 Stages: Landscape (design the energy landscape), Structure & projections, Simulation,
-Comparison. Each tab is a widget that takes the shared document in its constructor.
+Comparison. Each tab is a widget that takes the shared ``LandscapeDocument`` (``self.doc``)
+in its constructor; add one in ``_build_tabs``. The window owns the file operations (New
+from preset, Open, Save, Save As), asks before unsaved changes would be lost, restores the
+last landscape and the window geometry at the next start (``gui.settings.AppSettings``).
+
+Example::
+
+    window = MainWindow()                 # last landscape, or the default preset
+    window = MainWindow("my.json")        # a given file
+    window.open_file("other.json")        # False (and a message box) if it cannot be read
 """
 from __future__ import annotations
 
-from PySide6.QtWidgets import QMainWindow, QTabWidget
+import json
+from pathlib import Path
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget
+
+from engine.landscape_io import LandscapeFileError, landscape_from_dict, landscape_to_dict
+from engine.presets import DEFAULT_PRESET, load_preset, preset_names
+from gui.document import LandscapeDocument
+from gui.landscape_designer import LandscapeDesigner
+from gui.settings import AppSettings
+
+FILE_FILTER = "Landscape JSON (*.json);;All files (*)"
 
 
 class MainWindow(QMainWindow):
     def __init__(self, landscape_path: str | None = None):
         super().__init__()
-        self.setWindowTitle("elbench")
+        self.settings = AppSettings()
+        self.doc = LandscapeDocument(parent=self)
         self.resize(1400, 900)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.setCentralWidget(self.tabs)
+        self._build_tabs()
+        self._build_menus()
+        self.doc.sigPathChanged.connect(self._update_title)
+        self.doc.sigDirtyChanged.connect(self._update_title)
+        self.doc.sigLandscapeChanged.connect(self._update_title)
         self.statusBar().showMessage("Ready")
+        self._restore(landscape_path)
+        self._update_title()
+
+    def _build_tabs(self) -> None:
+        self.designer = LandscapeDesigner(self.doc)
+        self.designer.sigStatusMessage.connect(self.statusBar().showMessage)
+        self.tabs.addTab(self.designer, "Landscape")
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        presets = file_menu.addMenu("&New from Preset")
+        for name in preset_names():
+            action = presets.addAction(name)
+            action.triggered.connect(lambda _=False, n=name: self.new_from_preset(n))
+        self.action_open = self._action(file_menu, "&Open...", QKeySequence.StandardKey.Open,
+                                        self._open_dialog)
+        file_menu.addSeparator()
+        self.action_save = self._action(file_menu, "&Save", QKeySequence.StandardKey.Save, self.save)
+        self.action_save_as = self._action(file_menu, "Save &As...", QKeySequence("Ctrl+Shift+S"),
+                                           lambda: self.save_as())
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", QKeySequence("Ctrl+Q"), self.close)
+
+        edit_menu = self.menuBar().addMenu("&Edit")
+        self.action_undo = self.doc.undo_stack.createUndoAction(self, "&Undo")
+        self.action_undo.setShortcut(QKeySequence("Ctrl+Z"))
+        self.action_redo = self.doc.undo_stack.createRedoAction(self, "&Redo")
+        self.action_redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        edit_menu.addAction(self.action_undo)
+        edit_menu.addAction(self.action_redo)
+        edit_menu.addSeparator()
+        edit_menu.addAction(self.designer.action_add_well)
+        edit_menu.addAction(self.designer.action_delete_well)
+
+    def _action(self, menu, text, shortcut, slot) -> QAction:
+        action = menu.addAction(text)
+        action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        return action
+
+    # --- file operations --------------------------------------------------------------
+    def new_from_preset(self, name: str) -> bool:
+        if not self._maybe_save():
+            return False
+        self.doc.reset(load_preset(name))
+        self.statusBar().showMessage(f"New landscape from preset {name}", 5000)
+        return True
+
+    def open_file(self, path: str) -> bool:
+        """Open ``path``; on a bad file show the error and keep the current landscape."""
+        try:
+            self.doc.open(path)
+        except LandscapeFileError as exc:
+            self._error("Cannot open landscape", f"Could not open {exc.path}:\n\n{exc.field or 'file'}: {exc.problem}")
+            return False
+        self.statusBar().showMessage(f"Opened {path}", 5000)
+        return True
+
+    def save(self) -> bool:
+        """Save to the document's file (asks for one if it has none); False if not saved."""
+        if not self.doc.path:
+            return self.save_as()
+        return self._save_to(self.doc.path)
+
+    def save_as(self, path: str | None = None) -> bool:
+        if path is None:
+            start = self.doc.path or str(Path.cwd() / f"{self.doc.landscape.name}.json")
+            path, _ = QFileDialog.getSaveFileName(self, "Save landscape as", start, FILE_FILTER)
+            if not path:
+                return False
+            if not Path(path).suffix:
+                path += ".json"
+        return self._save_to(path)
+
+    def _save_to(self, path: str) -> bool:
+        try:
+            self.doc.save(path)
+        except OSError as exc:
+            self._error("Cannot save landscape", f"Could not save {path}:\n\n{exc.strerror or exc}")
+            return False
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    def _open_dialog(self) -> None:
+        if not self._maybe_save():
+            return
+        start = str(Path(self.doc.path).parent) if self.doc.path else str(Path.cwd())
+        path, _ = QFileDialog.getOpenFileName(self, "Open landscape", start, FILE_FILTER)
+        if path:
+            self.open_file(path)
+
+    def _maybe_save(self) -> bool:
+        """Ask Save / Discard / Cancel when there are unsaved changes; False = cancelled."""
+        if not self.doc.is_dirty:
+            return True
+        answer = QMessageBox.question(
+            self, "Unsaved changes",
+            f"The landscape {self.doc.display_name} has unsaved changes. Save them?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def _error(self, title: str, text: str) -> None:
+        QMessageBox.warning(self, title, text)
+
+    def _update_title(self, *_):
+        star = "*" if self.doc.is_dirty else ""
+        self.setWindowTitle(f"{self.doc.display_name}{star} — elbench")
+
+    # --- start and exit ---------------------------------------------------------------
+    def _restore(self, landscape_path: str | None) -> None:
+        """Open ``landscape_path``, else the last landscape, else the default preset."""
+        settings = self.settings
+        geometry = settings.window_geometry
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = settings.window_state
+        if state is not None:
+            self.restoreState(state)
+        self.doc.set_energy_unit(settings.energy_unit)
+        self.designer.set_sample_size(settings.sample_size)
+        if landscape_path:
+            if self.open_file(landscape_path):
+                return
+        elif settings.last_landscape_path:
+            try:
+                self.doc.open(settings.last_landscape_path)
+                return
+            except LandscapeFileError as exc:
+                self.statusBar().showMessage(f"Could not reopen the last landscape: {exc}", 10000)
+        elif settings.last_landscape_json:
+            try:
+                self.doc.reset(landscape_from_dict(json.loads(settings.last_landscape_json),
+                                                   "the last unsaved landscape"))
+                return
+            except (LandscapeFileError, ValueError) as exc:
+                self.statusBar().showMessage(f"Could not restore the last landscape: {exc}", 10000)
+        self.doc.reset(load_preset(DEFAULT_PRESET))
+
+    def _remember(self) -> None:
+        settings = self.settings
+        settings.window_geometry = self.saveGeometry()
+        settings.window_state = self.saveState()
+        settings.energy_unit = self.doc.energy_unit
+        settings.sample_size = self.designer.sample_size
+        if self.doc.path:
+            settings.last_landscape_path = self.doc.path
+            settings.last_landscape_json = None
+        else:
+            settings.last_landscape_path = None
+            settings.last_landscape_json = json.dumps(landscape_to_dict(self.doc.clean_landscape))
+        settings.sync()
+
+    def closeEvent(self, event) -> None:
+        if not self._maybe_save():
+            event.ignore()
+            return
+        self._remember()
+        event.accept()

@@ -1,0 +1,215 @@
+"""The "Landscape" tab: design an energy landscape by dragging wells.
+
+Left: the energy map with marginal densities (``LandscapeMapWidget``). Right: landscape
+controls (temperature, energy unit, core radius, live sample size, contours), the selected
+well's numbers (``WellInspector``) and the table of wells with their occupancies
+(``WellTable``). All of them share the ``LandscapeDocument``; this widget only lays them out
+and turns the map's cursor position into a status-bar message.
+
+Example::
+
+    designer = LandscapeDesigner(doc)
+    designer.sigStatusMessage.connect(window.statusBar().showMessage)
+    designer.set_sample_size(5000)
+"""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QSlider, QSplitter, QVBoxLayout, QWidget)
+
+from gui.document import ENERGY_UNITS
+from gui.landscape_map import LandscapeMapWidget
+from gui.well_inspector import WellInspector, WellTable
+
+MAX_SAMPLE_SIZE = 20000
+SAMPLE_STEP = 500
+DEFAULT_SAMPLE_SIZE = 5000
+
+
+class LandscapeControls(QGroupBox):
+    """Temperature, energy unit, core radius, sample size and contour toggle."""
+
+    sigSampleSizeChanged = Signal(int)
+    sigContoursToggled = Signal(bool)
+
+    def __init__(self, document, parent=None):
+        super().__init__("Landscape", parent)
+        self.doc = document
+        self._updating = False
+        form = QFormLayout(self)
+        self.temperature = QDoubleSpinBox()
+        self.temperature.setRange(1.0, 2000.0)
+        self.temperature.setDecimals(1)
+        self.temperature.setSingleStep(10.0)
+        self.temperature.setSuffix(" K")
+        self.temperature.setKeyboardTracking(False)
+        self.temperature.valueChanged.connect(self._on_temperature)
+        self.kT_label = QLabel()
+        row = QHBoxLayout()
+        row.addWidget(self.temperature, 1)
+        row.addWidget(self.kT_label)
+        form.addRow("Temperature", row)
+
+        self.unit = QComboBox()
+        self.unit.addItems(ENERGY_UNITS)
+        self.unit.currentTextChanged.connect(self.doc.set_energy_unit)
+        form.addRow("Energy in", self.unit)
+
+        self.core_enabled = QCheckBox()
+        self.core_enabled.setToolTip("Samples farther than this from their well centre are "
+                                     "'transition' and left out of recall")
+        self.core_radius = QDoubleSpinBox()
+        self.core_radius.setRange(0.1, 90.0)
+        self.core_radius.setSingleStep(0.5)
+        self.core_radius.setSuffix(" °")
+        self.core_radius.setKeyboardTracking(False)
+        self.core_enabled.toggled.connect(self._on_core)
+        self.core_radius.valueChanged.connect(self._on_core)
+        row = QHBoxLayout()
+        row.addWidget(self.core_enabled)
+        row.addWidget(self.core_radius, 1)
+        form.addRow("Core radius", row)
+
+        self.sample = QSlider(Qt.Orientation.Horizontal)
+        self.sample.setRange(0, MAX_SAMPLE_SIZE // SAMPLE_STEP)
+        self.sample.setPageStep(4)
+        self.sample_label = QLabel()
+        self.sample_label.setMinimumWidth(48)
+        self.sample.valueChanged.connect(self._on_sample)
+        row = QHBoxLayout()
+        row.addWidget(self.sample, 1)
+        row.addWidget(self.sample_label)
+        form.addRow("Live sample", row)
+
+        self.contours = QCheckBox("Contour lines")
+        self.contours.setChecked(True)
+        self.contours.toggled.connect(self.sigContoursToggled)
+        form.addRow("", self.contours)
+
+        document.sigLandscapeChanged.connect(self._refresh)
+        document.sigEnergyUnitChanged.connect(self._refresh)
+        self._refresh()
+        self._on_sample(self.sample.value())
+
+    def set_sample_size(self, n: int) -> None:
+        self.sample.setValue(round(min(max(n, 0), MAX_SAMPLE_SIZE) / SAMPLE_STEP))
+
+    def _refresh(self, *_):
+        land = self.doc.landscape
+        self._updating = True
+        try:
+            self.temperature.setValue(land.temperature_K)
+            self.kT_label.setText(f"kT = {land.kT_kcal_per_mol:.3f} kcal/mol")
+            self.unit.setCurrentText(self.doc.energy_unit)
+            self.core_enabled.setChecked(land.core_radius_deg is not None)
+            self.core_radius.setEnabled(land.core_radius_deg is not None)
+            if land.core_radius_deg is not None:
+                self.core_radius.setValue(land.core_radius_deg)
+        finally:
+            self._updating = False
+
+    def _on_temperature(self, value: float) -> None:
+        if not self._updating:
+            self.doc.set_landscape_field("temperature_K", float(value))
+
+    def _on_core(self, *_):
+        if self._updating:
+            return
+        self.core_radius.setEnabled(self.core_enabled.isChecked())
+        value = float(self.core_radius.value()) if self.core_enabled.isChecked() else None
+        self.doc.set_landscape_field("core_radius_deg", value)
+
+    def _on_sample(self, position: int) -> None:
+        n = position * SAMPLE_STEP
+        self.sample_label.setText(f"{n:,}")
+        self.sigSampleSizeChanged.emit(n)
+
+
+class LandscapeDesigner(QWidget):
+    """Map, controls, inspector and well table of one LandscapeDocument.
+
+    Signals: sigStatusMessage(str): cursor position and energy for the status bar.
+    Actions (for the window's Edit menu): ``action_add_well``, ``action_delete_well`` (Del).
+    """
+
+    sigStatusMessage = Signal(str)
+
+    def __init__(self, document, parent=None):
+        super().__init__(parent)
+        self.doc = document
+        self.map = LandscapeMapWidget(document, editable=True, marginals=True, show_sample=True)
+        self.controls = LandscapeControls(document)
+        self.inspector = WellInspector(document)
+        self.table = WellTable(document)
+
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(4, 0, 0, 0)
+        side_layout.addWidget(self.controls)
+        well_box = QGroupBox("Selected well")
+        QVBoxLayout(well_box).addWidget(self.inspector)
+        side_layout.addWidget(well_box)
+        table_box = QGroupBox("Wells (basin occupancy at this temperature)")
+        QVBoxLayout(table_box).addWidget(self.table)
+        side_layout.addWidget(table_box, 1)
+        side.setMinimumWidth(330)
+        side.setMaximumWidth(440)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.map)
+        splitter.addWidget(side)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 0)
+        splitter.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(splitter)
+
+        self.action_add_well = QAction("Add Well", self)
+        self.action_add_well.setToolTip("Add a well in the middle of the map "
+                                        "(or double-click the map where it should go)")
+        self.action_add_well.triggered.connect(self._add_well_in_view)
+        self.action_delete_well = QAction("Delete Well", self)
+        self.action_delete_well.setShortcut(QKeySequence(QKeySequence.StandardKey.Delete))
+        self.action_delete_well.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.action_delete_well.triggered.connect(lambda: self.doc.remove_well(self.doc.selected_well))
+        self.addAction(self.action_delete_well)
+
+        self.controls.sigSampleSizeChanged.connect(self.map.set_sample_size)
+        self.controls.sigContoursToggled.connect(self.map.set_contours_visible)
+        self.map.sigCursorMoved.connect(self._on_cursor)
+        self.map.sigCursorLeft.connect(lambda: self.sigStatusMessage.emit(""))
+        document.sigSelectionChanged.connect(self._on_selection)
+        self._on_selection(document.selected_well)
+        self.set_sample_size(DEFAULT_SAMPLE_SIZE)
+
+    @property
+    def sample_size(self) -> int:
+        return self.map.sample_size
+
+    def set_sample_size(self, n: int) -> None:
+        self.controls.set_sample_size(n)
+
+    def _on_selection(self, index: int) -> None:
+        self.action_delete_well.setEnabled(index >= 0)
+        self.action_delete_well.setText(f"Delete Well {index + 1}" if index >= 0 else "Delete Well")
+
+    def _add_well_in_view(self) -> None:
+        (x0, x1), (y0, y1) = self.map.view_box.viewRange()
+        self.doc.add_well(self.doc.new_well_at(0.5 * (x0 + x1), 0.5 * (y0 + y1)))
+
+    def _on_cursor(self, cc1: float, cc2: float) -> None:
+        doc = self.doc
+        energy = float(doc.landscape.energy(cc1, cc2)) * doc.energy_scale
+        grid = doc.live_grid
+        lo1, _, lo2, _ = grid.extent_deg
+        step1, step2 = grid.step_deg
+        n2, n1 = grid.energy.shape
+        i1 = int(np.clip((cc1 - lo1) // step1, 0, n1 - 1))
+        i2 = int(np.clip((cc2 - lo2) // step2, 0, n2 - 1))
+        basin = f"   basin of well {grid.basins.label[i2, i1]}" if doc.landscape.wells else ""
+        self.sigStatusMessage.emit(f"cc1 = {cc1:.2f}°   cc2 = {cc2:.2f}°   "
+                                   f"E = {energy:.2f} {doc.energy_unit}{basin}")

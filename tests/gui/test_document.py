@@ -1,0 +1,149 @@
+"""LandscapeDocument: edits are undo commands, previews are not, files round-trip."""
+import json
+
+import pytest
+
+from engine.landscape import Landscape, Well
+from engine.landscape_io import LandscapeFileError, load_landscape
+from engine.presets import load_preset
+from gui.document import LandscapeDocument
+
+
+def small_landscape():
+    wells = (Well("a", -5.0, 0.0, 3.0, 2.0, 2.0), Well("b", 5.0, 0.0, 2.0, 2.0, 2.0))
+    return Landscape(wells, (-10.0, 10.0), (-8.0, 8.0), grid_size=64, name="small")
+
+
+@pytest.fixture
+def doc(qapp):
+    return LandscapeDocument(small_landscape())
+
+
+def test_move_is_one_undo_step_and_marks_dirty(doc, qtbot):
+    with qtbot.waitSignal(doc.sigDirtyChanged) as dirty:
+        doc.move_well(0, -3.0, 1.5)
+    assert dirty.args == [True]
+    assert (doc.landscape.wells[0].cc1_deg, doc.landscape.wells[0].cc2_deg) == (-3.0, 1.5)
+    assert doc.undo_stack.count() == 1
+    doc.undo_stack.undo()
+    assert doc.landscape == small_landscape()
+    assert not doc.is_dirty
+    doc.undo_stack.redo()
+    assert doc.landscape.wells[0].cc1_deg == -3.0
+
+
+def test_moves_are_clamped_to_the_domain(doc):
+    doc.move_well(1, 50.0, -50.0)
+    assert (doc.landscape.wells[1].cc1_deg, doc.landscape.wells[1].cc2_deg) == (10.0, -8.0)
+
+
+def test_preview_pushes_nothing_and_commit_is_one_step_from_before_the_preview(doc, qtbot):
+    with qtbot.waitSignals([doc.sigLandscapeChanged] * 3):
+        for x in (-4.0, -3.0, -2.0):
+            doc.preview_move_well(0, x, 0.0)
+    assert doc.is_previewing and doc.undo_stack.count() == 0
+    assert doc.committed_landscape == small_landscape()
+    doc.move_well(0, -2.0, 0.0)
+    assert not doc.is_previewing and doc.undo_stack.count() == 1
+    doc.undo_stack.undo()
+    assert doc.landscape.wells[0].cc1_deg == -5.0
+
+
+def test_cancel_preview_restores_the_landscape(doc):
+    doc.preview_move_well(0, 3.0, 3.0)
+    assert doc.landscape.wells[0].cc1_deg == 3.0
+    doc.cancel_preview()
+    assert doc.landscape == small_landscape() and doc.undo_stack.count() == 0
+    assert not doc.is_dirty
+
+
+def test_preview_uses_a_coarser_grid_for_basins(qapp):
+    doc = LandscapeDocument(load_preset("paper-3x4"))
+    assert doc.live_grid.energy.shape == (512, 512)
+    doc.preview_move_well(0, -11.0, -9.0)
+    assert doc.grid.energy.shape == (512, 512)
+    assert doc.live_grid.energy.shape == (256, 256)
+
+
+def test_grid_is_cached_for_equal_landscapes(doc):
+    grid = doc.grid
+    doc.move_well(0, -4.0, 0.0)
+    doc.undo_stack.undo()
+    assert doc.grid is grid  # the landscape equals the cached one again
+
+
+def test_invalid_well_value_names_the_field_and_pushes_nothing(doc):
+    with pytest.raises(ValueError, match="sigma1_deg"):
+        doc.update_well(0, sigma1_deg=-1.0)
+    assert doc.undo_stack.count() == 0
+
+
+def test_consecutive_edits_of_one_field_merge(doc):
+    for depth in (3.1, 3.2, 3.3):
+        doc.update_well(0, depth_kcal_per_mol=depth)
+    doc.update_well(0, sigma1_deg=2.5)
+    assert doc.undo_stack.count() == 2
+    doc.undo_stack.undo()
+    doc.undo_stack.undo()
+    assert doc.landscape.wells[0].depth_kcal_per_mol == 3.0
+
+
+def test_add_remove_and_selection(doc, qtbot):
+    with qtbot.waitSignal(doc.sigSelectionChanged) as selected:
+        index = doc.add_well(doc.new_well_at(0.0, 5.0))
+    assert index == 2 and selected.args == [2] and doc.selected_well == 2
+    assert doc.landscape.wells[2].name == "3"
+    doc.remove_well(2)
+    assert len(doc.landscape.wells) == 2 and doc.selected_well == -1
+    doc.undo_stack.undo()
+    assert doc.landscape.wells[2].cc2_deg == 5.0
+
+
+def test_landscape_fields_are_undoable(doc):
+    doc.set_landscape_field("temperature_K", 350.0)
+    doc.set_landscape_field("core_radius_deg", 3.0)
+    assert doc.landscape.temperature_K == 350.0 and doc.landscape.core_radius_deg == 3.0
+    doc.undo_stack.undo()
+    assert doc.landscape.core_radius_deg is None
+    with pytest.raises(ValueError, match="temperature_K"):
+        doc.set_landscape_field("temperature_K", 0.0)
+
+
+def test_conformation_signal_and_clamping(doc, qtbot):
+    with qtbot.waitSignal(doc.sigConformationChanged) as sig:
+        doc.set_conformation(2.0, 99.0)
+    assert sig.args == [2.0, 8.0] and doc.conformation == (2.0, 8.0)
+
+
+def test_energy_unit_scale(doc):
+    doc.set_energy_unit("kT")
+    assert doc.energy_scale == pytest.approx(1.0 / doc.landscape.kT_kcal_per_mol)
+    with pytest.raises(ValueError, match="energy unit"):
+        doc.set_energy_unit("eV")
+
+
+def test_save_and_open_round_trip(doc, tmp_path, qtbot):
+    doc.move_well(0, -6.5, 1.25)
+    path = tmp_path / "edited.json"
+    with qtbot.waitSignals([doc.sigPathChanged, doc.sigDirtyChanged]):
+        doc.save(path)
+    assert not doc.is_dirty and doc.path == str(path.resolve())
+    assert load_landscape(path) == doc.landscape
+    other = LandscapeDocument(load_preset("paper-3x4"))
+    other.open(path)
+    assert other.landscape == doc.landscape and not other.is_dirty
+    assert other.undo_stack.count() == 0
+
+
+def test_bad_file_leaves_the_document_untouched(doc, tmp_path):
+    doc.move_well(0, -6.0, 0.0)
+    bad = tmp_path / "bad.json"
+    data = json.loads(json.dumps({"format_version": 1, "cc1_range_deg": [-5, 5],
+                                  "cc2_range_deg": [-5, 5], "temperature_K": 300,
+                                  "wells": [{"cc1_deg": 0, "cc2_deg": 0, "depth_kcal_per_mol": 2,
+                                             "sigma1_deg": -1, "sigma2_deg": 1}]}))
+    bad.write_text(json.dumps(data))
+    before = doc.landscape
+    with pytest.raises(LandscapeFileError, match=r"wells\[0\]\.sigma1_deg"):
+        doc.open(bad)
+    assert doc.landscape is before and doc.is_dirty and doc.undo_stack.count() == 1
