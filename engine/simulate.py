@@ -1,0 +1,315 @@
+"""Simulate a dataset: plan in, a dataset folder that RELION, cryoDRGN and cryoSPARC read out.
+
+``run_simulation`` prepares the folder (landscape.json, maps/, noise calibration,
+manifest.json), runs the chunks on an executor (engine.executors: local processes by default,
+Dask with a scheduler address), records each finished chunk in the manifest, and finally
+writes particles.star, cryodrgn/poses.pkl + ctf.pkl, cryosparc/particles.cs and
+ground_truth.npz from the chunks' metadata (regenerated from the seed, never kept).
+
+Guarantees: chunk k's bytes depend on (plan, k) only (engine.sim_chunks); a run killed at
+any moment resumes with ``resume=True`` and ends byte-identical to an uninterrupted one; a
+cancelled run (``should_stop``) leaves finished stacks and a manifest that say exactly what
+is done, and resumes the same way. Memory is bounded by the workers' batches, plus the
+per-particle metadata (~100 bytes per particle) while the final files are written.
+
+Example::
+
+    plan = SimulationPlan(landscape=load_preset("paper-3x4"), n_particles=20_000, box_size=64)
+    result = run_simulation(plan, "runs/ds1", workers=2, progress=print)
+    result.status          # "complete"
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine import manifest as mf
+from engine.dataset_writer import (Optics, write_cryodrgn_ctf, write_cryodrgn_poses, write_cryosparc_particles,
+                                   write_particles_star)
+from engine.ground_truth import GroundTruth, save_ground_truth
+from engine.landscape_io import save_landscape
+from engine.sim_chunks import (BATCH_SIZE, CALIBRATION_STREAM, CHUNK_STREAM, UID_STREAM, NoiseLevel, calibrate_noise,
+                               chunk_metadata, chunk_uids, get_context, plan_key)
+from engine.sim_plan import SimulationPlan, check_disk_space, plan_from_dict, plan_to_dict
+
+METADATA_FILES = ("particles.star", "cryodrgn/poses.pkl", "cryodrgn/ctf.pkl", "cryosparc/particles.cs",
+                  "ground_truth.npz")
+# Whole-pipeline speed of one worker at box 64 (bench/bench_simulate.py on a 2-core VM), for
+# the time estimate shown before a run; cost per image grows like D^2 log D.
+IMAGES_PER_S_PER_WORKER_BOX64 = 900.0
+
+
+class SimulationError(RuntimeError):
+    """A run that cannot start or go on (folder in use, plan differs from the manifest...)."""
+
+
+@dataclass(frozen=True)
+class SimulationProgress:
+    """Where a run stands. ``rate_per_s`` counts images made by this run only."""
+
+    particles_done: int
+    particles_total: int
+    chunks_done: int
+    n_chunks: int
+    elapsed_s: float
+    made_this_run: int
+    stage: str = "images"
+
+    @property
+    def fraction(self) -> float:
+        return self.particles_done / self.particles_total if self.particles_total else 1.0
+
+    @property
+    def rate_per_s(self) -> float:
+        return self.made_this_run / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        rate = self.rate_per_s
+        return (self.particles_total - self.particles_done) / rate if rate > 0 else None
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    folder: Path
+    status: str              # "complete" or "cancelled"
+    particles_done: int
+    particles_total: int
+    elapsed_s: float
+    noise: NoiseLevel
+    executor: str
+
+
+def estimate_seconds(plan: SimulationPlan, workers: int | None = None) -> float:
+    """Rough wall time of a run on ``workers`` local cores (default all)."""
+    d = plan.effective_box_size()
+    workers = workers or os.cpu_count() or 1
+    per_image = (d * d * math.log2(d)) / (64 * 64 * 6) / IMAGES_PER_S_PER_WORKER_BOX64
+    return plan.n_particles * per_image / workers
+
+
+def run_simulation(plan: SimulationPlan, out_dir=None, workers: int | None = None, scheduler=None,
+                   resume: bool = False, progress=None, should_stop=None, log=None) -> SimulationResult:
+    """Make (or, with ``resume``, finish) the dataset of ``plan`` in ``out_dir``
+    (default ``plan.output_folder``).
+
+    workers: local processes (default all cores; 1 = in this process). scheduler: a Dask
+    address "tcp://host:port" (or a distributed.Client) to run the chunks on a cluster.
+    progress(SimulationProgress), should_stop() -> bool, log(str): optional callbacks, called
+    in the calling thread. Raises PlanError (bad plan or inputs, not enough disk),
+    SimulationError (folder in use, plan differs from the manifest) or a chunk's error.
+    """
+    from engine.executors import make_executor
+
+    log = log or (lambda message: None)
+    folder = Path(out_dir if out_dir is not None else (plan.output_folder or ""))
+    if not str(out_dir if out_dir is not None else plan.output_folder or ""):
+        raise SimulationError("no output folder given (out_dir or plan.output_folder)")
+    t0 = time.monotonic()
+    ctx = get_context(plan)  # reads the landscape grid and a STAR file of orientations, if any
+    ctx.object  # user maps are read and checked here, before anything is written
+    if resume:
+        manifest = _open_for_resume(plan, folder, log)
+    else:
+        manifest = _prepare(plan, folder, ctx, log)
+    noise = NoiseLevel(**manifest["noise"])
+    done = mf.particles_done(manifest)
+    n_done_chunks = len(mf.done_chunks(manifest))
+    made = 0
+
+    def report(stage="images"):
+        if progress is not None:
+            progress(SimulationProgress(done, plan.n_particles, n_done_chunks, plan.n_chunks,
+                                        time.monotonic() - t0, made, stage))
+
+    def on_done(record: dict) -> None:
+        nonlocal n_done_chunks
+        row = manifest["chunks"][record["index"]]
+        row.update(status="done", bytes=record["bytes"], sha256=record["sha256"])
+        mf.write_manifest(folder, manifest)
+        n_done_chunks += 1
+        report()
+
+    def on_progress(n: int) -> None:
+        nonlocal done, made
+        done += n
+        made += n
+        report()
+
+    report()
+    plan_dict = plan_to_dict(plan)
+    tasks = [(plan_dict, row["index"], noise.sigma, str(folder)) for row in manifest["chunks"] if row["status"] != "done"]
+    manifest["status"] = "running"
+    mf.write_manifest(folder, manifest)
+    try:
+        with make_executor(workers, scheduler) as executor:
+            executor_name = executor.name
+            log(f"{len(tasks)} chunks to make on {executor.workers} {executor.name} worker(s)")
+            finished = executor.run(tasks, on_done, should_stop, on_progress)
+    except BaseException as exc:
+        manifest["status"] = "failed"
+        manifest["error"] = f"{type(exc).__name__}: {exc}"
+        mf.write_manifest(folder, manifest)
+        raise
+    done = mf.particles_done(manifest)
+    if not finished:
+        manifest["status"] = "cancelled"
+        mf.write_manifest(folder, manifest)
+        log(f"cancelled: {done} of {plan.n_particles} particles in finished chunks; resume to complete")
+        return SimulationResult(folder, "cancelled", done, plan.n_particles, time.monotonic() - t0, noise, executor_name)
+    report("metadata")
+    log("writing particles.star, cryoDRGN, cryoSPARC and ground-truth files")
+    manifest["files"] = write_metadata_files(plan, folder)
+    manifest["status"] = "complete"
+    manifest.pop("error", None)
+    mf.write_manifest(folder, manifest)
+    report("complete")
+    elapsed = time.monotonic() - t0
+    log(f"complete: {plan.n_particles} particles in {elapsed:.1f} s")
+    return SimulationResult(folder, "complete", done, plan.n_particles, elapsed, noise, executor_name)
+
+
+def _prepare(plan: SimulationPlan, folder: Path, ctx, log) -> dict:
+    if mf.manifest_path(folder).exists():
+        raise SimulationError(f"{folder} already holds a dataset (manifest.json); resume it "
+                              "(--resume) or choose another folder")
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise SimulationError(f"{folder} exists and is not an empty folder; choose a new or empty folder")
+    check_disk_space(plan, folder)
+    (folder / "particles").mkdir(parents=True, exist_ok=True)
+    save_landscape(plan.landscape, folder / "landscape.json")
+    log("writing maps")
+    _write_maps(plan, folder, ctx)
+    log("calibrating noise")
+    noise = calibrate_noise(ctx)
+    log(f"noise sigma {noise.sigma:.4g} (signal variance {noise.signal_variance:.4g} in a "
+        f"{noise.mask_radius_px:.1f} px disk, SNR {plan.snr})")
+    obj = ctx.object
+    manifest = {
+        "format_version": mf.FORMAT_VERSION, "kind": mf.KIND, "status": "prepared",
+        "created": mf.now_iso(), "updated": mf.now_iso(), "software": mf.software_versions(),
+        "plan": plan_to_dict(plan),
+        "derived": {"box_size": ctx.box_size, "apix_A": ctx.apix_A, "n_particles": plan.n_particles,
+                    "n_chunks": plan.n_chunks, "batch_size": BATCH_SIZE,
+                    "object": {"name": obj.name, "diameter_A": obj.diameter_A, "pivot_A": list(map(float, obj.pivot_A)),
+                               "axis1": list(map(float, obj.axis1)), "axis2": list(map(float, obj.axis2))}},
+        "seeds": {"seed": plan.seed,
+                  "chunk": f"SeedSequence(seed, spawn_key=({CHUNK_STREAM}, k)).spawn(2) -> [metadata, noise]",
+                  "calibration": f"SeedSequence(seed, spawn_key=({CALIBRATION_STREAM},))",
+                  "cryosparc_uid": f"SeedSequence(seed, spawn_key=({UID_STREAM}, k))"},
+        "noise": asdict(noise),
+        "chunks": mf.chunk_table(plan),
+    }
+    mf.write_manifest(folder, manifest)
+    return manifest
+
+
+def _write_maps(plan: SimulationPlan, folder: Path, ctx, only_missing: bool = False) -> None:
+    from engine.maps import write_map
+    from engine.object_model import composite_map
+
+    obj = ctx.object
+    (folder / "maps").mkdir(exist_ok=True)
+    jobs = [("lsu.mrc", lambda: obj.lsu), ("ssu.mrc", lambda: obj.ssu), ("ssu_mask.mrc", lambda: obj.ssu_mask)]
+    for i, well in enumerate(plan.landscape.wells, start=1):
+        jobs.append((f"well_{i:02d}.mrc", lambda w=well: composite_map(obj, w.cc1_deg, w.cc2_deg)))
+    for name, make in jobs:
+        if not (only_missing and (folder / "maps" / name).exists()):
+            write_map(folder / "maps" / name, make(), obj.apix_A)
+
+
+def _open_for_resume(plan: SimulationPlan, folder: Path, log) -> dict:
+    manifest = mf.read_manifest(folder)
+    stored = plan_from_dict(manifest["plan"], str(mf.manifest_path(folder)))
+    if plan_key(stored) != plan_key(plan):
+        mine, theirs = plan_to_dict(plan), manifest["plan"]
+        differ = sorted(k for k in set(mine) | set(theirs) if k != "output_folder" and mine.get(k) != theirs.get(k))
+        raise SimulationError(f"{folder}: the plan differs from the one in manifest.json (fields {differ}); "
+                              "resume with the same plan or start a new folder")
+    if manifest["software"].get("numpy") != mf.software_versions().get("numpy"):
+        log("warning: numpy version differs from the run that started this dataset; bytes may differ")
+    for tmp in (folder / "particles").glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)  # temporary stacks of chunks that were interrupted
+    for row in manifest["chunks"]:
+        path = folder / row["file"]
+        if row["status"] == "done" and (not path.is_file() or path.stat().st_size != row["bytes"]):
+            log(f"chunk {row['index']}: {row['file']} is missing or has the wrong size; making it again")
+            row.update(status="pending", bytes=None, sha256=None)
+    done_bytes = sum(row["bytes"] for row in mf.done_chunks(manifest))
+    check_disk_space(plan, folder, already_written_bytes=done_bytes)
+    _write_maps(plan, folder, get_context(plan), only_missing=True)
+    if not (folder / "landscape.json").exists():
+        save_landscape(plan.landscape, folder / "landscape.json")
+    log(f"resuming: {len(mf.done_chunks(manifest))} of {plan.n_chunks} chunks already done")
+    return manifest
+
+
+def write_metadata_files(plan: SimulationPlan, folder) -> dict:
+    """Write particles.star, cryodrgn/*.pkl, cryosparc/particles.cs (if planned) and
+    ground_truth.npz from the chunks' regenerated metadata; returns {file: sha256}."""
+    from engine.dataset_writer import sha256_file
+
+    folder = Path(folder)
+    ctx = get_context(plan)
+    optics = Optics(ctx.box_size, ctx.apix_A, plan.voltage_kV, plan.cs_mm, plan.amplitude_contrast, plan.bfactor_A2)
+    metas = [chunk_metadata(ctx, k) for k in range(plan.n_chunks)]
+    n = plan.n_particles
+    write_particles_star(folder / "particles.star", optics, metas)
+    (folder / "cryodrgn").mkdir(exist_ok=True)
+    write_cryodrgn_poses(folder / "cryodrgn/poses.pkl", optics, metas, n)
+    write_cryodrgn_ctf(folder / "cryodrgn/ctf.pkl", optics, metas, n)
+    if plan.write_cryosparc:
+        (folder / "cryosparc").mkdir(exist_ok=True)
+        write_cryosparc_particles(folder / "cryosparc/particles.cs", optics, metas, n, lambda m: chunk_uids(plan, m))
+    save_ground_truth(ground_truth_of(plan, metas), folder / "ground_truth.npz")
+    del metas
+    return {name: sha256_file(folder / name) for name in METADATA_FILES if (folder / name).exists()}
+
+
+def ground_truth_of(plan: SimulationPlan, metas) -> GroundTruth:
+    """The GroundTruth (engine.ground_truth) of the chunks ``metas``, in particle order."""
+    land = plan.landscape
+    basins = land.grid().basins
+
+    def cat(get, dtype=None):
+        return np.concatenate([np.asarray(get(m), dtype=dtype) for m in metas]) if metas else np.zeros(0, dtype)
+
+    return GroundTruth(
+        image_name=cat(lambda m: np.array(m.image_names())),
+        cc1_deg=cat(lambda m: m.cc1_deg), cc2_deg=cat(lambda m: m.cc2_deg),
+        well=cat(lambda m: m.well, np.int16), core=cat(lambda m: m.core, bool),
+        energy_kcal_per_mol=cat(lambda m: m.energy_kcal_per_mol),
+        rot_deg=cat(lambda m: m.euler_deg[:, 0]), tilt_deg=cat(lambda m: m.euler_deg[:, 1]),
+        psi_deg=cat(lambda m: m.euler_deg[:, 2]),
+        origin_x_A=cat(lambda m: m.origin_A[:, 0]), origin_y_A=cat(lambda m: m.origin_A[:, 1]),
+        defocus_u_A=cat(lambda m: m.defocus_u_A), defocus_v_A=cat(lambda m: m.defocus_v_A),
+        defocus_angle_deg=cat(lambda m: m.defocus_angle_deg),
+        well_centres_deg=land.centres_deg, well_names=np.array([w.name for w in land.wells]),
+        merged_into=np.array([m or 0 for m in basins.merged_into], dtype=np.int16),
+        kT_kcal_per_mol=float(land.kT_kcal_per_mol))
+
+
+def verify_dataset(folder) -> list[str]:
+    """Re-hash every stack and metadata file against the manifest; returns the problems
+    (empty when the dataset is intact)."""
+    from engine.dataset_writer import sha256_file
+
+    folder = Path(folder)
+    manifest = mf.read_manifest(folder)
+    problems = []
+    for row in manifest["chunks"]:
+        if row["status"] != "done":
+            problems.append(f"chunk {row['index']}: not done")
+        elif not (folder / row["file"]).is_file():
+            problems.append(f"{row['file']}: missing")
+        elif sha256_file(folder / row["file"]) != row["sha256"]:
+            problems.append(f"{row['file']}: sha256 differs from the manifest")
+    for name, sha in manifest.get("files", {}).items():
+        if not (folder / name).is_file() or sha256_file(folder / name) != sha:
+            problems.append(f"{name}: missing or sha256 differs from the manifest")
+    return problems

@@ -1,0 +1,209 @@
+"""The GUI's one job runner: engine work off the GUI thread, results back as signals.
+
+An engine job is a plain function that takes keyword callbacks ``progress(obj)``,
+``should_stop() -> bool`` and ``log(str)`` (engine habit 7). :class:`JobRunner` runs one at a
+time in a ``QThread``; the job's callbacks turn into signals that reach the GUI thread
+(queued connections), so workers never touch widgets. Cancelling is cooperative: it sets the
+flag ``should_stop`` returns, and the job ends at its next check. Starting a new job cancels
+the one running (its late signals are dropped).
+
+A job that returns after ``should_stop`` became true is reported as cancelled (with its
+return value), an exception as errored (message), anything else as finished (return value).
+
+Example::
+
+    runner = JobRunner(parent=self)
+    runner.sigProgress.connect(self._on_progress)
+    runner.sigFinished.connect(self._on_finished)
+    runner.start(run_simulation, plan, out_dir, name="simulation")
+    runner.cancel()
+"""
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+
+from PySide6.QtCore import QObject, QThread, Signal
+
+PROGRESS_INTERVAL_S = 0.05  # progress reaches the GUI at most 20 times a second (plus the last)
+
+
+class Job(QObject):
+    """One run of ``fn(*args, progress=..., should_stop=..., log=..., **kwargs)``.
+
+    Signals (emitted from the worker thread, delivered queued in the receiver's thread):
+        sigProgress(object), sigLog(str), sigFinished(object), sigErrored(str),
+        sigCancelled(object).
+    """
+
+    sigProgress = Signal(object)
+    sigLog = Signal(str)
+    sigFinished = Signal(object)
+    sigErrored = Signal(str)
+    sigCancelled = Signal(object)
+
+    def __init__(self, fn, args=(), kwargs=None, name: str = "job"):
+        super().__init__()
+        self.fn, self.args, self.kwargs, self.name = fn, tuple(args), dict(kwargs or {}), name
+        self._stop = threading.Event()
+        self._last_progress = 0.0
+        self._held = None
+        self.state = "pending"
+        self.error_traceback = ""
+        self._thread = _JobThread(self)
+
+    def should_stop(self) -> bool:
+        return self._stop.is_set()
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+    def is_running(self) -> bool:
+        return self._thread.isRunning()
+
+    def wait(self, timeout_ms: int = -1) -> bool:
+        return self._thread.wait() if timeout_ms < 0 else self._thread.wait(timeout_ms)
+
+    def _progress(self, value) -> None:
+        now = time.monotonic()
+        if now - self._last_progress >= PROGRESS_INTERVAL_S:
+            self._last_progress = now
+            self._held = None
+            self.sigProgress.emit(value)
+        else:
+            self._held = value  # delivered before the job's end signal
+
+    def _run(self) -> None:
+        self.state = "running"
+        try:
+            result = self.fn(*self.args, progress=self._progress, should_stop=self.should_stop,
+                             log=self.sigLog.emit, **self.kwargs)
+        except BaseException as exc:  # every failure reaches the GUI as a message
+            self._flush_progress()
+            self.state = "errored"
+            self.error_traceback = traceback.format_exc()
+            self.sigErrored.emit(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+            return
+        self._flush_progress()
+        if self._stop.is_set():
+            self.state = "cancelled"
+            self.sigCancelled.emit(result)
+        else:
+            self.state = "finished"
+            self.sigFinished.emit(result)
+
+    def _flush_progress(self) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            self.sigProgress.emit(held)
+
+
+class _JobThread(QThread):
+    def __init__(self, job: Job):
+        super().__init__()
+        self._job = job
+
+    def run(self) -> None:
+        self._job._run()
+
+
+class JobRunner(QObject):
+    """Runs one :class:`Job` at a time and forwards the current job's signals.
+
+    Signals: sigStarted(str name), sigProgress(object), sigLog(str), sigFinished(object),
+    sigErrored(str), sigCancelled(object), sigRunningChanged(bool).
+    """
+
+    sigStarted = Signal(str)
+    sigProgress = Signal(object)
+    sigLog = Signal(str)
+    sigFinished = Signal(object)
+    sigErrored = Signal(str)
+    sigCancelled = Signal(object)
+    sigRunningChanged = Signal(bool)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._current: Job | None = None
+        self._alive: set[Job] = set()  # every job whose thread has not ended (keeps it referenced)
+
+    @property
+    def current(self) -> Job | None:
+        return self._current
+
+    def is_running(self) -> bool:
+        return self._current is not None and self._current.state in ("pending", "running")
+
+    def start(self, fn, *args, name: str = "job", **kwargs) -> Job:
+        """Run ``fn`` in a worker thread (cancelling the job running now, if any)."""
+        if self._current is not None:
+            self._retire(self._current)
+        job = Job(fn, args, kwargs, name)
+        self._current = job
+        self._alive.add(job)
+        # bound methods of this QObject: queued into the GUI thread, sender() names the job
+        job.sigProgress.connect(self._on_progress)
+        job.sigLog.connect(self._on_log)
+        job.sigFinished.connect(self._on_finished)
+        job.sigErrored.connect(self._on_errored)
+        job.sigCancelled.connect(self._on_cancelled)
+        job._thread.finished.connect(self._on_thread_finished)
+        self.sigStarted.emit(name)
+        self.sigRunningChanged.emit(True)
+        job._thread.start()
+        return job
+
+    def cancel(self) -> None:
+        """Ask the current job to stop; sigCancelled follows when it has."""
+        if self._current is not None:
+            self._current.cancel()
+
+    def wait(self, timeout_ms: int = 30_000) -> bool:
+        """Block until every job thread has ended (for shutdown and tests)."""
+        deadline = time.monotonic() + timeout_ms / 1000.0
+        for job in list(self._alive):
+            left = max(0, int((deadline - time.monotonic()) * 1000))
+            if not job.wait(left):
+                return False
+        return True
+
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Cancel everything and wait (call from the window's closeEvent)."""
+        for job in list(self._alive):
+            job.cancel()
+        return self.wait(timeout_ms)
+
+    def _retire(self, job: Job) -> None:
+        job.cancel()
+        if self._current is job:
+            self._current = None
+
+    def _on_progress(self, value) -> None:
+        if self.sender() is self._current:
+            self.sigProgress.emit(value)
+
+    def _on_log(self, message: str) -> None:
+        if self.sender() is self._current:
+            self.sigLog.emit(message)
+
+    def _on_finished(self, result) -> None:
+        self._end(self.sender(), self.sigFinished, result)
+
+    def _on_errored(self, message: str) -> None:
+        self._end(self.sender(), self.sigErrored, message)
+
+    def _on_cancelled(self, result) -> None:
+        self._end(self.sender(), self.sigCancelled, result)
+
+    def _on_thread_finished(self) -> None:
+        for job in list(self._alive):
+            if job._thread is self.sender():
+                job.wait(5000)  # "finished" comes just before the thread returns
+                self._alive.discard(job)
+
+    def _end(self, job, signal, value) -> None:
+        if job is not None and job is self._current:
+            self._current = None
+            signal.emit(value)
+            self.sigRunningChanged.emit(False)
