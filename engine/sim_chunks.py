@@ -35,8 +35,8 @@ from engine.sim_plan import PlanError, SimulationPlan, plan_to_dict
 CHUNK_STREAM, CALIBRATION_STREAM, UID_STREAM = 0, 1, 2
 BATCH_SIZE = 256  # images projected at once; fixed, so the noise draws depend on nothing else
 N_CALIBRATION_IMAGES = 512
-SNR_DEFINITION = ("snr = signal_var / sigma^2; signal_var = mean over calibration images of the variance "
-                  "of the clean CTF-modulated image inside a centred disk of the particle's radius")
+CALIBRATION_NOTE = ("; calibration images drawn like the dataset's (same landscape, orientations, defocus "
+                    "and shifts) from their own seed stream")
 
 
 class ChunkCancelled(Exception):
@@ -207,13 +207,13 @@ class NoiseLevel:
     signal_variance: float
     mask_radius_px: float
     n_calibration_images: int
-    definition: str = SNR_DEFINITION
+    definition: str = ""
 
 
 def calibrate_noise(ctx: SimulationContext, n_images: int = N_CALIBRATION_IMAGES) -> NoiseLevel:
     """sigma = sqrt(signal_var / snr) from ``n_images`` clean images drawn like the dataset's
     (same landscape, orientations, defocus and shifts), with the calibration stream (key (1,))."""
-    from engine.noise import noise_sigma, signal_variance
+    from engine.noise import SNR_DEFINITION, noise_sigma, signal_variance
 
     plan = ctx.plan
     rng = np.random.default_rng(np.random.SeedSequence(plan.seed, spawn_key=(CALIBRATION_STREAM,)))
@@ -225,7 +225,7 @@ def calibrate_noise(ctx: SimulationContext, n_images: int = N_CALIBRATION_IMAGES
         total += signal_variance(render_clean(ctx, meta, lo, hi), radius) * (hi - lo)
     var = total / n_images
     sigma = 0.0 if plan.snr is None else float(noise_sigma(var, plan.snr))
-    return NoiseLevel(plan.snr, sigma, float(var), radius, n_images)
+    return NoiseLevel(plan.snr, sigma, float(var), radius, n_images, SNR_DEFINITION + CALIBRATION_NOTE)
 
 
 def write_chunk(plan: SimulationPlan, k: int, sigma: float, out_dir, should_stop=None, progress=None) -> dict:
@@ -252,7 +252,7 @@ def write_chunk(plan: SimulationPlan, k: int, sigma: float, out_dir, should_stop
             hi = min(lo + BATCH_SIZE, n)
             images = render_clean(ctx, meta, lo, hi)
             if sigma > 0:
-                images = add_white_noise(images, sigma, noise_rng)
+                images = add_white_noise(images, sigma, noise_rng, in_place=True)
             writer.write(images)
             if progress is not None:
                 progress(hi - lo)

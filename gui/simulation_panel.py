@@ -1,0 +1,469 @@
+"""The "Simulation" tab: make a dataset from the current landscape, in the background.
+
+Left: the plan's fields (engine.sim_plan.SimulationPlan), pre-filled from the document's
+current landscape and kept in step with it; the estimated disk size and run time; where to
+write and how (local workers, or a Dask scheduler). Right: Start / Cancel / Resume, a progress
+bar with rate and ETA, a log, and a gallery of the first particles of the dataset.
+The run is ``engine.simulate.run_simulation`` through the one job runner (gui.jobs): the
+window stays responsive, Cancel stops at the next batch and leaves a resumable folder.
+
+Example::
+
+    panel = SimulationPanel(doc)
+    panel.output_edit.setText("/data/runs/ds1")
+    panel.start()                    # sigRunFinished(SimulationResult) when done
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton,
+                               QSpinBox, QSplitter, QVBoxLayout, QWidget)
+
+from engine.manifest import ManifestError, read_manifest
+from engine.sim_plan import (PlanError, SimulationPlan, estimate_disk_bytes, format_bytes, load_plan,
+                             plan_from_dict, save_plan)
+from engine.simulate import estimate_seconds, run_simulation
+from gui.jobs import JobRunner
+
+GALLERY_SIZE = 12
+THUMBNAIL_PX = 96
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or not np.isfinite(seconds):
+        return "--"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def _spin(lo, hi, value, step=1, suffix="", special=None) -> QSpinBox:
+    box = QSpinBox()
+    box.setRange(lo, hi)
+    box.setSingleStep(step)
+    box.setValue(value)
+    box.setSuffix(suffix)
+    box.setGroupSeparatorShown(True)
+    if special:
+        box.setSpecialValueText(special)
+    return box
+
+
+def _dspin(lo, hi, value, decimals=2, step=0.1, suffix="", special=None) -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setRange(lo, hi)
+    box.setDecimals(decimals)
+    box.setSingleStep(step)
+    box.setValue(value)
+    box.setSuffix(suffix)
+    if special:
+        box.setSpecialValueText(special)
+    return box
+
+
+class SimulationPanel(QWidget):
+    """Plan fields, Start / Cancel / Resume, progress, log and particle gallery.
+
+    Signals: sigRunFinished(object SimulationResult) for complete and cancelled runs,
+    sigStatusMessage(str) for the status bar.
+    """
+
+    sigRunFinished = Signal(object)
+    sigStatusMessage = Signal(str)
+
+    def __init__(self, document, parent=None):
+        super().__init__(parent)
+        self.doc = document
+        self.runner = JobRunner(self)
+        self._base_plan = SimulationPlan(landscape=document.landscape)  # object spec etc. of a loaded plan
+        self._gallery_loaded = False
+        self._build()
+        self.doc.sigLandscapeChanged.connect(self._on_landscape_changed)
+        self.runner.sigProgress.connect(self._on_progress)
+        self.runner.sigLog.connect(self._append_log)
+        self.runner.sigFinished.connect(self._on_finished)
+        self.runner.sigCancelled.connect(self._on_cancelled)
+        self.runner.sigErrored.connect(self._on_errored)
+        self.runner.sigRunningChanged.connect(self._update_buttons)
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+        self._on_landscape_changed(document.landscape)
+        self._update_buttons(False)
+
+    # --- layout -------------------------------------------------------------------------
+    def _build(self) -> None:
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        QVBoxLayout(self).addWidget(splitter)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        splitter.addWidget(left)
+
+        data = QGroupBox("Dataset")
+        form = QFormLayout(data)
+        self.landscape_label = QLabel()
+        form.addRow("Landscape", self.landscape_label)
+        self.object_label = QLabel()
+        form.addRow("Object", self.object_label)
+        self.n_spin = _spin(1, 2_000_000_000, 10_000, 1000)
+        form.addRow("Particles", self.n_spin)
+        self.box_spin = _spin(16, 1024, 128, 2, " px")
+        form.addRow("Box size", self.box_spin)
+        self.apix_spin = _dspin(0.0, 100.0, 0.0, 3, 0.1, " Å/px", special="auto (object fills the box)")
+        form.addRow("Pixel size", self.apix_spin)
+        self.snr_spin = _dspin(0.0, 1000.0, 1.0, 3, 0.1, special="no noise")
+        form.addRow("SNR", self.snr_spin)
+        self.seed_spin = _spin(0, 2_000_000_000, 0)
+        form.addRow("Seed", self.seed_spin)
+        left_layout.addWidget(data)
+
+        optics = QGroupBox("CTF and poses")
+        form = QFormLayout(optics)
+        self.defocus_min = _dspin(0.1, 20.0, 1.0, 2, 0.1, " µm")
+        self.defocus_max = _dspin(0.1, 20.0, 2.5, 2, 0.1, " µm")
+        row = QHBoxLayout()
+        row.addWidget(self.defocus_min)
+        row.addWidget(QLabel("to"))
+        row.addWidget(self.defocus_max)
+        form.addRow("Defocus", row)
+        self.astig_spin = _dspin(0.0, 5000.0, 500.0, 0, 50.0, " Å")
+        form.addRow("Astigmatism up to", self.astig_spin)
+        self.voltage_spin = _dspin(10.0, 3000.0, 300.0, 0, 100.0, " kV")
+        form.addRow("Voltage", self.voltage_spin)
+        self.cs_spin = _dspin(0.0, 20.0, 2.7, 2, 0.1, " mm")
+        form.addRow("Cs", self.cs_spin)
+        self.q0_spin = _dspin(0.0, 0.99, 0.1, 3, 0.01)
+        form.addRow("Amplitude contrast", self.q0_spin)
+        self.bfactor_spin = _dspin(0.0, 1000.0, 0.0, 1, 10.0, " Å²")
+        form.addRow("B-factor", self.bfactor_spin)
+        self.orientation_combo = QComboBox()
+        self.orientation_combo.addItems(["uniform on SO(3)", "from a STAR file"])
+        self.star_edit = QLineEdit()
+        self.star_edit.setPlaceholderText("particles.star with rlnAngleRot/Tilt/Psi")
+        star_browse = QPushButton("…")
+        star_browse.clicked.connect(self._browse_star)
+        row = QHBoxLayout()
+        row.addWidget(self.orientation_combo)
+        row.addWidget(self.star_edit, 1)
+        row.addWidget(star_browse)
+        form.addRow("Orientations", row)
+        self.shift_spin = _dspin(0.0, 500.0, 0.0, 1, 1.0, " Å", special="none (centred)")
+        form.addRow("Random shifts up to", self.shift_spin)
+        left_layout.addWidget(optics)
+
+        run = QGroupBox("Output and workers")
+        form = QFormLayout(run)
+        self.output_edit = QLineEdit()
+        self.output_edit.setPlaceholderText("an empty or new folder")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_output)
+        row = QHBoxLayout()
+        row.addWidget(self.output_edit, 1)
+        row.addWidget(browse)
+        form.addRow("Folder", row)
+        self.chunk_spin = _spin(1, 1_000_000, 10_000, 1000)
+        form.addRow("Particles per stack", self.chunk_spin)
+        self.workers_spin = _spin(1, 1024, os.cpu_count() or 1)
+        form.addRow("Local workers", self.workers_spin)
+        self.scheduler_edit = QLineEdit()
+        self.scheduler_edit.setPlaceholderText("optional Dask scheduler, tcp://host:8786")
+        form.addRow("Cluster", self.scheduler_edit)
+        self.estimate_label = QLabel()
+        self.estimate_label.setWordWrap(True)
+        form.addRow("Estimate", self.estimate_label)
+        left_layout.addWidget(run)
+        plans = QHBoxLayout()
+        self.load_plan_button = QPushButton("Load plan…")
+        self.load_plan_button.clicked.connect(self._load_plan_dialog)
+        self.save_plan_button = QPushButton("Save plan…")
+        self.save_plan_button.clicked.connect(self._save_plan_dialog)
+        plans.addWidget(self.load_plan_button)
+        plans.addWidget(self.save_plan_button)
+        plans.addStretch(1)
+        left_layout.addLayout(plans)
+        left_layout.addStretch(1)
+
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        splitter.addWidget(right)
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("Start")
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.clicked.connect(self.resume)
+        for b in (self.start_button, self.cancel_button, self.resume_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        right_layout.addLayout(buttons)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1000)
+        right_layout.addWidget(self.progress_bar)
+        self.progress_label = QLabel("Not started")
+        right_layout.addWidget(self.progress_label)
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(2000)
+        right_layout.addWidget(self.log_view, 1)
+        gallery_box = QGroupBox("First particles")
+        self.gallery = QGridLayout(gallery_box)
+        self.thumbnails = []
+        for i in range(GALLERY_SIZE):
+            label = QLabel()
+            label.setFixedSize(THUMBNAIL_PX, THUMBNAIL_PX)
+            label.setStyleSheet("background: #202020;")
+            self.gallery.addWidget(label, i // 6, i % 6)
+            self.thumbnails.append(label)
+        right_layout.addWidget(gallery_box)
+        splitter.setStretchFactor(1, 1)
+
+        for w in (self.n_spin, self.box_spin, self.chunk_spin, self.workers_spin, self.seed_spin):
+            w.valueChanged.connect(self._update_estimate)
+        for w in (self.apix_spin, self.snr_spin, self.shift_spin):
+            w.valueChanged.connect(self._update_estimate)
+        self.output_edit.textChanged.connect(lambda _: self._update_buttons(self.runner.is_running()))
+        self.orientation_combo.currentIndexChanged.connect(lambda i: self.star_edit.setEnabled(i == 1))
+        self.star_edit.setEnabled(False)
+
+    # --- plan <-> fields ----------------------------------------------------------------
+    def plan(self) -> SimulationPlan:
+        """The plan the fields describe (PlanError names the bad field)."""
+        star = self.orientation_combo.currentIndex() == 1
+        return replace(
+            self._base_plan, landscape=self.doc.committed_landscape, n_particles=self.n_spin.value(),
+            box_size=self.box_spin.value(), apix_A=self.apix_spin.value() or None,
+            snr=self.snr_spin.value() or None, seed=self.seed_spin.value(),
+            defocus_min_A=self.defocus_min.value() * 1e4, defocus_max_A=self.defocus_max.value() * 1e4,
+            astigmatism_max_A=self.astig_spin.value(), voltage_kV=self.voltage_spin.value(),
+            cs_mm=self.cs_spin.value(), amplitude_contrast=self.q0_spin.value(), bfactor_A2=self.bfactor_spin.value(),
+            orientations="star" if star else "uniform", orientations_star=(self.star_edit.text().strip() or None) if star else None,
+            max_shift_A=self.shift_spin.value(), chunk_size=self.chunk_spin.value(),
+            output_folder=self.output_edit.text().strip() or None)
+
+    def set_plan(self, plan: SimulationPlan, adopt_landscape: bool = True) -> None:
+        """Fill the fields from ``plan``; with ``adopt_landscape`` its landscape replaces the
+        document's (as File > Open would)."""
+        self._base_plan = plan
+        if adopt_landscape and plan.landscape != self.doc.committed_landscape:
+            self.doc.reset(plan.landscape)
+            self._append_log(f"the plan's landscape {plan.landscape.name!r} is now the current landscape")
+        self.n_spin.setValue(plan.n_particles)
+        self.box_spin.setValue(plan.effective_box_size())
+        self.apix_spin.setValue(plan.apix_A or 0.0)
+        self.snr_spin.setValue(plan.snr or 0.0)
+        self.seed_spin.setValue(plan.seed)
+        self.defocus_min.setValue(plan.defocus_min_A / 1e4)
+        self.defocus_max.setValue(plan.defocus_max_A / 1e4)
+        self.astig_spin.setValue(plan.astigmatism_max_A)
+        self.voltage_spin.setValue(plan.voltage_kV)
+        self.cs_spin.setValue(plan.cs_mm)
+        self.q0_spin.setValue(plan.amplitude_contrast)
+        self.bfactor_spin.setValue(plan.bfactor_A2)
+        self.orientation_combo.setCurrentIndex(1 if plan.orientations == "star" else 0)
+        self.star_edit.setText(plan.orientations_star or "")
+        self.shift_spin.setValue(plan.max_shift_A)
+        self.chunk_spin.setValue(plan.chunk_size)
+        if plan.output_folder:
+            self.output_edit.setText(plan.output_folder)
+        self._update_object_label()
+        self._update_estimate()
+
+    def _on_landscape_changed(self, landscape) -> None:
+        self.landscape_label.setText(f"{landscape.name} ({len(landscape.wells)} wells, "
+                                     f"{landscape.temperature_K:g} K), from the Landscape tab")
+        self._update_object_label()
+        self._update_estimate()
+
+    def _update_object_label(self) -> None:
+        spec = self._base_plan.object
+        text = {"ribosome-like": f"built-in ribosome-like (seed {spec.seed})",
+                "two-maps": f"maps {Path(spec.lsu_map or '').name} + {Path(spec.ssu_map or '').name}",
+                "map-and-mask": f"map {Path(spec.full_map or '').name} + mask {Path(spec.ssu_mask or '').name}"}
+        self.object_label.setText(text[spec.kind])
+
+    def _update_estimate(self, *_) -> None:
+        try:
+            plan = self.plan()
+            size = estimate_disk_bytes(plan)
+            seconds = estimate_seconds(plan, self.workers_spin.value())
+        except (PlanError, ValueError) as exc:
+            self.estimate_label.setText(f"<span style='color:#c0392b'>{exc}</span>")
+            return
+        self.estimate_label.setText(f"{format_bytes(size)} on disk, about {format_duration(seconds)} "
+                                    f"on {self.workers_spin.value()} local worker(s); "
+                                    f"{plan.n_chunks:,} stack(s) at {plan.effective_apix_A():.3g} Å/px")
+
+    # --- actions ------------------------------------------------------------------------
+    def start(self) -> bool:
+        """Start a new dataset in the output folder; False (with a log line) if refused."""
+        try:
+            plan = self.plan()
+        except (PlanError, ValueError) as exc:
+            self._append_log(f"error: {exc}")
+            return False
+        if not plan.output_folder:
+            self._append_log("error: choose an output folder first")
+            return False
+        return self._run(plan, resume=False)
+
+    def resume(self) -> bool:
+        """Finish the dataset in the output folder with the plan stored in its manifest."""
+        folder = self.output_edit.text().strip()
+        try:
+            manifest = read_manifest(folder)
+            plan = plan_from_dict(manifest["plan"], f"{folder}/manifest.json")
+        except (ManifestError, PlanError) as exc:
+            self._append_log(f"error: {exc}")
+            return False
+        self.set_plan(replace(plan, output_folder=folder), adopt_landscape=False)
+        return self._run(plan, resume=True)
+
+    def cancel(self) -> None:
+        if self.runner.is_running():
+            self._append_log("cancelling: finishing the current batch…")
+            self.runner.cancel()
+
+    def shutdown(self) -> None:
+        """Stop any run and wait for it (the folder stays resumable)."""
+        self.runner.shutdown()
+
+    def _run(self, plan: SimulationPlan, resume: bool) -> bool:
+        folder = self.output_edit.text().strip()
+        self._gallery_loaded = False
+        for label in self.thumbnails:
+            label.clear()
+        self.progress_bar.setValue(0)
+        self.progress_label.setText("Preparing…")
+        self._append_log(f"{'resuming' if resume else 'starting'} {plan.n_particles:,} particles in {folder}")
+        scheduler = self.scheduler_edit.text().strip() or None
+        self.runner.start(run_simulation, plan, folder, workers=self.workers_spin.value(), scheduler=scheduler,
+                          resume=resume, name="simulation")
+        return True
+
+    # --- job signals (GUI thread) -------------------------------------------------------
+    def _on_progress(self, p) -> None:
+        self.progress_bar.setValue(int(round(1000 * p.fraction)))
+        stage = {"images": "", "metadata": " — writing STAR, cryoDRGN, cryoSPARC and ground truth",
+                 "complete": " — complete"}.get(p.stage, "")
+        self.progress_label.setText(
+            f"{p.particles_done:,} / {p.particles_total:,} images · {p.chunks_done}/{p.n_chunks} stacks · "
+            f"{p.rate_per_s:,.0f} images/s · ETA {format_duration(p.eta_s)}{stage}")
+        if not self._gallery_loaded and p.chunks_done > 0:
+            self._load_gallery()
+
+    def _on_finished(self, result) -> None:
+        self._append_log(f"complete: {result.particles_total:,} particles in {format_duration(result.elapsed_s)} "
+                         f"(noise sigma {result.noise.sigma:.4g})")
+        self.progress_bar.setValue(1000)
+        if not self._gallery_loaded:
+            self._load_gallery()
+        self.sigStatusMessage.emit(f"Dataset written to {result.folder}")
+        self.sigRunFinished.emit(result)
+        self._update_buttons(False)
+
+    def _on_cancelled(self, result) -> None:
+        if result is not None:
+            self._append_log(f"cancelled: {result.particles_done:,} of {result.particles_total:,} particles "
+                             "in finished stacks; Resume finishes the dataset")
+            self.sigRunFinished.emit(result)
+        else:
+            self._append_log("cancelled before the first stack")
+        self.progress_label.setText("Cancelled")
+        self._update_buttons(False)
+
+    def _on_errored(self, message: str) -> None:
+        self._append_log(f"error: {message}")
+        self.progress_label.setText("Failed")
+        self._update_buttons(False)
+
+    def _append_log(self, message: str) -> None:
+        self.log_view.appendPlainText(message)
+
+    def _update_buttons(self, running: bool) -> None:
+        folder = self.output_edit.text().strip()
+        resumable = False
+        if folder and not running:
+            try:
+                resumable = read_manifest(folder)["status"] != "complete"
+            except ManifestError:
+                resumable = False
+        self.start_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        self.resume_button.setEnabled(resumable)
+        for w in (self.load_plan_button, self.n_spin, self.box_spin, self.output_edit):
+            w.setEnabled(not running)
+
+    # --- gallery ------------------------------------------------------------------------
+    def _load_gallery(self) -> None:
+        """Show the first images of the first finished stack (read through a memory map)."""
+        import mrcfile
+
+        folder = Path(self.output_edit.text().strip())
+        try:
+            done = [c for c in read_manifest(folder)["chunks"] if c["status"] == "done"]
+            if not done:
+                return
+            with mrcfile.mmap(folder / done[0]["file"], mode="r") as mrc:
+                images = np.array(mrc.data[:GALLERY_SIZE] if mrc.data.ndim == 3 else mrc.data[None])
+        except (ManifestError, OSError, ValueError):
+            return
+        for label, image in zip(self.thumbnails, images):
+            label.setPixmap(_to_pixmap(image).scaled(THUMBNAIL_PX, THUMBNAIL_PX, Qt.AspectRatioMode.KeepAspectRatio,
+                                                     Qt.TransformationMode.SmoothTransformation))
+        self._gallery_loaded = True
+
+    # --- dialogs ------------------------------------------------------------------------
+    def _browse_output(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Dataset folder", self.output_edit.text() or str(Path.cwd()))
+        if path:
+            self.output_edit.setText(path)
+
+    def _browse_star(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Orientations from", str(Path.cwd()), "STAR (*.star)")
+        if path:
+            self.star_edit.setText(path)
+            self.orientation_combo.setCurrentIndex(1)
+
+    def _load_plan_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load simulation plan", str(Path.cwd()), "Plan JSON (*.json)")
+        if path:
+            self.load_plan(path)
+
+    def load_plan(self, path) -> bool:
+        try:
+            self.set_plan(load_plan(path))
+        except PlanError as exc:
+            self._append_log(f"error: {exc}")
+            return False
+        self._append_log(f"loaded plan {path}")
+        return True
+
+    def _save_plan_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save simulation plan", str(Path.cwd() / "plan.json"),
+                                              "Plan JSON (*.json)")
+        if path:
+            try:
+                save_plan(self.plan(), path)
+            except (PlanError, OSError) as exc:
+                self._append_log(f"error: {exc}")
+
+
+def _to_pixmap(image: np.ndarray) -> QPixmap:
+    """Grey-scale pixmap of a float image, contrast from its 1st to 99th percentile."""
+    lo, hi = np.percentile(image, [1, 99])
+    scaled = np.clip((image - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
+    data = np.ascontiguousarray((scaled * 255).astype(np.uint8))
+    h, w = data.shape
+    qimage = QImage(data.data, w, h, w, QImage.Format.Format_Grayscale8)
+    return QPixmap.fromImage(qimage.copy())
