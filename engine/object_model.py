@@ -191,18 +191,18 @@ def make_soft_mask(density: np.ndarray, apix_A: float, threshold: float = 0.05,
 # Parts as (name, centre (x, y, z) A, semi-axes (A), share of blobs). Frame: interface normal
 # +y (LSU at y < 0, SSU at y > 0), SSU long axis +z (head up), x lateral. Designed ~250 A across.
 _LSU_PARTS = (
-    ("body", (0.0, -52.0, -8.0), (100.0, 58.0, 84.0)),
-    ("central protuberance", (-6.0, -36.0, 86.0), (34.0, 26.0, 30.0)),
-    ("L1 stalk", (96.0, -40.0, 52.0), (30.0, 18.0, 26.0)),
-    ("L7/L12 stalk", (-104.0, -44.0, 22.0), (26.0, 14.0, 18.0)),
+    ("body", (8.0, -52.0, -12.0), (98.0, 58.0, 82.0)),
+    ("central protuberance", (-12.0, -38.0, 82.0), (34.0, 26.0, 30.0)),
+    ("L1 stalk", (100.0, -36.0, 58.0), (34.0, 18.0, 28.0)),
+    ("L7/L12 stalk", (-100.0, -50.0, -4.0), (28.0, 14.0, 16.0)),
 )
 _SSU_PARTS = (
-    ("body", (-4.0, 32.0, -30.0), (56.0, 30.0, 62.0)),
-    ("platform", (48.0, 26.0, 2.0), (24.0, 20.0, 28.0)),
-    ("spur", (-14.0, 30.0, -96.0), (16.0, 14.0, 18.0)),
-    ("neck", (4.0, 34.0, 34.0), (18.0, 16.0, 12.0)),
-    ("head", (10.0, 38.0, 70.0), (44.0, 30.0, 34.0)),
-    ("beak", (-36.0, 50.0, 84.0), (14.0, 12.0, 14.0)),
+    ("body", (-12.0, 32.0, -30.0), (54.0, 30.0, 62.0)),
+    ("platform", (44.0, 26.0, 4.0), (26.0, 22.0, 30.0)),
+    ("spur", (-24.0, 30.0, -96.0), (16.0, 14.0, 18.0)),
+    ("neck", (0.0, 34.0, 34.0), (18.0, 16.0, 12.0)),
+    ("head", (8.0, 38.0, 70.0), (44.0, 30.0, 34.0)),
+    ("beak", (-38.0, 50.0, 84.0), (14.0, 12.0, 14.0)),
 )
 _LSU_INTERFACE_Y_A = -4.0  # LSU blob centres stop here: a flat face for the SSU to sit on
 _PIVOT_Y_A = -1.0  # between that face and the bottom of the SSU body (y = 2)
@@ -269,22 +269,24 @@ def build_ribosome_like(box_size: int = 128, apix_A: float | None = None, seed: 
         c2, s2 = _blobs_in_parts(parts, rng, (4.5, 7.0), 1.0 / 2500.0, clip)
         amps = np.concatenate([rng.uniform(0.6, 1.0, len(c1)), rng.uniform(0.5, 1.0, len(c2)) * 0.6])
         bodies.append((np.concatenate([c1, c2]), np.concatenate([s1, s2]), amps))
-    # centre the whole object's mass on the box centre (mass of a blob ~ amp sigma^3)
+    # masses of blobs (a Gaussian's mass ~ amp sigma^3, kept when a width is clamped below);
+    # scale the SSU to exactly half the LSU's mass, then centre the total mass on the box centre
+    mass = [b[2] * b[1] ** 3 for b in bodies]
+    ssu_scale = 0.5 * mass[0].sum() / mass[1].sum()
+    mass[1] = mass[1] * ssu_scale
     all_c = np.concatenate([b[0] for b in bodies])
-    all_m = np.concatenate([b[2] * b[1] ** 3 for b in bodies])
+    all_m = np.concatenate(mass)
     shift = (all_c * all_m[:, None]).sum(0) / all_m.sum()
     maps = []
-    for centres, sigmas, amps in bodies:
+    for (centres, sigmas, amps), scale in zip(bodies, (1.0, ssu_scale)):
         sig = np.maximum(sigmas, MIN_BLOB_SIGMA_PX * apix)
-        # keep each blob's mass when its width is clamped to the grid
-        maps.append(_render_blobs(centres - shift, sig, amps * (sigmas / sig) ** 3, box_size, apix))
+        maps.append(_render_blobs(centres - shift, sig, scale * amps * (sigmas / sig) ** 3, box_size, apix))
     lsu, ssu = maps
-    ssu *= 0.5 * lsu.sum(dtype=np.float64) / ssu.sum(dtype=np.float64)
+    ssu *= 0.5 * lsu.sum(dtype=np.float64) / ssu.sum(dtype=np.float64)  # exact despite box edges
     scale = 1.0 / float((lsu + ssu).max())
     lsu *= scale
     ssu *= scale
-    ssu_centre = (bodies[1][0] * (bodies[1][2] * bodies[1][1] ** 3)[:, None]).sum(0) \
-        / (bodies[1][2] * bodies[1][1] ** 3).sum() - shift
+    ssu_centre = (bodies[1][0] * mass[1][:, None]).sum(0) / mass[1].sum() - shift
     pivot = np.array([ssu_centre[0], _PIVOT_Y_A - shift[1], ssu_centre[2]])
     return TwoBodyObject(lsu=lsu, ssu=ssu, ssu_mask=make_soft_mask(ssu, apix),
                          apix_A=apix, pivot_A=pivot, axis1=np.array([0.0, 1.0, 0.0]),
