@@ -36,6 +36,7 @@ from starfile.writer import loop_block
 from engine.rotations import relion_matrix
 
 STACK_DIR = "particles"
+STACK_LABEL = "elbench simulated particles (RELION convention: protein white)"
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,6 +160,9 @@ class MrcStackWriter:
         self._fh.seek(0)
         header = np.frombuffer(bytearray(self._fh.read(self._header_dtype.itemsize)), dtype=self._header_dtype).copy()
         header["dmin"], header["dmax"], header["dmean"], header["rms"] = self._min, self._max, mean, rms
+        # mrcfile's label carries the creation time; ours is fixed so the bytes depend on the data alone
+        header["label"][0, 0] = STACK_LABEL.ljust(80).encode("ascii")
+        header["nlabl"] = 1
         self._fh.seek(0)
         self._fh.write(header.tobytes())
         self._fh.close()
