@@ -190,41 +190,34 @@ class DaskExecutor(Executor):
         self.address = self.client.scheduler.address
 
     def run(self, tasks, on_done, should_stop=None, on_progress=None) -> bool:
-        from distributed import Event, as_completed
+        from distributed import Event
 
         event_name = f"elbench-stop-{uuid.uuid4().hex}"
         stop_event = Event(event_name, client=self.client)
         pending = list(tasks)[::-1]
-        in_flight = as_completed([])
-        count = 0
-        stopped = False
-
-        def submit_some():
-            nonlocal count
-            while pending and count < 2 * self.workers:
-                task = pending.pop()
-                in_flight.add(self.client.submit(_dask_chunk_task, event_name, *task, pure=False,
-                                                 key=f"elbench-chunk-{task[1]}-{uuid.uuid4().hex[:8]}"))
-                count += 1
-
-        submit_some()
+        running = []
         error = None
+        stopped = False
         try:
-            while count:
-                batch = in_flight.next_batch(block=False)
-                if not batch:
+            while pending or running:
+                while pending and len(running) < 2 * self.workers and not stopped and error is None:
+                    task = pending.pop()
+                    running.append(self.client.submit(_dask_chunk_task, event_name, *task, pure=False,
+                                                      key=f"elbench-chunk-{task[1]}-{uuid.uuid4().hex[:8]}"))
+                finished = [f for f in running if f.done()]
+                if not finished:
                     time.sleep(POLL_S)
-                for future in batch:
-                    count -= 1
-                    status = future.status
-                    if status == "finished":
+                for future in finished:
+                    running.remove(future)
+                    if future.status == "finished":
                         result = future.result()
-                        if result is not None:
+                        if result is not None:  # None: the chunk stopped on request
                             on_done(result)
                             if on_progress is not None:
                                 on_progress(result["count"])
-                    elif status == "error" and error is None:
-                        error = future.exception()
+                    elif error is None:
+                        error = future.exception() if future.status == "error" else RuntimeError(
+                            f"chunk task {future.key}: {future.status}")
                         stop_event.set()
                         pending.clear()
                     future.release()
@@ -232,8 +225,6 @@ class DaskExecutor(Executor):
                     stopped = True
                     stop_event.set()
                     pending.clear()
-                if error is None and not stopped:
-                    submit_some()
         finally:
             stop_event.clear()
         if error is not None:
