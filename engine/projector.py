@@ -39,7 +39,8 @@ def gridding_corrected(volume: np.ndarray, padded_size: int) -> np.ndarray:
 
 
 def centred_half_transform(volume: np.ndarray, pad: int = 2):
-    """Gridding-corrected, ``pad`` x zero-padded 3D FFT of a map, laid out for the kernel.
+    """Gridding-corrected, ``pad`` x zero-padded 3D FFT of a map, laid out for the kernel
+    (the zero frequency keeps the uncorrected total, see below).
 
     Returns (F, off): F (N+4, N+4, N//2+3) complex64 with F[qz + off, qy + off, qx] the DFT
     of the padded map (origin at the box centre) at integer frequency q (cycles per N voxels),
@@ -53,6 +54,10 @@ def centred_half_transform(volume: np.ndarray, pad: int = 2):
     padded = np.roll(padded, (-(d // 2),) * 3, axis=(0, 1, 2))
     ft = scipy.fft.rfftn(padded, workers=-1, overwrite_x=True)
     del padded
+    # q = 0 is sampled exactly on a grid node in every slice, where trilinear interpolation
+    # attenuates nothing, so it must not carry the gridding correction (which would inflate
+    # every image's total density by a few per cent, as in RELION): store the true total.
+    ft[0, 0, 0] = volume.sum(dtype=np.float64)
     off = n // 2 + 1
     wrap = (np.arange(n + 4) - off) % n
     out = np.zeros((n + 4, n + 4, n // 2 + 3), dtype=np.complex64)
