@@ -114,7 +114,7 @@ def free_energy_from_counts(counts: np.ndarray, kT_kcal_per_mol: float) -> np.nd
     g = np.full(c.shape, np.nan)
     filled = c > 0
     if filled.any():
-        g[filled] = -kT_kcal_per_mol * np.log(c[filled] / c.max())
+        g[filled] = kT_kcal_per_mol * np.log(c.max() / c[filled])  # = -kT ln(p / p_max), without -0.0
     return g
 
 
@@ -180,7 +180,7 @@ def compare_wells(scores, landscape: RecoveredLandscape | None, kT_kcal_per_mol:
 
 def _delta_g(occupancy: np.ndarray, kT: float) -> np.ndarray:
     with np.errstate(divide="ignore"):
-        return -kT * np.log(occupancy / occupancy.max())
+        return kT * np.log(occupancy.max() / occupancy)
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:

@@ -104,7 +104,7 @@ def score(gt, output, dims=(0, 1), core_only: bool = False, wells=None) -> Score
         raise ScoringError(f"{source}: no particle left to score (core-only or well selection removed all)")
     result = score_labels(coords, labels, wells=wells, n_wells=gt.n_wells)
     if wells is not None and len(result["wells"]) < len(wells):
-        absent = sorted(set(wells) - set(result["wells"].tolist()))
+        absent = sorted(set(wells.tolist()) - set(result["wells"].tolist()))
         notes.append(f"wells {absent} have no scored particle and are left out")
     return Scores(label=output.label, dims=dims, particle_index=index, core_only=core_only,
                   n_dropped=output.n_dropped, notes=tuple(notes), **result)

@@ -150,5 +150,20 @@ def build_output(path, dataset, coords, *, kind: str, label: str | None = None,
         notes=tuple(notes))
 
 
+def load_npy(path) -> np.ndarray:
+    """np.load without pickles; LoaderError names the file for a missing, damaged or
+    object (pickled) array."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise LoaderError(path, "no such file") from None
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise LoaderError(path, "holds Python objects (a pickled array), which elbench does not load") from None
+        raise LoaderError(path, f"corrupt or truncated .npy ({exc})") from None
+    except (OSError, EOFError) as exc:
+        raise LoaderError(path, f"corrupt or truncated .npy ({exc})") from None
+
+
 def default_label(kind: str, path) -> str:
     return f"{kind} {Path(path).name}"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.loaders.base import LoaderError, MethodOutput, build_output
+from engine.loaders.base import LoaderError, MethodOutput, build_output, load_npy
 from engine.safe_pickle import PickleLoadError, describe, load_pickle, load_pickles
 
 KIND = "cryodrgn"
@@ -75,15 +75,13 @@ def read_index(source, output_path) -> np.ndarray:
         values, where = source, output_path
     else:
         where = Path(source)
-        try:
-            if where.suffix == ".npy":
-                values = np.load(where, allow_pickle=False)
-            else:
+        if where.suffix == ".npy":
+            values = load_npy(where)
+        else:
+            try:
                 values = load_pickle(where)
-        except PickleLoadError as exc:
-            raise LoaderError(where, exc.problem) from None
-        except (OSError, ValueError) as exc:
-            raise LoaderError(where, f"cannot read the index file ({exc})") from None
+            except PickleLoadError as exc:
+                raise LoaderError(where, exc.problem) from None
     values = np.asarray(values) if isinstance(values, (list, tuple, np.ndarray)) else values
     if not isinstance(values, np.ndarray) or values.ndim != 1 or not np.issubdtype(values.dtype, np.integer):
         raise LoaderError(where, f"an index file must hold a 1-D integer array, found a {describe(values)}")

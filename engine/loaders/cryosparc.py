@@ -15,7 +15,12 @@ Example::
 """
 from __future__ import annotations
 
+import json
 import re
+import struct
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -83,11 +88,75 @@ def read_cs(path: Path) -> dict:
             raise LoaderError(path, f"not a cryoSPARC table (an array of dtype {table.dtype} without fields)")
         return {name: table[name] for name in table.dtype.names}
     if magic.startswith(CSDAT_MAGIC):
-        from cryosparc.dataset import Dataset as CsDataset
-
-        try:
-            table = CsDataset.load(path)
-            return {name: np.asarray(table[name]) for name in table.fields()}
-        except Exception as exc:  # cryosparc-tools raises several types on a damaged file
-            raise LoaderError(path, f"corrupt or truncated CSDAT .cs file ({exc})") from None
+        return _read_csdat(path)
     raise LoaderError(path, "not a cryoSPARC .cs file (it starts with neither the numpy nor the CSDAT signature)")
+
+
+def _read_csdat(path: Path) -> dict:
+    """Columns of a CSDAT file. The layout is checked here first (cryosparc-tools trusts it:
+    a truncated file can crash the interpreter), then cryosparc-tools decodes it in a child
+    process, so that a damaged file can at worst fail that process."""
+    names = _check_csdat_layout(path)
+    wanted = [n for n in names if n == "uid" or n.startswith(("blob/", "components_mode_"))]
+    with tempfile.TemporaryDirectory(prefix="elbench-cs-") as tmp:
+        target = Path(tmp) / "columns.npz"
+        try:
+            done = subprocess.run([sys.executable, "-c", _CSDAT_CHILD, str(path), str(target), *wanted],
+                                  capture_output=True, text=True, timeout=_CHILD_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise LoaderError(path, f"reading the CSDAT file took longer than {_CHILD_TIMEOUT_S} s") from None
+        if done.returncode != 0:
+            detail = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit status {done.returncode}"
+            raise LoaderError(path, f"corrupt CSDAT .cs file (cryosparc-tools could not read it: {detail})")
+        with np.load(target, allow_pickle=False) as data:
+            columns = {name: data[f"arr_{i}"] for i, name in enumerate(data["names"].tolist())}
+    # fields not decoded (other prefixes) are still listed, for messages
+    return {**{n: None for n in names}, **columns}
+
+
+def _check_csdat_layout(path: Path) -> list[str]:
+    """Field names of a CSDAT file after checking that every declared block is present."""
+    raw = path.read_bytes()
+    pos = len(CSDAT_MAGIC)
+    try:
+        (header_size,) = struct.unpack_from("<I", raw, pos)
+        header = json.loads(raw[pos + 4:pos + 4 + header_size])
+        fields = [f[0] for f in header["dtype"]]
+        length = int(header["length"])
+        compressed = set(header.get("compressed_fields") or ())
+    except (struct.error, ValueError, KeyError, TypeError, IndexError):
+        raise LoaderError(path, "corrupt or truncated CSDAT .cs file (unreadable header)") from None
+    pos += 4 + header_size
+    for descr in header["dtype"] if length else []:
+        if pos + 4 > len(raw):
+            raise LoaderError(path, f"corrupt or truncated CSDAT .cs file (column {descr[0]} is missing)")
+        (size,) = struct.unpack_from("<I", raw, pos)
+        pos += 4 + size
+        if pos > len(raw):
+            raise LoaderError(path, f"corrupt or truncated CSDAT .cs file (column {descr[0]} is cut short)")
+        if descr[0] not in compressed and descr[1] not in ("|O", "O"):
+            expected = length * np.dtype((descr[1], tuple(descr[2])) if len(descr) > 2 else descr[1]).itemsize
+            if size != expected:
+                raise LoaderError(path, f"corrupt CSDAT .cs file (column {descr[0]}: {size} bytes, expected {expected})")
+    heap = raw[pos:]
+    if heap and not heap.endswith(b"\0"):
+        raise LoaderError(path, "corrupt or truncated CSDAT .cs file (its string table is cut short)")
+    return fields
+
+
+_CHILD_TIMEOUT_S = 600
+_CSDAT_CHILD = """
+import sys
+import numpy as np
+from cryosparc.dataset import Dataset
+source, target, wanted = sys.argv[1], sys.argv[2], sys.argv[3:]
+table = Dataset.load(source, fields=wanted)
+names, arrays = [], []
+for name in table.fields():
+    column = np.asarray(table[name])
+    if column.dtype == object:
+        column = np.array([str(v).encode("utf-8") for v in column], dtype=bytes)
+    names.append(name)
+    arrays.append(column)
+np.savez(target, *arrays, names=np.array(names))
+"""

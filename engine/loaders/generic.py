@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.loaders.base import LoaderError, MethodOutput, build_output
+from engine.loaders.base import LoaderError, MethodOutput, build_output, load_npy
 from engine.safe_pickle import PickleLoadError, describe, load_pickle
 
 KIND = "generic"
@@ -67,12 +67,7 @@ def load_generic(path, dataset, *, ind=None, label: str | None = None, kind: str
 
 
 def _read_npy(path: Path):
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise LoaderError(path, f"not a plain numeric .npy ({exc})") from None
-    except (OSError, EOFError) as exc:
-        raise LoaderError(path, f"corrupt or truncated .npy ({exc})") from None
+    arr = load_npy(path)
     if arr.dtype.names:
         return _from_fields(path, {name: arr[name] for name in arr.dtype.names})
     return arr, None, None, _dim_names(arr)

@@ -56,7 +56,7 @@ class OccupancyMap:
         """-kT ln(p / p_max) in kcal/mol per bin (0 at the most populated), NaN for empty bins."""
         counts = self.counts.astype(np.float64)
         with np.errstate(divide="ignore"):
-            g = -kT_kcal_per_mol * np.log(counts / counts.max())
+            g = kT_kcal_per_mol * np.log(counts.max() / counts)  # not -kT ln(p): no -0.0
         g[counts == 0] = np.nan
         return g
 

@@ -65,7 +65,7 @@ def match_image_names(path, names, dataset) -> tuple[np.ndarray, str]:
         idx, how = _match_by_stack_file(path, names, dataset, idx)
     _refuse_unmatched(path, idx, names, "image name")
     image_names = dataset.image_names
-    _refuse_duplicates(path, idx, lambda i: f"particle {image_names[i]!r}")
+    _refuse_duplicates(path, idx, lambda i: f"particle {str(image_names[i])!r}")
     return idx, how
 
 
@@ -108,7 +108,7 @@ def _refuse_unmatched(path, idx: np.ndarray, keys: np.ndarray, what: str) -> Non
     if missing.any():
         count = int(missing.sum())
         raise _error(path, f"{count} row(s) name no particle of the dataset, e.g. {what} "
-                           f"{keys[np.flatnonzero(missing)[0]]!r} (is this output from another dataset?)")
+                           f"{str(keys[np.flatnonzero(missing)[0]])!r} (is this output from another dataset?)")
 
 
 def _refuse_duplicates(path, idx: np.ndarray, describe) -> None:

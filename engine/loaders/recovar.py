@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.loaders.base import LoaderError, MethodOutput, build_output
+from engine.loaders.base import LoaderError, MethodOutput, build_output, load_npy
 from engine.safe_pickle import PickleLoadError, describe, load_pickle
 
 KIND = "recovar"
@@ -65,13 +65,7 @@ def _read_latent_coords(path: Path, zdim: int | None):
     folder_zdim = int(m.group(1)) if (m := _ZDIM_DIR.match(path.parent.name)) else None
     if zdim is not None and folder_zdim is not None and zdim != folder_zdim:
         raise LoaderError(path, f"zdim {zdim} was asked for, but this file is in zdim_{folder_zdim}")
-    try:
-        zs = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise LoaderError(path, "no such file") from None
-    except (ValueError, OSError, EOFError) as exc:
-        raise LoaderError(path, f"corrupt or truncated .npy ({exc})") from None
-    return path, zs, []
+    return path, load_npy(path), []
 
 
 def _read_embeddings_pkl(path: Path, zdim: int | None):
