@@ -90,7 +90,7 @@ def test_ctf_2d_layout_matches_pointwise_values():
         sx, sy = np.meshgrid(fx, fy)
         for b, phase in enumerate([0.0, 40.0]):
             expect = ctf_values(sx, sy, dfu[b], dfv[b], ang[b], optics, phase)
-            np.testing.assert_allclose(layout[b], expect, atol=2e-7)
+            np.testing.assert_allclose(layout[b], expect, atol=5e-5)
     # the CTF is centrosymmetric, C(-s) = C(s) (Nyquist row and column left out)
     inner = full[:, 1:, 1:]
     sym = full[:, :0:-1, :0:-1]
