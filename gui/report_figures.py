@@ -38,6 +38,9 @@ def ensure_app():
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from PySide6.QtWidgets import QApplication
 
+    from gui.qt_compat import guard_none_refcount
+
+    guard_none_refcount()  # PySide6 6.12.0 leaks references to None on every QPainter call
     return QApplication.instance() or QApplication([])
 
 

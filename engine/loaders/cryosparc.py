@@ -127,21 +127,33 @@ def _check_csdat_layout(path: Path) -> list[str]:
     except (struct.error, ValueError, KeyError, TypeError, IndexError):
         raise LoaderError(path, "corrupt or truncated CSDAT .cs file (unreadable header)") from None
     pos += 4 + header_size
-    for descr in header["dtype"] if length else []:
-        if pos + 4 > len(raw):
-            raise LoaderError(path, f"corrupt or truncated CSDAT .cs file (column {descr[0]} is missing)")
-        (size,) = struct.unpack_from("<I", raw, pos)
-        pos += 4 + size
-        if pos > len(raw):
-            raise LoaderError(path, f"corrupt or truncated CSDAT .cs file (column {descr[0]} is cut short)")
-        if descr[0] not in compressed and descr[1] not in ("|O", "O"):
-            expected = length * np.dtype((descr[1], tuple(descr[2])) if len(descr) > 2 else descr[1]).itemsize
-            if size != expected:
-                raise LoaderError(path, f"corrupt CSDAT .cs file (column {descr[0]}: {size} bytes, expected {expected})")
+    try:
+        for descr in header["dtype"] if length else []:
+            pos = _check_column(path, raw, pos, descr, length, compressed)
+    except LoaderError:
+        raise
+    except (TypeError, ValueError, IndexError):
+        raise LoaderError(path, "corrupt CSDAT .cs file (malformed column description)") from None
     heap = raw[pos:]
     if heap and not heap.endswith(b"\0"):
         raise LoaderError(path, "corrupt or truncated CSDAT .cs file (its string table is cut short)")
     return fields
+
+
+def _check_column(path, raw: bytes, pos: int, descr, length: int, compressed: set) -> int:
+    """Position after the column block at ``pos``, checking it is complete."""
+    if pos + 4 > len(raw):
+        raise LoaderError(path, f"corrupt or truncated CSDAT .cs file (column {descr[0]} is missing)")
+    (size,) = struct.unpack_from("<I", raw, pos)
+    pos += 4 + size
+    if pos > len(raw):
+        raise LoaderError(path, f"corrupt or truncated CSDAT .cs file (column {descr[0]} is cut short)")
+    if descr[0] not in compressed and descr[1] not in ("|O", "O"):
+        expected = length * np.dtype((descr[1], tuple(descr[2])) if len(descr) > 2 else descr[1]).itemsize
+        if size != expected:
+            raise LoaderError(path, f"corrupt CSDAT .cs file (column {descr[0]}: {size} bytes, "
+                                    f"expected {expected})")
+    return pos
 
 
 _CHILD_TIMEOUT_S = 600
