@@ -42,9 +42,10 @@ def centred_half_transform(volume: np.ndarray, pad: int = 2):
     """Gridding-corrected, ``pad`` x zero-padded 3D FFT of a map, laid out for the kernel
     (the zero frequency keeps the uncorrected total, see below).
 
-    Returns (F, off): F (N+4, N+4, N//2+3) complex64 with F[qz + off, qy + off, qx] the DFT
-    of the padded map (origin at the box centre) at integer frequency q (cycles per N voxels),
-    N = pad * D, off = N//2 + 1; y and z wrap periodically, the two columns past qx = N//2 are 0.
+    Returns (F, off): F (N+4, N+4, N//2+3) complex64 (each size rounded up to even) with
+    F[qz + off, qy + off, qx] the DFT of the padded map (origin at the box centre) at integer
+    frequency q (cycles per N voxels), N = pad * D, off = N//2 + 1; y and z wrap periodically,
+    the columns past qx = N//2 are 0.
     """
     d = volume.shape[0]
     n = pad * d
@@ -59,9 +60,12 @@ def centred_half_transform(volume: np.ndarray, pad: int = 2):
     # every image's total density by a few per cent, as in RELION): store the true total.
     ft[0, 0, 0] = volume.sum(dtype=np.float64)
     off = n // 2 + 1
-    wrap = (np.arange(n + 4) - off) % n
-    out = np.zeros((n + 4, n + 4, n // 2 + 3), dtype=np.complex64)
-    out[:, :, : n // 2 + 1] = ft[wrap][:, wrap]
+    size_zy = n + 4 + n % 2
+    size_x = n // 2 + 3 + (n // 2 + 3) % 2
+    wrap = (np.arange(size_zy) - off) % n
+    out = np.zeros((size_zy, size_zy, size_x), dtype=np.complex64)
+    for z, src in enumerate(wrap):  # plane by plane: no full-size temporaries
+        out[z, :, : n // 2 + 1] = ft[src][wrap]
     return out, off
 
 

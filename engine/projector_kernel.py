@@ -51,13 +51,16 @@ def brick_layout(centred: np.ndarray):
     """Re-lay a centred half-transform (Z, Y, X) complex64 into 64-byte-aligned 2x2x2 bricks.
     Returns (flat complex64 array, bz, by): the strides of one brick step in z and in y."""
     z, y, x = (s + s % 2 for s in centred.shape)
-    padded = np.zeros((z, y, x), dtype=np.complex64)
-    padded[: centred.shape[0], : centred.shape[1], : centred.shape[2]] = centred
-    bricks = padded.reshape(z // 2, 2, y // 2, 2, x // 2, 2).transpose(0, 2, 4, 1, 3, 5).reshape(-1)
-    raw = np.empty(bricks.size + 8, dtype=np.complex64)
+    if (z, y, x) != centred.shape:
+        padded = np.zeros((z, y, x), dtype=np.complex64)
+        padded[: centred.shape[0], : centred.shape[1], : centred.shape[2]] = centred
+        centred = padded
+    size = z * y * x
+    raw = np.empty(size + 8, dtype=np.complex64)
     start = (-raw.ctypes.data % 64) // raw.itemsize
-    flat = raw[start: start + bricks.size]
-    flat[:] = bricks
+    flat = raw[start: start + size]
+    flat.reshape(z // 2, y // 2, x // 2, 2, 2, 2)[...] = \
+        centred.reshape(z // 2, 2, y // 2, 2, x // 2, 2).transpose(0, 2, 4, 1, 3, 5)
     return flat, (y // 2) * (x // 2) * 8, (x // 2) * 8
 
 

@@ -106,16 +106,19 @@ def test_two_body_slice_equals_one_body_projection_of_the_composite(obj, proj):
             assert corr(images[b], ref) > 0.9999
 
 
-def test_a_point_at_r_projects_to_pixel_A_r(obj):
+@pytest.mark.parametrize("box", [48, 47])
+def test_a_point_at_r_projects_to_pixel_A_r_minus_origin(box):
     apix = 5.0
     r = np.array([30.0, -45.0, 20.0])
-    lsu = _blob_map(48, apix, r, 8.0)
+    lsu = _blob_map(box, apix, r, 8.0)
     empty = np.zeros_like(lsu)
     p = TwoBodyProjector(TwoBodyObject(lsu, empty, empty, apix, [0, 0, 0], [1.0, 0, 0], [0, 1.0, 0]))
-    euler = uniform_euler_angles(5, np.random.default_rng(2))
-    images = p.project(euler, [0.0, 0.0])
+    rng = np.random.default_rng(2)
+    euler = uniform_euler_angles(5, rng)
+    origin_A = rng.uniform(-10, 10, (5, 2))
+    images = p.project(euler, [0.0, 0.0], origin_A)
     for b in range(5):
-        expect = (relion_matrix(*euler[b])[0] @ r)[:2] / apix
+        expect = ((relion_matrix(*euler[b])[0] @ r)[:2] - origin_A[b]) / apix
         np.testing.assert_allclose(_local_centroid(images[b], expect), expect, atol=0.02)
 
 
