@@ -53,12 +53,12 @@ class TwoBodyObject:
 
     def __post_init__(self):
         for name in ("lsu", "ssu", "ssu_mask"):
-            arr = np.ascontiguousarray(getattr(self, name), dtype=np.float32)
+            arr = np.ascontiguousarray(getattr(self, name), dtype=np.float32).view()
             if arr.ndim != 3 or len(set(arr.shape)) != 1:
                 raise ValueError(f"{name}: must be a cubic 3D array (got shape {arr.shape})")
             if not np.all(np.isfinite(arr)):
                 raise ValueError(f"{name}: contains NaN or infinite values")
-            arr.flags.writeable = False
+            arr.flags.writeable = False  # a read-only view: the caller's array stays writable
             object.__setattr__(self, name, arr)
         if not self.lsu.shape == self.ssu.shape == self.ssu_mask.shape:
             raise ValueError(f"lsu, ssu, ssu_mask: shapes differ ({self.lsu.shape}, "
