@@ -17,8 +17,9 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QSlider, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame,
+                               QGroupBox, QHBoxLayout, QLabel, QScrollArea, QSlider, QSplitter,
+                               QVBoxLayout, QWidget)
 
 from gui.document import ENERGY_UNITS
 from gui.landscape_map import LandscapeMapWidget
@@ -155,12 +156,18 @@ class LandscapeDesigner(QWidget):
         table_box = QGroupBox("Wells (basin occupancy at this temperature)")
         QVBoxLayout(table_box).addWidget(self.table)
         side_layout.addWidget(table_box, 1)
-        side.setMinimumWidth(330)
-        side.setMaximumWidth(440)
+        self.table.setMinimumHeight(140)
+        scroll = QScrollArea()  # the panel scrolls rather than forcing a tall window
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(side.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
+        scroll.setMaximumWidth(460)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.map)
-        splitter.addWidget(side)
+        splitter.addWidget(scroll)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 0)
         splitter.setChildrenCollapsible(False)

@@ -116,6 +116,9 @@ class WellHandlesItem(pg.ScatterPlotItem):
             self.sigDragMoved.emit(index, pos.x(), pos.y())
 
     def mouseClickEvent(self, ev):
+        if not self.movable:  # read-only map: clicks go through to the map underneath
+            ev.ignore()
+            return
         if ev.button() == Qt.MouseButton.RightButton and self.cancel_drag():
             ev.accept()
             return

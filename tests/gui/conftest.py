@@ -5,6 +5,9 @@
 * A test that leaves a top-level widget alive after pytest-qt has closed the widgets it was
   given (``qtbot.addWidget``) fails: windows that are never closed hide bugs in closeEvent
   and slow the suite down.
+* Message boxes never block: ``QMessageBox.question/warning/critical/information`` are
+  recorded in the ``message_boxes`` fixture (autouse) and answered with ``message_boxes.reply``
+  (Discard by default, so closing a window with unsaved changes at teardown cannot hang).
 * ``mouse`` sends real mouse events to a widget's viewport (press, moves with the button
   held, release), the way a user's hand does; pyqtgraph turns them into its drag events.
 """
@@ -16,7 +19,11 @@ import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, QSettings, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from gui.qt_compat import guard_none_refcount
+
+guard_none_refcount()  # PySide6 6.12.0 would otherwise abort the test run (see gui/qt_compat.py)
 
 MOVE_PAUSE_MS = 15  # pyqtgraph drops mouse moves closer than 10 ms (mouseRateLimit)
 
@@ -45,6 +52,32 @@ def no_leftover_windows(qapp):
     if left:
         pytest.fail("test left top-level widgets open: "
                     + ", ".join(f"{type(w).__name__} {w.windowTitle()!r}" for w in left))
+
+
+class MessageBoxes:
+    """What the test's message boxes said; ``reply`` answers questions."""
+
+    def __init__(self):
+        self.reply = QMessageBox.StandardButton.Discard
+        self.questions: list[str] = []
+        self.warnings: list[str] = []  # warning, critical and information texts
+
+    def _question(self, parent, title, text, *args, **kwargs):
+        self.questions.append(text)
+        return self.reply
+
+    def _notice(self, parent, title, text, *args, **kwargs):
+        self.warnings.append(text)
+        return QMessageBox.StandardButton.Ok
+
+
+@pytest.fixture(autouse=True)
+def message_boxes(monkeypatch):
+    boxes = MessageBoxes()
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(boxes._question))
+    for name in ("warning", "critical", "information"):
+        monkeypatch.setattr(QMessageBox, name, staticmethod(boxes._notice))
+    return boxes
 
 
 class Mouse:
@@ -79,10 +112,12 @@ class Mouse:
         self.release(widget, pos, button)
 
     def double_click(self, widget, pos: QPoint) -> None:
-        self.move(widget, pos)
+        """Press, release, double-click press, release: what a real double click sends
+        (QTest.mouseDClick alone sends only the double-click event)."""
+        self.click(widget, pos)
         QTest.mouseDClick(self._target(widget), Qt.MouseButton.LeftButton,
                           Qt.KeyboardModifier.NoModifier, pos)
-        self.qtbot.wait(MOVE_PAUSE_MS)
+        self.release(widget, pos)
 
     def drag(self, widget, start: QPoint, end: QPoint, steps: int = 6, release: bool = True,
              during=None) -> None:

@@ -1,10 +1,173 @@
+"""Main window: title, menus, files, unsaved changes, settings restored at the next start."""
+import json
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from engine.landscape_io import load_landscape, save_landscape
+from engine.presets import load_preset
 from gui.main_window import MainWindow
+from gui.settings import AppSettings
 
 
-def test_main_window_opens_with_status_bar(qtbot):
-    window = MainWindow()
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
-    assert window.windowTitle().startswith("elbench")
+@pytest.fixture
+def make_window(qtbot):
+    def make(path=None):
+        window = MainWindow(path)
+        qtbot.addWidget(window)
+        with qtbot.waitExposed(window):
+            window.show()
+        return window
+    return make
+
+
+def test_opens_default_preset_with_designer_tab_and_status_bar(make_window, isolated_settings):
+    window = make_window()
+    assert window.tabs.tabText(0) == "Landscape" and window.tabs.widget(0) is window.designer
+    assert window.doc.landscape == load_preset("paper-3x4")
+    assert window.windowTitle() == "paper-3x4 (unsaved) — elbench"
     assert window.statusBar().currentMessage() == "Ready"
+    assert str(isolated_settings) in AppSettings().file_name  # never the user's own settings
+
+
+def test_title_shows_file_name_and_star_when_dirty(make_window, tmp_path):
+    path = tmp_path / "mine.json"
+    save_landscape(load_preset("two-basins-channel"), path)
+    window = make_window(str(path))
+    assert window.windowTitle() == "mine.json — elbench"
+    window.doc.move_well(0, 1.0, 1.0)
+    assert window.windowTitle() == "mine.json* — elbench"
+    window.doc.undo_stack.undo()
+    assert window.windowTitle() == "mine.json — elbench"
+
+
+def test_undo_redo_shortcuts(make_window, qtbot):
+    window = make_window()
+    with qtbot.waitActive(window):
+        window.activateWindow()
+    before = window.doc.landscape
+    window.doc.move_well(2, 0.0, 0.0)
+    moved = window.doc.landscape
+    assert window.action_undo.text() == "&Undo Move well 3"
+    view = window.designer.map  # the user's last click was on the map
+    view.setFocus()
+    QTest.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.doc.landscape == before
+    QTest.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert window.doc.landscape == moved
+
+
+def test_save_as_and_reopen_round_trip(make_window, tmp_path, message_boxes):
+    window = make_window()
+    window.doc.move_well(0, -13.0, -8.0)
+    window.doc.update_well(0, name="open state", depth_kcal_per_mol=4.25)
+    path = tmp_path / "designed.json"
+    assert window.save_as(str(path))
+    assert not window.doc.is_dirty and window.windowTitle() == "designed.json — elbench"
+    edited = window.doc.landscape
+    other = make_window()
+    assert other.open_file(str(path))
+    assert other.doc.landscape == edited
+    assert other.doc.landscape.wells[0].name == "open state"
+    assert message_boxes.warnings == []
+
+
+def test_save_without_a_path_asks_for_one(make_window, tmp_path, monkeypatch):
+    target = tmp_path / "chosen"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(target), "")))
+    window = make_window()
+    window.doc.move_well(0, 0.0, 0.0)
+    assert window.save()
+    assert load_landscape(tmp_path / "chosen.json") == window.doc.landscape
+
+
+def test_malformed_file_shows_the_field_and_keeps_the_landscape(make_window, tmp_path, message_boxes):
+    window = make_window()
+    window.doc.move_well(1, 0.0, 0.0)
+    before = window.doc.landscape
+    bad = tmp_path / "broken.json"
+    data = {"format_version": 1, "cc1_range_deg": [-5, 5], "cc2_range_deg": [-5, 5],
+            "temperature_K": -3, "wells": []}
+    bad.write_text(json.dumps(data))
+    assert not window.open_file(str(bad))
+    assert len(message_boxes.warnings) == 1
+    assert "broken.json" in message_boxes.warnings[0] and "temperature_K" in message_boxes.warnings[0]
+    assert window.doc.landscape is before and window.doc.is_dirty
+    (tmp_path / "not_json.json").write_text("{oops")
+    assert not window.open_file(str(tmp_path / "not_json.json"))
+    assert "malformed JSON" in message_boxes.warnings[1]
+    assert window.doc.landscape is before
+
+
+def test_close_with_unsaved_changes_asks(make_window, message_boxes, tmp_path):
+    window = make_window()
+    window.doc.move_well(0, 0.0, 0.0)
+    message_boxes.reply = QMessageBox.StandardButton.Cancel
+    assert not window.close()
+    assert window.isVisible() and len(message_boxes.questions) == 1
+    assert "unsaved changes" in message_boxes.questions[0]
+    message_boxes.reply = QMessageBox.StandardButton.Discard
+    assert window.close()
+    assert not window.isVisible()
+
+
+def test_close_and_save(make_window, message_boxes, tmp_path):
+    path = tmp_path / "keep.json"
+    save_landscape(load_preset("paper-3x4"), path)
+    window = make_window(str(path))
+    window.doc.move_well(3, 10.0, -10.0)
+    message_boxes.reply = QMessageBox.StandardButton.Save
+    assert window.close()
+    assert load_landscape(path).wells[3].cc1_deg == 10.0
+
+
+def test_new_from_preset_asks_when_dirty(make_window, message_boxes):
+    window = make_window()
+    window.doc.move_well(0, 0.0, 0.0)
+    message_boxes.reply = QMessageBox.StandardButton.Cancel
+    assert not window.new_from_preset("ratchet-valley")
+    assert window.doc.landscape.name == "paper-3x4"
+    message_boxes.reply = QMessageBox.StandardButton.Discard
+    assert window.new_from_preset("ratchet-valley")
+    assert window.doc.landscape == load_preset("ratchet-valley") and not window.doc.is_dirty
+    presets = [a.text() for a in window.menuBar().actions()[0].menu().actions()[0].menu().actions()]
+    assert "ratchet-valley" in presets and "paper-3x4" in presets
+
+
+def test_last_file_and_view_settings_are_restored(make_window, tmp_path, message_boxes):
+    path = tmp_path / "last.json"
+    save_landscape(load_preset("two-basins-channel"), path)
+    window = make_window(str(path))
+    window.doc.set_energy_unit("kT")
+    window.designer.set_sample_size(2500)
+    window.resize(1300, 850)
+    assert window.close()
+    again = make_window()
+    assert again.doc.path == str(path.resolve())
+    assert again.doc.landscape == load_preset("two-basins-channel")
+    assert again.doc.energy_unit == "kT" and again.designer.sample_size == 2500
+    assert (again.width(), again.height()) == (1300, 850)
+
+
+def test_unsaved_landscape_is_restored_as_it_was_last_kept(make_window, message_boxes):
+    window = make_window()
+    window.new_from_preset("ratchet-valley")
+    window.doc.move_well(0, 0.0, 0.0)  # discarded below: not restored
+    message_boxes.reply = QMessageBox.StandardButton.Discard
+    assert window.close()
+    again = make_window()
+    assert again.doc.path == "" and not again.doc.is_dirty
+    assert again.doc.landscape == load_preset("ratchet-valley")
+
+
+def test_bad_settings_fall_back_to_the_default(make_window, tmp_path):
+    settings = AppSettings()
+    settings.last_landscape_path = str(tmp_path / "gone.json")
+    settings.write("view/sample_size", "many")
+    settings.sync()
+    window = make_window()
+    assert window.doc.landscape == load_preset("paper-3x4")
+    assert window.designer.sample_size == 5000
+    assert "gone.json" in window.statusBar().currentMessage()
