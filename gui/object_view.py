@@ -47,8 +47,8 @@ PLANE_OPACITY = 0.85
 # limited to boxes below 256).
 MAX_MESH_BOX = 160
 # Where the projection furniture stands, in box widths from the centre along the beam.
-PLANE_DISTANCE = 0.62
-BEAM_FROM, BEAM_TO = -1.0, -0.62
+PLANE_DISTANCE = 0.56
+BEAM_FROM, BEAM_TO = -0.92, -0.6
 # vispy's shading filter needs at least one triangle; hidden meshes hold this one.
 _EMPTY_MESH = (np.zeros((3, 3), np.float32), np.array([[0, 1, 2]], np.uint32))
 
@@ -98,7 +98,7 @@ class VispyObjectView:
         self.canvas = scene.SceneCanvas(keys=None, size=size, bgcolor=BACKGROUND, parent=parent,
                                         show=False)
         self._view = self.canvas.central_widget.add_view()
-        self._view.camera = TurntableCamera(fov=0.0, elevation=20.0, azimuth=-60.0, up="+z")
+        self._view.camera = TurntableCamera(fov=0.0, elevation=20.0, azimuth=-130.0, up="+z")
         self._obj = None
         self._threshold = DEFAULT_THRESHOLD
         self._cc = (0.0, 0.0)
@@ -109,6 +109,8 @@ class VispyObjectView:
         self._ssu = self._make_mesh(SSU_COLOUR)
         self._ssu.transform = MatrixTransform()
         self._pivot = self._make_mesh(PIVOT_COLOUR, shininess=40)
+        self._pivot.set_gl_state(depth_test=False)    # the pivot is inside the density: show it
+        self._pivot.order = 5
         self._axis1 = self._make_mesh(AXIS1_COLOUR)
         self._axis2 = self._make_mesh(AXIS2_COLOUR)
         self._beam = self._make_mesh(BEAM_COLOUR)
@@ -148,7 +150,8 @@ class VispyObjectView:
         self._place_projection()
         radius = 0.5 * obj.box_size * obj.apix_A
         self._view.camera.set_range(x=(-radius, radius), y=(-radius, radius), z=(-radius, radius))
-        self._view.camera.scale_factor = 2.3 * (PLANE_DISTANCE - BEAM_FROM) * radius
+        # the smaller side of the view spans +-0.95 box: plane corners and beam stay in view
+        self._view.camera.scale_factor = 3.8 * radius
         self.canvas.update()
 
     def set_threshold(self, fraction: float) -> None:
@@ -172,14 +175,20 @@ class VispyObjectView:
 
     def set_projection(self, euler_deg, image: np.ndarray | None = None) -> None:
         """Turn the beam arrow and image plane to RELION angles (rot, tilt, psi) in degrees;
-        ``image`` (D, D), rows = y, is shown on the plane (grey levels from its 1-99 % range)."""
+        ``image`` (D, D), rows = y, is shown on the plane (grey levels from its 0.5-99.5 %
+        range, as in the 2D preview)."""
         self._euler = tuple(float(a) for a in euler_deg)
         if image is not None:
             img = np.asarray(image, np.float32)
-            lo, hi = np.percentile(img, [1.0, 99.0])
+            lo, hi = np.percentile(img, [0.5, 99.5])
             self._plane.set_data((img - lo) / (hi - lo if hi > lo else 1.0))
         self._place_projection()
         self.canvas.update()
+
+    @property
+    def projection_euler(self) -> tuple[float, float, float]:
+        """RELION angles (rot, tilt, psi) in degrees of the projection shown."""
+        return self._euler
 
     def set_projection_visible(self, visible: bool) -> None:
         for node in (self._plane, self._frame, self._beam):
@@ -275,7 +284,7 @@ class VispyObjectView:
         obj = self._obj
         pivot = np.asarray(obj.pivot_A, float)
         size = obj.diameter_A
-        sphere = create_sphere(rows=12, cols=16, radius=0.025 * size)
+        sphere = create_sphere(rows=12, cols=16, radius=0.03 * size)
         self._pivot.set_data(vertices=sphere.get_vertices() + pivot, faces=sphere.get_faces())
         tips = []
         for mesh, axis in ((self._axis1, obj.axis1), (self._axis2, obj.axis2)):
@@ -302,12 +311,14 @@ class VispyObjectView:
         m[3, :3] = -(half + 0.5) * apix * (ex + ey) + distance * beam
         self._plane.transform.matrix = m
         corners = np.array([[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]], float) * obj.box_size
-        self._frame.set_data(pos=self._plane.transform.map(
-            np.c_[corners, np.zeros(5)])[:, :3])
+        self._frame_corners = self._plane.transform.map(np.c_[corners, np.zeros(5)])[:, :3]
+        self._frame.set_data(pos=self._frame_corners)
         self._beam.set_data(*_arrow_mesh(BEAM_FROM * box * beam, BEAM_TO * box * beam,
                                          radius=0.012 * box))
         self._beam_label_pos = (BEAM_FROM - 0.06) * box * beam
-        self._plane_label_pos = self._plane.transform.map([0.5 * obj.box_size, -0.06 * obj.box_size, 0.0])[:3]
+        # label above the plane's highest corner (z is up for the turntable camera)
+        top = self._frame_corners[np.argmax(self._frame_corners[:, 2])]
+        self._plane_label_pos = top + np.array([0.0, 0.0, 0.06 * box])
         self._update_labels()
 
     def _update_labels(self) -> None:

@@ -7,7 +7,7 @@ import pytest
 from engine.object_model import build_ribosome_like
 from engine.projector import TwoBodyProjector
 from engine.rotations import conformation_matrix, relion_matrix
-from gui.object_view import VispyObjectView
+from gui.object_view import PLANE_DISTANCE, VispyObjectView
 
 BOX = 48
 EULER = (40.0, 70.0, -25.0)
@@ -138,7 +138,7 @@ def test_projection_plane_turns_with_the_angles(view, obj):
     view.look_along_beam()
     rgba = view.render_image()
     a = relion_matrix(*EULER)[0]
-    d = 0.62 * BOX * obj.apix_A
+    d = PLANE_DISTANCE * BOX * obj.apix_A
 
     def canvas_of(row, col):
         p = ((col - BOX // 2) * a[0] + (row - BOX // 2) * a[1]) * obj.apix_A + d * a[2]

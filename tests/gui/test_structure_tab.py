@@ -1,0 +1,160 @@
+"""The Structure & projections tab: map, sliders, 3D view and preview stay linked."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt
+
+from engine.maps import write_map
+from engine.object_model import build_ribosome_like
+from engine.presets import load_preset
+from engine.rotations import conformation_matrix
+from gui.document import LandscapeDocument
+from gui.structure_tab import StructureTab
+
+BOX = 48
+
+
+@pytest.fixture(scope="module")
+def obj():
+    return build_ribosome_like(box_size=BOX)
+
+
+@pytest.fixture
+def doc():
+    return LandscapeDocument(load_preset("paper-3x4"))
+
+
+@pytest.fixture
+def tab(qtbot, doc, obj):
+    t = StructureTab(doc, obj=obj)
+    qtbot.addWidget(t)
+    t.resize(1300, 800)
+    t.show()
+    qtbot.waitExposed(t)
+    yield t
+    t.close_view()
+
+
+def _map_point(tab, cc1, cc2) -> QPoint:
+    return tab.picker.map_to_widget(cc1, cc2)
+
+
+def test_click_on_the_map_moves_the_ssu_and_the_sliders(tab, doc, obj, mouse):
+    doc.set_conformation(0.0, 0.0)
+    rest = tab.view.ssu_vertices_A()
+    mouse.click(tab.picker, _map_point(tab, 10.0, -6.0))
+    cc1, cc2 = doc.conformation
+    assert cc1 == pytest.approx(10.0, abs=0.4) and cc2 == pytest.approx(-6.0, abs=0.4)
+    assert tab.cc1.value() == pytest.approx(cc1, abs=0.05)
+    assert tab.cc2.value() == pytest.approx(cc2, abs=0.05)
+    rc = conformation_matrix(obj.axis1, obj.axis2, cc1, cc2)[0]
+    np.testing.assert_allclose(tab.view.ssu_vertices_A(), (rest - obj.pivot_A) @ rc.T + obj.pivot_A,
+                               atol=1e-3)
+
+
+def test_dragging_the_marker_follows_the_mouse(tab, doc, mouse):
+    doc.set_conformation(-4.0, 0.0)
+    mouse.drag(tab.picker, _map_point(tab, -4.0, 0.0), _map_point(tab, 8.0, 6.0), steps=8)
+    cc1, cc2 = doc.conformation
+    assert cc1 == pytest.approx(8.0, abs=0.5) and cc2 == pytest.approx(6.0, abs=0.5)
+    assert tab.cc1.value() == pytest.approx(cc1, abs=0.05)
+
+
+def test_sliders_set_the_conformation_and_the_map_marker(tab, doc, qtbot):
+    tab.cc1.slider.setValue(-125)                 # -12.5 degrees
+    tab.cc2.spin.setValue(7.0)
+    assert doc.conformation == (-12.5, 7.0)
+    pos = tab.picker.marker.pos()
+    assert (pos.x(), pos.y()) == pytest.approx((-12.5, 7.0))
+    assert "basin of well 9" in tab.info_label.text()
+    # the preview follows the document too
+    qtbot.waitUntil(lambda: "cc1 -12.5°, cc2 7.0°" in tab.preview._caption.text(), timeout=2000)
+
+
+def test_drawn_path_is_played(tab, doc, mouse, qtbot):
+    doc.set_conformation(0.0, 0.0)
+    tab.draw_path_box.setChecked(True)
+    points = [(-15.0, -10.0), (-5.0, 5.0), (12.0, 0.0)]
+    for p in points:
+        mouse.click(tab.picker, _map_point(tab, *p))
+    assert doc.conformation == (0.0, 0.0)         # drawing does not move the SSU
+    np.testing.assert_allclose(tab.player.path(), points, atol=0.4)
+    x, y = tab.path_curve.getData()
+    np.testing.assert_allclose(np.c_[x, y], tab.player.path())
+    tab.player.set_speed(200.0)
+    qtbot.mouseClick(tab.player.play_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not tab.player.is_playing(), timeout=5000)
+    np.testing.assert_allclose(doc.conformation, tab.player.path()[-1])
+    np.testing.assert_allclose((tab.cc1.value(), tab.cc2.value()), tab.player.path()[-1], atol=0.05)
+
+
+def test_threshold_slider_remeshes(tab, qtbot):
+    before = len(tab.view.lsu_vertices_A())
+    tab.threshold_slider.setValue(60)
+    qtbot.waitUntil(lambda: tab.view.threshold == pytest.approx(0.6), timeout=2000)
+    assert len(tab.view.lsu_vertices_A()) < before
+
+
+def test_the_3d_view_shows_the_preview_projection(tab, qtbot):
+    tab.preview.set_euler(50.0, 120.0, 15.0)
+    qtbot.waitUntil(lambda: tab.view.projection_euler == (50.0, 120.0, 15.0), timeout=2000)
+    frame = tab.grab_frame()
+    assert frame.ndim == 3 and frame[..., :3].std() > 10
+
+
+def _write_object_maps(folder, obj):
+    write_map(folder / "lsu.mrc", obj.lsu, obj.apix_A)
+    write_map(folder / "ssu.mrc", obj.ssu, obj.apix_A)
+    write_map(folder / "mask.mrc", obj.ssu_mask * 2.0, obj.apix_A)   # not a mask: values up to 2
+    (folder / "notes.txt").write_text("not a map")
+
+
+def test_bad_maps_show_the_file_and_keep_the_object(tab, obj, tmp_path, qtbot):
+    _write_object_maps(tmp_path, obj)
+    dialog = tab.open_load_maps_dialog()
+    qtbot.waitExposed(dialog)
+    dialog.first_edit.setText(str(tmp_path / "lsu.mrc"))
+    dialog.second_edit.setText(str(tmp_path / "notes.txt"))
+    dialog.accept()
+    assert dialog.isVisible()
+    assert "notes.txt" in dialog.error_label.text() and "MRC" in dialog.error_label.text()
+    assert tab.object is obj
+    dialog.mask_radio.setChecked(True)
+    dialog.second_edit.setText(str(tmp_path / "mask.mrc"))
+    dialog.accept()
+    assert "mask.mrc" in dialog.error_label.text() and "[0, 1]" in dialog.error_label.text()
+    assert tab.object is obj
+    dialog.reject()
+
+
+def test_good_maps_replace_the_object(tab, obj, tmp_path, qtbot):
+    _write_object_maps(tmp_path, obj)
+    dialog = tab.open_load_maps_dialog()
+    dialog.first_edit.setText(str(tmp_path / "lsu.mrc"))
+    dialog.second_edit.setText(str(tmp_path / "ssu.mrc"))
+    for spin, v in zip(dialog.pivot, obj.pivot_A):
+        spin.setValue(v)
+    for spin, v in zip(dialog.axis1, (0.0, 2.0, 0.0)):   # any length: normalised
+        spin.setValue(v)
+    with qtbot.waitSignal(tab.sigObjectChanged, timeout=5000) as blocker:
+        dialog.accept()
+    loaded = blocker.args[0]
+    assert tab.object is loaded and loaded is not obj
+    assert loaded.name == "lsu + ssu"
+    np.testing.assert_allclose(loaded.axis1, (0.0, 1.0, 0.0))
+    np.testing.assert_allclose(loaded.pivot_A, obj.pivot_A, atol=1e-3)
+    assert "lsu + ssu" in tab._object_label.text()
+    assert len(tab.view.ssu_vertices_A()) > 100
+
+
+def test_main_window_has_the_tab(qtbot):
+    from gui.main_window import MainWindow
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert "Structure & projections" in titles
+    tab = window.tabs.widget(titles.index("Structure & projections"))
+    assert isinstance(tab, StructureTab) and tab.object is None   # built when first shown
+    tab.close_view()
