@@ -25,6 +25,7 @@ from engine.presets import DEFAULT_PRESET, load_preset, preset_names
 from gui.document import LandscapeDocument
 from gui.landscape_designer import LandscapeDesigner
 from gui.settings import AppSettings
+from gui.structure_tab import StructureTab
 
 FILE_FILTER = "Landscape JSON (*.json);;All files (*)"
 
@@ -51,6 +52,8 @@ class MainWindow(QMainWindow):
         self.designer = LandscapeDesigner(self.doc)
         self.designer.sigStatusMessage.connect(self.statusBar().showMessage)
         self.tabs.addTab(self.designer, "Landscape")
+        self.structure = StructureTab(self.doc)
+        self.tabs.addTab(self.structure, "Structure & projections")
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
