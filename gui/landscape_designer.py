@@ -28,6 +28,7 @@ from gui.well_inspector import WellInspector, WellTable
 MAX_SAMPLE_SIZE = 20000
 SAMPLE_STEP = 500
 DEFAULT_SAMPLE_SIZE = 5000
+DEFAULT_CORE_RADIUS_DEG = 3.0  # offered when the core radius is switched on
 
 
 class LandscapeControls(QGroupBox):
@@ -67,6 +68,7 @@ class LandscapeControls(QGroupBox):
         self.core_radius.setSingleStep(0.5)
         self.core_radius.setSuffix(" °")
         self.core_radius.setKeyboardTracking(False)
+        self.core_radius.setValue(DEFAULT_CORE_RADIUS_DEG)
         self.core_enabled.toggled.connect(self._on_core)
         self.core_radius.valueChanged.connect(self._on_core)
         row = QHBoxLayout()

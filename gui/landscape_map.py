@@ -107,7 +107,7 @@ class LandscapeMapWidget(pg.GraphicsLayoutWidget):
         _style_axes(self.colorbar)
         if colorbar:
             self.addItem(self.colorbar, row=1, col=2)
-        self.contours = pg.PlotCurveItem(pen=pg.mkPen(*CONTOUR_RGBA, width=1), antialias=True)
+        self.contours = pg.PlotCurveItem(pen=pg.mkPen(*CONTOUR_RGBA, width=1), antialias=False)
         self.contours.setZValue(-5)
         self.map_plot.addItem(self.contours)
         self._sample_items: list[pg.ScatterPlotItem] = []

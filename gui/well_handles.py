@@ -27,6 +27,7 @@ from engine.palette import well_colour
 
 HANDLE_SIZE_PX = 15
 MERGED_COLOUR = "#e8112d"
+LABEL_FILL = (0, 0, 0, 150)
 
 
 class WellHandlesItem(pg.ScatterPlotItem):
@@ -182,15 +183,13 @@ class WellOverlay(QObject):
                 label.hide()
                 continue
             owner = merged_into[i] if i < len(merged_into) else None
-            if owner is None:
-                label.setText(str(i + 1), color="w")
-                label.fill = pg.mkBrush(0, 0, 0, 150)
-            else:
-                label.setText(f"{i + 1}: merged into {owner}", color="w")
-                label.fill = pg.mkBrush(QColor(MERGED_COLOUR))
+            text = str(i + 1) if owner is None else f"{i + 1}: merged into {owner}"
+            if label.toPlainText() != text:  # re-laying out text is the slow part
+                label.setText(text, color="w")
+                label.fill = pg.mkBrush(LABEL_FILL if owner is None else QColor(MERGED_COLOUR))
+                label.update()
             label.setPos(float(xy[i, 0]), float(xy[i, 1]))
             label.show()
-            label.update()
 
 
 def _ellipse(well, n: int = 90) -> tuple[np.ndarray, np.ndarray]:
