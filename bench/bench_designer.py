@@ -13,6 +13,7 @@ redraw). Prints medians over the path; timings on a shared 2-core machine are no
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import statistics
 import sys
@@ -65,7 +66,7 @@ def main():
 
     grid_times = []
     for x, y in positions:
-        moved = land.with_well(WELL, land.wells[WELL].__class__(**{**land.wells[WELL].__dict__, "cc1_deg": x, "cc2_deg": y}))
+        moved = land.with_well(WELL, dataclasses.replace(land.wells[WELL], cc1_deg=x, cc2_deg=y))
         t = time.perf_counter()
         moved.grid()
         grid_times.append(time.perf_counter() - t)
