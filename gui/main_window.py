@@ -53,7 +53,7 @@ class MainWindow(QMainWindow):
         self.designer.sigStatusMessage.connect(self.statusBar().showMessage)
         self.tabs.addTab(self.designer, "Landscape")
         self.structure = StructureTab(self.doc)
-        self.tabs.addTab(self.structure, "Structure & projections")
+        self.tabs.addTab(self.structure, "Structure && projections")  # && shows one &
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
