@@ -127,7 +127,7 @@ class VispyObjectView:
         self._plane.transform = MatrixTransform()
         self._frame = scene.visuals.Line(pos=np.zeros((5, 3)), color=BEAM_COLOUR, width=2.0,
                                          parent=self._view.scene)
-        self._view.camera.events.transform_change.connect(self._on_camera_moved)
+        self._view.camera.transform.changed.connect(self._on_camera_moved)
         self._on_camera_moved()
 
     # --- public API ---------------------------------------------------------------------
@@ -234,7 +234,7 @@ class VispyObjectView:
         return self._pivot.transform.map(self._vertices(self._pivot))[:, :3].mean(axis=0)
 
     def close(self) -> None:
-        self._view.camera.events.transform_change.disconnect(self._on_camera_moved)
+        self._view.camera.transform.changed.disconnect(self._on_camera_moved)
         self.canvas.close()
 
     # --- scene building -----------------------------------------------------------------
@@ -324,14 +324,25 @@ class VispyObjectView:
     def _update_labels(self) -> None:
         text, pos, colour = ["a1 (cc1)", "a2 (cc2)"], list(self._axis_tips), [AXIS1_COLOUR, AXIS2_COLOUR]
         if self._beam.visible and self._beam_label_pos is not None:
-            text += ["beam", "projection image"]
-            pos += [self._beam_label_pos, self._plane_label_pos]
-            colour += [BEAM_COLOUR, BEAM_COLOUR]
+            text.append("projection image")
+            pos.append(self._plane_label_pos)
+            colour.append(BEAM_COLOUR)
+            if not self._looking_along_beam():   # seen end-on the label would cover the object
+                text.append("beam")
+                pos.append(self._beam_label_pos)
+                colour.append(BEAM_COLOUR)
         self._labels.text = text
         self._labels.pos = np.array(pos)
         self._labels.color = np.array(colour)
 
+    def _looking_along_beam(self) -> bool:
+        view_dir = self._view.camera.transform.map([0.0, 0.0, -1.0, 0.0])[:3]
+        beam = relion_matrix(*self._euler)[0][2]
+        return abs(float(view_dir @ beam)) > 0.97 * float(np.linalg.norm(view_dir))
+
     def _on_camera_moved(self, event=None) -> None:
+        if self._obj is not None:
+            self._update_labels()
         # Light comes from over the viewer's left shoulder, whatever the orbit.
         direction = self._view.camera.transform.map([0.35, -0.45, -1.0, 0.0])[:3]
         for mesh in (self._lsu, self._ssu, self._pivot, self._axis1, self._axis2, self._beam):
