@@ -59,6 +59,17 @@ def run_chunk_task(plan_dict: dict, k: int, sigma: float, out_dir: str) -> dict:
     return write_chunk(plan, k, sigma, out_dir, should_stop=_worker_should_stop, progress=_worker_progress)
 
 
+def _warm_up(plan_dict: dict) -> None:
+    """Import, build the context and projector, and compile the kernel (one image)."""
+    import numpy as np
+
+    from engine.sim_chunks import get_context
+    from engine.sim_plan import plan_from_dict
+
+    projector = get_context(plan_from_dict(plan_dict, "<plan>")).projector
+    projector.project(np.zeros((1, 3)), np.zeros((1, 2)))
+
+
 def _worker_should_stop() -> bool:
     if _parent_pid is not None and os.getppid() != _parent_pid:
         return True  # the run that started us is gone (killed): do not keep writing
@@ -81,6 +92,9 @@ class Executor:
 
     def run(self, tasks, on_done, should_stop=None, on_progress=None) -> bool:
         raise NotImplementedError
+
+    def warm_up(self, plan_dict: dict) -> None:
+        """Start the workers and let them build the plan's context now (optional)."""
 
     def close(self) -> None:
         pass
@@ -123,6 +137,10 @@ class ProcessExecutor(Executor):
         self._progress = ctx.Queue()
         self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_process_worker,
                                          initargs=(self._stop, self._progress, os.getpid()))
+
+    def warm_up(self, plan_dict: dict) -> None:
+        for _ in range(self.workers):
+            self._pool.submit(_warm_up, plan_dict)
 
     def _drain(self, on_progress) -> None:
         while True:

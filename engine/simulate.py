@@ -50,7 +50,8 @@ class SimulationError(RuntimeError):
 
 @dataclass(frozen=True)
 class SimulationProgress:
-    """Where a run stands. ``rate_per_s`` counts images made by this run only."""
+    """Where a run stands. ``elapsed_s``: seconds since this run's images phase began (after
+    maps and noise calibration); ``rate_per_s`` counts the images made by this run only."""
 
     particles_done: int
     particles_total: int
@@ -107,25 +108,35 @@ def run_simulation(plan: SimulationPlan, out_dir=None, workers: int | None = Non
     from engine.executors import make_executor
 
     log = log or (lambda message: None)
-    folder = Path(out_dir if out_dir is not None else (plan.output_folder or ""))
     if not str(out_dir if out_dir is not None else plan.output_folder or ""):
         raise SimulationError("no output folder given (out_dir or plan.output_folder)")
+    folder = Path(out_dir if out_dir is not None else plan.output_folder)
     t0 = time.monotonic()
     ctx = get_context(plan)  # reads the landscape grid and a STAR file of orientations, if any
     ctx.object  # user maps are read and checked here, before anything is written
     if resume:
         manifest = _open_for_resume(plan, folder, log)
     else:
-        manifest = _prepare(plan, folder, ctx, log)
+        _check_new_folder(plan, folder)
+    plan_dict = plan_to_dict(plan)
+    with make_executor(workers, scheduler) as executor:
+        executor.warm_up(plan_dict)  # workers start and build their projector while we prepare
+        if not resume:
+            manifest = _prepare(plan, folder, ctx, log)
+        return _run_chunks(plan, plan_dict, folder, manifest, executor, t0, progress, should_stop, log)
+
+
+def _run_chunks(plan, plan_dict, folder, manifest, executor, t0, progress, should_stop, log) -> SimulationResult:
     noise = NoiseLevel(**manifest["noise"])
     done = mf.particles_done(manifest)
     n_done_chunks = len(mf.done_chunks(manifest))
     made = 0
+    t_images = time.monotonic()
 
     def report(stage="images"):
         if progress is not None:
             progress(SimulationProgress(done, plan.n_particles, n_done_chunks, plan.n_chunks,
-                                        time.monotonic() - t0, made, stage))
+                                        time.monotonic() - t_images, made, stage))
 
     def on_done(record: dict) -> None:
         nonlocal n_done_chunks
@@ -142,15 +153,12 @@ def run_simulation(plan: SimulationPlan, out_dir=None, workers: int | None = Non
         report()
 
     report()
-    plan_dict = plan_to_dict(plan)
     tasks = [(plan_dict, row["index"], noise.sigma, str(folder)) for row in manifest["chunks"] if row["status"] != "done"]
     manifest["status"] = "running"
     mf.write_manifest(folder, manifest)
+    log(f"{len(tasks)} chunks to make on {executor.workers} {executor.name} worker(s)")
     try:
-        with make_executor(workers, scheduler) as executor:
-            executor_name = executor.name
-            log(f"{len(tasks)} chunks to make on {executor.workers} {executor.name} worker(s)")
-            finished = executor.run(tasks, on_done, should_stop, on_progress)
+        finished = executor.run(tasks, on_done, should_stop, on_progress)
     except BaseException as exc:
         manifest["status"] = "failed"
         manifest["error"] = f"{type(exc).__name__}: {exc}"
@@ -161,7 +169,7 @@ def run_simulation(plan: SimulationPlan, out_dir=None, workers: int | None = Non
         manifest["status"] = "cancelled"
         mf.write_manifest(folder, manifest)
         log(f"cancelled: {done} of {plan.n_particles} particles in finished chunks; resume to complete")
-        return SimulationResult(folder, "cancelled", done, plan.n_particles, time.monotonic() - t0, noise, executor_name)
+        return SimulationResult(folder, "cancelled", done, plan.n_particles, time.monotonic() - t0, noise, executor.name)
     report("metadata")
     log("writing particles.star, cryoDRGN, cryoSPARC and ground-truth files")
     manifest["files"] = write_metadata_files(plan, folder)
@@ -171,16 +179,19 @@ def run_simulation(plan: SimulationPlan, out_dir=None, workers: int | None = Non
     report("complete")
     elapsed = time.monotonic() - t0
     log(f"complete: {plan.n_particles} particles in {elapsed:.1f} s")
-    return SimulationResult(folder, "complete", done, plan.n_particles, elapsed, noise, executor_name)
+    return SimulationResult(folder, "complete", done, plan.n_particles, elapsed, noise, executor.name)
 
 
-def _prepare(plan: SimulationPlan, folder: Path, ctx, log) -> dict:
+def _check_new_folder(plan: SimulationPlan, folder: Path) -> None:
     if mf.manifest_path(folder).exists():
         raise SimulationError(f"{folder} already holds a dataset (manifest.json); resume it "
                               "(--resume) or choose another folder")
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise SimulationError(f"{folder} exists and is not an empty folder; choose a new or empty folder")
     check_disk_space(plan, folder)
+
+
+def _prepare(plan: SimulationPlan, folder: Path, ctx, log) -> dict:
     (folder / "particles").mkdir(parents=True, exist_ok=True)
     save_landscape(plan.landscape, folder / "landscape.json")
     log("writing maps")

@@ -1,0 +1,134 @@
+"""Simulation speed: the whole pipeline against the projector alone and against RELION.
+
+For box 64 and 128 it prints images/s of
+  - the projector alone (TwoBodyProjector.project, no CTF, no noise, no file; one process),
+  - the whole pipeline (sample, project, CTF, noise, write, sha256, manifest) on 1 worker and
+    on all cores, images phase and end to end (maps, calibration and metadata files included),
+  - Debian's relion_project 3.1 making the same number of CTF-modulated noisy images of the
+    same map from our particles.star (--ctf --add_noise --white_noise SD; single-threaded),
+and the ratios, all measured in this run. ``--big`` adds the 300,000-particle box-64 run on
+all cores with peak RSS (getrusage: this process, and the largest worker) and the time
+extrapolated to the paper's 3,000,000 (target: < 30 min on 2 cores, RSS < 2 GB).
+
+    python bench/bench_simulate.py              # ~3 minutes on 2 cores
+    python bench/bench_simulate.py --big        # + ~10 minutes, 5 GB of disk in a temp folder
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from engine.presets import load_preset  # noqa: E402
+from engine.projector import TwoBodyProjector  # noqa: E402
+from engine.rotations import uniform_euler_angles  # noqa: E402
+from engine.sim_chunks import build_object  # noqa: E402
+from engine.sim_plan import SimulationPlan  # noqa: E402
+from engine.simulate import run_simulation  # noqa: E402
+
+
+def projector_rate(plan: SimulationPlan, n: int) -> float:
+    proj = TwoBodyProjector(build_object(plan))
+    rng = np.random.default_rng(0)
+    euler = uniform_euler_angles(n, rng)
+    cc = rng.uniform(-10, 10, (n, 2))
+    proj.project(euler[:64], cc[:64])  # compile / warm up
+    t = time.perf_counter()
+    for lo in range(0, n, 256):
+        proj.project(euler[lo:lo + 256], cc[lo:lo + 256])
+    return n / (time.perf_counter() - t)
+
+
+def pipeline(plan: SimulationPlan, folder: Path, workers: int):
+    """(images/s of the images phase, end-to-end seconds, result)."""
+    marks = {}
+
+    def progress(p):
+        if p.stage == "images" and "start" not in marks:
+            marks["start"] = time.perf_counter()
+        if p.stage == "metadata":
+            marks["images_done"] = time.perf_counter()
+
+    t = time.perf_counter()
+    result = run_simulation(plan, folder, workers=workers, progress=progress)
+    total = time.perf_counter() - t
+    images_s = marks["images_done"] - marks["start"]
+    return plan.n_particles / images_s, total, result, marks["start"] - t, time.perf_counter() - marks["images_done"]
+
+
+def relion_rate(folder: Path, sigma: float, n: int) -> float:
+    if not shutil.which("relion_project"):
+        return float("nan")
+    out = folder / "relion_out"
+    t = time.perf_counter()
+    run = subprocess.run(["relion_project", "--i", "maps/well_01.mrc", "--ang", "particles.star", "--ctf",
+                          "--add_noise", "--white_noise", f"{sigma:.6g}", "--o", str(out.name)],
+                         cwd=folder, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t
+    if run.returncode != 0:
+        print("relion_project failed:", run.stderr[-500:])
+        return float("nan")
+    return n / elapsed
+
+
+def compare(box: int, n: int, root: Path, cores: int) -> None:
+    plan = SimulationPlan(landscape=load_preset("paper-3x4"), n_particles=n, box_size=box, chunk_size=4000, seed=1)
+    proj = projector_rate(plan, min(n, 4000))
+    one, one_total, result, _, _ = pipeline(plan, root / f"b{box}_1", 1)
+    many, many_total, _, prep, final = pipeline(plan, root / f"b{box}_{cores}", cores)
+    relion = relion_rate(root / f"b{box}_1", result.noise.sigma, n)
+    print(f"\nbox {box}, {n:,} images, {plan.effective_apix_A():.3g} A/px, SNR 1 (sigma {result.noise.sigma:.4g})")
+    print(f"  projector alone, 1 process          {proj:9.0f} images/s")
+    print(f"  pipeline, 1 worker (images phase)   {one:9.0f} images/s   = {one / proj:.2f} x projector alone")
+    print(f"  pipeline, {cores} workers (images phase)  {many:9.0f} images/s   = {many / proj:.2f} x projector alone")
+    print(f"  pipeline, {cores} workers end to end      {n / many_total:9.0f} images/s   "
+          f"(prepare {prep:.1f} s, metadata files {final:.1f} s)")
+    print(f"  relion_project --ctf --add_noise    {relion:9.0f} images/s   (1 thread)")
+    print(f"  ours / RELION: 1 worker {one / relion:.1f} x, {cores} workers {many / relion:.1f} x")
+    for sub in root.glob(f"b{box}_*"):
+        shutil.rmtree(sub, ignore_errors=True)
+
+
+def big_run(root: Path, cores: int, n: int = 300_000) -> None:
+    plan = SimulationPlan(landscape=load_preset("paper-3x4"), n_particles=n, box_size=64, chunk_size=10_000, seed=2)
+    rate, total, _, prep, final = pipeline(plan, root / "big", cores)
+    self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    scale = 3_000_000 / n
+    projected = prep + (total - prep - final) * scale + final * scale
+    print(f"\n{n:,} particles, box 64, {cores} workers: {total:.0f} s end to end, images phase {rate:.0f} images/s "
+          f"(prepare {prep:.1f} s, metadata files {final:.1f} s)")
+    print(f"  peak RSS: this process {self_mb:.0f} MB, largest worker {child_mb:.0f} MB, "
+          f"sum {self_mb + child_mb * cores:.0f} MB for {cores} workers (target < 2000 MB)")
+    print(f"  3,000,000 particles extrapolated: {projected / 60:.1f} min on {cores} cores (target < 30 min)")
+    shutil.rmtree(root / "big", ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--big", action="store_true", help="also the 300,000-particle run")
+    parser.add_argument("--tmp", default=None, help="scratch folder (default: system temp)")
+    args = parser.parse_args()
+    cores = os.cpu_count() or 1
+    root = Path(tempfile.mkdtemp(prefix="elbench-bench-", dir=args.tmp))
+    print(f"{cores} cores; scratch {root}")
+    try:
+        compare(64, 40_000, root, cores)
+        compare(128, 8_000, root, cores)
+        if args.big:
+            big_run(root, cores)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
