@@ -7,7 +7,8 @@ import pytest
 from engine.object_model import build_ribosome_like
 from engine.projector import TwoBodyProjector
 from engine.rotations import conformation_matrix, relion_matrix
-from gui.object_view import PLANE_DISTANCE, VispyObjectView
+from engine.object_model import TwoBodyObject
+from gui.object_view import MAX_MESH_BOX, PLANE_DISTANCE, VispyObjectView
 
 BOX = 48
 EULER = (40.0, 70.0, -25.0)
@@ -156,3 +157,32 @@ def test_projection_plane_turns_with_the_angles(view, obj):
     x1, y1 = canvas_of(5, 13)
     assert x1 > x0 and abs(y1 - y0) <= 1          # image x runs to the right on screen
     assert canvas_of(8, 8)[1] > canvas_of(2, 8)[1]  # image rows run down the screen
+
+
+@pytest.mark.parametrize("box", [40, 170])   # 170 > MAX_MESH_BOX = 160: block-averaged
+def test_mesh_sits_where_the_density_is(qtbot, box):
+    """Voxel (i, j, k) is at ((k, j, i) - D//2) apix: a sphere of density centred at a known
+    point in Angstrom gives a surface centred there with the right radius."""
+    assert (box > MAX_MESH_BOX) == (box == 170)   # both code paths are exercised
+    apix = 300.0 / box
+    centre_lsu, centre_ssu, radius = np.array([-40.0, 25.0, 10.0]), np.array([35.0, -20.0, 50.0]), 45.0
+    axis = (np.arange(box) - box // 2) * apix
+    z, y, x = np.meshgrid(axis, axis, axis, indexing="ij")
+
+    def ball(c):
+        r = np.sqrt((x - c[0]) ** 2 + (y - c[1]) ** 2 + (z - c[2]) ** 2)
+        return (1.0 / (1.0 + np.exp((r - radius) / (0.7 * apix)))).astype(np.float32)
+
+    ssu = ball(centre_ssu)
+    obj = TwoBodyObject(lsu=ball(centre_lsu), ssu=ssu, ssu_mask=(ssu > 0.5).astype(np.float32),
+                        apix_A=apix, pivot_A=np.zeros(3), axis1=np.array([0.0, 1.0, 0.0]),
+                        axis2=np.array([0.0, 0.0, 1.0]), name="balls")
+    v = VispyObjectView(size=(200, 200))
+    qtbot.addWidget(v.native)
+    v.set_object(obj)
+    v.set_threshold(0.5)
+    for verts, c in ((v.lsu_vertices_A(), centre_lsu), (v.ssu_vertices_A(), centre_ssu)):
+        # a fraction of a voxel: half a (block) voxel off would fail
+        np.testing.assert_allclose(verts.mean(axis=0), c, atol=0.15 * apix)
+        assert np.abs(np.linalg.norm(verts - c, axis=1) - radius).max() < 0.2 * apix
+    v.close()
