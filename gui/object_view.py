@@ -83,12 +83,12 @@ def _arrow_mesh(start, end, radius: float, head_fraction: float = 0.22, sides: i
     return verts.astype(np.float32), faces.astype(np.uint32)
 
 
-def _affine(linear: np.ndarray, offset: np.ndarray) -> MatrixTransform:
-    """vispy transform for x -> linear @ x + offset (vispy multiplies row vectors)."""
+def _affine(linear: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """vispy's 4x4 matrix for x -> linear @ x + offset (vispy multiplies row vectors)."""
     m = np.eye(4)
     m[:3, :3] = np.asarray(linear, float).T
     m[3, :3] = offset
-    return MatrixTransform(m)
+    return m
 
 
 class VispyObjectView:
@@ -170,7 +170,8 @@ class VispyObjectView:
             return
         rc = conformation_matrix(self._obj.axis1, self._obj.axis2, self._cc[0], self._cc[1])[0]
         pivot = np.asarray(self._obj.pivot_A, float)
-        self._ssu.transform = _affine(rc, pivot - rc @ pivot)
+        # in place: a new transform object would rebuild the shader program
+        self._ssu.transform.matrix = _affine(rc, pivot - rc @ pivot)
         self.canvas.update()
 
     def set_projection(self, euler_deg, image: np.ndarray | None = None) -> None:
@@ -191,6 +192,7 @@ class VispyObjectView:
         return self._euler
 
     def set_projection_visible(self, visible: bool) -> None:
+        """Show or hide the beam arrow, the image plane and its frame."""
         for node in (self._plane, self._frame, self._beam):
             node.visible = bool(visible)
         if self._obj is not None:
@@ -234,6 +236,7 @@ class VispyObjectView:
         return self._pivot.transform.map(self._vertices(self._pivot))[:, :3].mean(axis=0)
 
     def close(self) -> None:
+        """Disconnect from the camera and close the GL canvas."""
         self._view.camera.transform.changed.disconnect(self._on_camera_moved)
         self.canvas.close()
 
