@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 from datetime import datetime, timezone
@@ -72,6 +73,13 @@ def read_manifest(folder) -> dict:
 def write_manifest(folder, manifest: dict) -> None:
     manifest["updated"] = now_iso()
     write_text_atomic(manifest_path(folder), json.dumps(manifest, indent=1) + "\n")
+    make_readable(manifest_path(folder))
+
+
+def make_readable(path) -> None:
+    """rw-r--r--: a dataset is read by other accounts (a cryoSPARC or cluster user); files
+    written through mkstemp start as rw-------."""
+    os.chmod(path, 0o644)
 
 
 def chunk_table(plan) -> list[dict]:

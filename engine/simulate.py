@@ -41,7 +41,7 @@ METADATA_FILES = ("particles.star", "cryodrgn/poses.pkl", "cryodrgn/ctf.pkl", "c
                   "ground_truth.npz")
 # Whole-pipeline speed of one worker at box 64 (bench/bench_simulate.py on a 2-core VM), for
 # the time estimate shown before a run; cost per image grows like D^2 log D.
-IMAGES_PER_S_PER_WORKER_BOX64 = 900.0
+IMAGES_PER_S_PER_WORKER_BOX64 = 6000.0
 
 
 class SimulationError(RuntimeError):
@@ -194,6 +194,7 @@ def _check_new_folder(plan: SimulationPlan, folder: Path) -> None:
 def _prepare(plan: SimulationPlan, folder: Path, ctx, log) -> dict:
     (folder / "particles").mkdir(parents=True, exist_ok=True)
     save_landscape(plan.landscape, folder / "landscape.json")
+    mf.make_readable(folder / "landscape.json")
     log("writing maps")
     _write_maps(plan, folder, ctx)
     log("calibrating noise")
@@ -232,6 +233,7 @@ def _write_maps(plan: SimulationPlan, folder: Path, ctx, only_missing: bool = Fa
     for name, make in jobs:
         if not (only_missing and (folder / "maps" / name).exists()):
             write_map(folder / "maps" / name, make(), obj.apix_A)
+            mf.make_readable(folder / "maps" / name)
 
 
 def _open_for_resume(plan: SimulationPlan, folder: Path, log) -> dict:

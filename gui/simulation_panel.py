@@ -21,19 +21,18 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QCoreApplication, Qt, Signal
-from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton,
-                               QSpinBox, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QSpinBox, QSplitter, QVBoxLayout,
+                               QWidget)
 
 from engine.manifest import ManifestError, read_manifest
 from engine.sim_plan import (PlanError, SimulationPlan, estimate_disk_bytes, format_bytes, load_plan,
                              plan_from_dict, save_plan)
 from engine.simulate import estimate_seconds, run_simulation
 from gui.jobs import JobRunner
+from gui.particle_gallery import ParticleGallery
 
 GALLERY_SIZE = 12
-THUMBNAIL_PX = 96
 
 
 def format_duration(seconds: float | None) -> str:
@@ -216,16 +215,9 @@ class SimulationPanel(QWidget):
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(2000)
         right_layout.addWidget(self.log_view, 1)
-        gallery_box = QGroupBox("First particles")
-        self.gallery = QGridLayout(gallery_box)
-        self.thumbnails = []
-        for i in range(GALLERY_SIZE):
-            label = QLabel()
-            label.setFixedSize(THUMBNAIL_PX, THUMBNAIL_PX)
-            label.setStyleSheet("background: #202020;")
-            self.gallery.addWidget(label, i // 6, i % 6)
-            self.thumbnails.append(label)
-        right_layout.addWidget(gallery_box)
+        self.gallery = ParticleGallery("First particles", GALLERY_SIZE, 6)
+        self.thumbnails = self.gallery.thumbnails
+        right_layout.addWidget(self.gallery)
         splitter.setStretchFactor(1, 1)
 
         for w in (self.n_spin, self.box_spin, self.chunk_spin, self.workers_spin, self.seed_spin):
@@ -341,8 +333,7 @@ class SimulationPanel(QWidget):
     def _run(self, plan: SimulationPlan, resume: bool) -> bool:
         folder = self.output_edit.text().strip()
         self._gallery_loaded = False
-        for label in self.thumbnails:
-            label.clear()
+        self.gallery.clear()
         self.progress_bar.setValue(0)
         self.progress_label.setText("Preparing…")
         self._append_log(f"{'resuming' if resume else 'starting'} {plan.n_particles:,} particles in {folder}")
@@ -406,22 +397,14 @@ class SimulationPanel(QWidget):
 
     # --- gallery ------------------------------------------------------------------------
     def _load_gallery(self) -> None:
-        """Show the first images of the first finished stack (read through a memory map)."""
-        import mrcfile
-
+        """Show the first images of the first finished stack."""
         folder = Path(self.output_edit.text().strip())
         try:
             done = [c for c in read_manifest(folder)["chunks"] if c["status"] == "done"]
-            if not done:
-                return
-            with mrcfile.mmap(folder / done[0]["file"], mode="r") as mrc:
-                images = np.array(mrc.data[:GALLERY_SIZE] if mrc.data.ndim == 3 else mrc.data[None])
-        except (ManifestError, OSError, ValueError):
+        except ManifestError:
             return
-        for label, image in zip(self.thumbnails, images):
-            label.setPixmap(_to_pixmap(image).scaled(THUMBNAIL_PX, THUMBNAIL_PX, Qt.AspectRatioMode.KeepAspectRatio,
-                                                     Qt.TransformationMode.SmoothTransformation))
-        self._gallery_loaded = True
+        if done:
+            self._gallery_loaded = self.gallery.show_stack(folder / done[0]["file"])
 
     # --- dialogs ------------------------------------------------------------------------
     def _browse_output(self) -> None:
@@ -458,12 +441,3 @@ class SimulationPanel(QWidget):
             except (PlanError, OSError) as exc:
                 self._append_log(f"error: {exc}")
 
-
-def _to_pixmap(image: np.ndarray) -> QPixmap:
-    """Grey-scale pixmap of a float image, contrast from its 1st to 99th percentile."""
-    lo, hi = np.percentile(image, [1, 99])
-    scaled = np.clip((image - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
-    data = np.ascontiguousarray((scaled * 255).astype(np.uint8))
-    h, w = data.shape
-    qimage = QImage(data.data, w, h, w, QImage.Format.Format_Grayscale8)
-    return QPixmap.fromImage(qimage.copy())
