@@ -119,24 +119,48 @@ def run_simulation(plan: SimulationPlan, out_dir=None, workers: int | None = Non
     else:
         _check_new_folder(plan, folder)
     plan_dict = plan_to_dict(plan)
+    state = {"made": 0, "t_images": time.monotonic()}
+
+    def report(stage):
+        if progress is not None:
+            progress(SimulationProgress(mf.particles_done(manifest), plan.n_particles, len(mf.done_chunks(manifest)),
+                                        plan.n_chunks, time.monotonic() - state["t_images"], state["made"], stage))
+
     with make_executor(workers, scheduler) as executor:
         executor.warm_up(plan_dict)  # workers start and build their projector while we prepare
         if not resume:
             manifest = _prepare(plan, folder, ctx, log)
-        return _run_chunks(plan, plan_dict, folder, manifest, executor, t0, progress, should_stop, log)
+        finished = _run_chunks(plan, plan_dict, folder, manifest, executor, state, progress, should_stop, log)
+        executor_name = executor.name
+    noise = NoiseLevel(**manifest["noise"])
+    done = mf.particles_done(manifest)
+    if not finished:
+        log(f"cancelled: {done} of {plan.n_particles} particles in finished chunks; resume to complete")
+        return SimulationResult(folder, "cancelled", done, plan.n_particles, time.monotonic() - t0, noise, executor_name)
+    # the workers are gone: the metadata files get the memory (~300 bytes per particle)
+    report("metadata")
+    log("writing particles.star, cryoDRGN, cryoSPARC and ground-truth files")
+    manifest["files"] = write_metadata_files(plan, folder)
+    manifest["status"] = "complete"
+    manifest.pop("error", None)
+    mf.write_manifest(folder, manifest)
+    report("complete")
+    elapsed = time.monotonic() - t0
+    log(f"complete: {plan.n_particles} particles in {elapsed:.1f} s")
+    return SimulationResult(folder, "complete", done, plan.n_particles, elapsed, noise, executor_name)
 
 
-def _run_chunks(plan, plan_dict, folder, manifest, executor, t0, progress, should_stop, log) -> SimulationResult:
+def _run_chunks(plan, plan_dict, folder, manifest, executor, state, progress, should_stop, log) -> bool:
+    """Run the pending chunks, recording each in the manifest; False when stopped."""
     noise = NoiseLevel(**manifest["noise"])
     done = mf.particles_done(manifest)
     n_done_chunks = len(mf.done_chunks(manifest))
-    made = 0
-    t_images = time.monotonic()
+    state["t_images"] = time.monotonic()
 
     def report(stage="images"):
         if progress is not None:
             progress(SimulationProgress(done, plan.n_particles, n_done_chunks, plan.n_chunks,
-                                        time.monotonic() - t_images, made, stage))
+                                        time.monotonic() - state["t_images"], state["made"], stage))
 
     def on_done(record: dict) -> None:
         nonlocal n_done_chunks
@@ -147,9 +171,9 @@ def _run_chunks(plan, plan_dict, folder, manifest, executor, t0, progress, shoul
         report()
 
     def on_progress(n: int) -> None:
-        nonlocal done, made
+        nonlocal done
         done += n
-        made += n
+        state["made"] += n
         report()
 
     report()
@@ -164,22 +188,10 @@ def _run_chunks(plan, plan_dict, folder, manifest, executor, t0, progress, shoul
         manifest["error"] = f"{type(exc).__name__}: {exc}"
         mf.write_manifest(folder, manifest)
         raise
-    done = mf.particles_done(manifest)
     if not finished:
         manifest["status"] = "cancelled"
         mf.write_manifest(folder, manifest)
-        log(f"cancelled: {done} of {plan.n_particles} particles in finished chunks; resume to complete")
-        return SimulationResult(folder, "cancelled", done, plan.n_particles, time.monotonic() - t0, noise, executor.name)
-    report("metadata")
-    log("writing particles.star, cryoDRGN, cryoSPARC and ground-truth files")
-    manifest["files"] = write_metadata_files(plan, folder)
-    manifest["status"] = "complete"
-    manifest.pop("error", None)
-    mf.write_manifest(folder, manifest)
-    report("complete")
-    elapsed = time.monotonic() - t0
-    log(f"complete: {plan.n_particles} particles in {elapsed:.1f} s")
-    return SimulationResult(folder, "complete", done, plan.n_particles, elapsed, noise, executor.name)
+    return finished
 
 
 def _check_new_folder(plan: SimulationPlan, folder: Path) -> None:

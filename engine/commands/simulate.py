@@ -130,7 +130,7 @@ def main(args: argparse.Namespace) -> int:
               f"finish with: python main.py simulate --out {out} --resume", file=sys.stderr)
         return 130
     rate = result.particles_total / result.elapsed_s if result.elapsed_s else float("nan")
-    print(f"wrote {out}: {result.particles_total:,} particles in {result.elapsed_s:.1f} s ({rate:.0f} images/s, "
+    print(f"wrote {out}: {result.particles_total:,} particles in {result.elapsed_s:.1f} s ({rate:.0f} images/s end to end, "
           f"{result.executor}); noise sigma {result.noise.sigma:.4g}")
     return 0
 
