@@ -30,8 +30,6 @@ from typing import Iterable
 
 import mrcfile
 import numpy as np
-import pandas as pd
-from starfile.writer import loop_block
 
 from engine.rotations import relion_matrix
 
@@ -197,7 +195,10 @@ class Optics:
     amplitude_contrast: float
     bfactor_A2: float = 0.0
 
-    def star_block(self) -> pd.DataFrame:
+    def star_block(self):
+        """The ``data_optics`` block as a pandas DataFrame (one row)."""
+        import pandas as pd
+
         return pd.DataFrame({
             "rlnOpticsGroupName": ["opticsGroup1"], "rlnOpticsGroup": [1],
             "rlnMicrographOriginalPixelSize": [self.apix_A], "rlnVoltage": [self.voltage_kV],
@@ -207,8 +208,10 @@ class Optics:
         })
 
 
-def particles_block(meta: ParticleMetadata, optics: Optics) -> pd.DataFrame:
-    """One chunk's rows of ``data_particles``."""
+def particles_block(meta: ParticleMetadata, optics: Optics):
+    """One chunk's rows of ``data_particles`` (pandas DataFrame, columns PARTICLE_COLUMNS)."""
+    import pandas as pd
+
     n = len(meta)
     index = meta.first + np.arange(n)
     return pd.DataFrame({
@@ -226,6 +229,8 @@ def particles_block(meta: ParticleMetadata, optics: Optics) -> pd.DataFrame:
 
 def write_particles_star(path, optics: Optics, chunks: Iterable[ParticleMetadata]) -> int:
     """Write RELION 3.1 ``particles.star`` chunk by chunk (memory: one chunk); returns rows."""
+    from starfile.writer import loop_block  # the starfile library's own block formatter
+
     path = Path(path)
     tmp = temporary_path(path)
     rows = 0
@@ -239,7 +244,7 @@ def write_particles_star(path, optics: Optics, chunks: Iterable[ParticleMetadata
                 while lines and not lines[-1]:
                     lines.pop()
                 # the block's header once: later chunks skip data_, blank, loop_ and the labels
-                _write_lines(fh, lines[3 + len(_PARTICLE_COLUMNS):] if i else lines)
+                _write_lines(fh, lines[3 + len(PARTICLE_COLUMNS):] if i else lines)
                 rows += len(meta)
             if rows == 0:
                 _write_lines(fh, loop_block("particles", particles_block(_empty_metadata(), optics)))
@@ -259,7 +264,9 @@ def _empty_metadata() -> ParticleMetadata:
     return ParticleMetadata(0, 0, z, z, z.astype(np.int16), z.astype(bool), z, np.zeros((0, 3)), np.zeros((0, 2)), z, z, z)
 
 
-_PARTICLE_COLUMNS = tuple(particles_block(_empty_metadata(), Optics(2, 1.0, 300, 2.7, 0.1)).columns)
+PARTICLE_COLUMNS = ("rlnImageName", "rlnMicrographName", "rlnOpticsGroup", "rlnAngleRot", "rlnAngleTilt",
+                    "rlnAnglePsi", "rlnOriginXAngst", "rlnOriginYAngst", "rlnDefocusU", "rlnDefocusV",
+                    "rlnDefocusAngle", "rlnPhaseShift", "rlnCtfBfactor", "rlnCtfScalefactor", "rlnRandomSubset")
 
 
 # --- cryoDRGN ------------------------------------------------------------------------------

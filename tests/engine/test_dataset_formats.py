@@ -9,6 +9,7 @@ import starfile
 from scipy.spatial.transform import Rotation
 
 from engine.ctf import CTFParams, ctf_2d
+from engine.dataset_writer import PARTICLE_COLUMNS
 from engine.ground_truth import load_ground_truth
 from engine.manifest import read_manifest
 from engine.presets import load_preset
@@ -55,7 +56,7 @@ def test_star_file_is_relion_31_with_optics(dataset):
     row = optics.iloc[0]
     assert row["rlnImageSize"] == BOX and row["rlnImagePixelSize"] == pytest.approx(plan.effective_apix_A())
     assert (row["rlnVoltage"], row["rlnSphericalAberration"], row["rlnAmplitudeContrast"]) == (300, 2.7, 0.1)
-    assert len(particles) == N
+    assert len(particles) == N and tuple(particles.columns) == PARTICLE_COLUMNS
     names = particles["rlnImageName"].tolist()
     assert names[0] == "000001@particles/particles_00000.mrcs"
     assert names[CHUNK - 1] == f"{CHUNK:06d}@particles/particles_00000.mrcs"
