@@ -25,6 +25,7 @@ from engine.presets import DEFAULT_PRESET, load_preset, preset_names
 from gui.document import LandscapeDocument
 from gui.landscape_designer import LandscapeDesigner
 from gui.settings import AppSettings
+from gui.simulation_panel import SimulationPanel
 from gui.structure_tab import StructureTab
 
 FILE_FILTER = "Landscape JSON (*.json);;All files (*)"
@@ -54,6 +55,9 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.designer, "Landscape")
         self.structure = StructureTab(self.doc)
         self.tabs.addTab(self.structure, "Structure && projections")  # && shows one &
+        self.simulation = SimulationPanel(self.doc)
+        self.simulation.sigStatusMessage.connect(self.statusBar().showMessage)
+        self.tabs.addTab(self.simulation, "Simulation")
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
