@@ -40,6 +40,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import signal
 import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -78,6 +79,9 @@ def _worker_should_stop() -> bool:
 
 def _init_process_worker(stop_event, progress_queue, parent_pid) -> None:
     global _worker_stop, _worker_progress, _parent_pid
+    # Ctrl-C reaches the whole process group: the parent turns it into a stop request, which
+    # the worker sees between batches; dying on it would lose the chunk and break the pool.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_stop = stop_event.is_set
     _worker_progress = progress_queue.put
     _parent_pid = parent_pid

@@ -139,6 +139,35 @@ def test_sigkill_mid_run_then_resume_is_byte_identical(tmp_path):
     assert verify_dataset(killed) == [] and not list(killed.rglob("*.tmp"))
 
 
+def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path):
+    """SIGINT to the command line's process group (what Ctrl-C does in a terminal): exit 130,
+    a cancelled manifest naming the finished stacks, then --resume completes the dataset."""
+    plan = small_plan(n_particles=12_000, chunk_size=400, seed=8)
+    save_plan(plan, tmp_path / "plan.json")
+    out = tmp_path / "ds"
+    cmd = [sys.executable, str(ROOT / "main.py"), "simulate", str(tmp_path / "plan.json"), "--workers", "2",
+           "--quiet", "--out", str(out)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if any(c["status"] == "done" for c in json.loads((out / "manifest.json").read_text())["chunks"]):
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGINT)
+    stderr = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "--resume" in stderr and "Traceback" not in stderr
+    manifest = read_manifest(out)
+    assert manifest["status"] == "cancelled" and not list(out.rglob("*.tmp"))
+    resumed = run_cli("--out", str(out), "--resume", "--workers", "1", timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert verify_dataset(out) == []
+
+
 def test_memory_is_bounded_by_the_batch_not_the_chunk(tmp_path):
     """Peak Python/numpy allocations while writing a chunk do not grow with the chunk."""
     peaks = {}
