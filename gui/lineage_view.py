@@ -1,0 +1,486 @@
+"""Lineage view (paper Fig. 4): where each ground-truth well's particles land in a method's output.
+
+Left, the ground truth: every particle at its true (cc1, cc2) over the designed landscape's
+contours, coloured by its well (engine.palette). Beside it, a method's output on its two
+display dimensions, each particle coloured by the same ground-truth well, with the centres the
+metric computed (large numbered discs). Particles the settings do not score (transition
+particles, wells left out) are grey. Next / previous method with the keyboard (Right/Left,
+PageDown/PageUp, N/P), or all methods at once in a grid (G).
+
+Selection is linked: the rectangle or lasso tool in any panel selects particles, and every
+panel shows the same particles in colour and the others faded (gui.selection); the selection
+exports as particle indices (.txt/.npy) or as a RELION STAR subset of the dataset.
+
+Big data: each panel's points are a gui.point_cloud.PointCloudLayer (scatter when few points
+are in view, a screen-resolution RGBA image aggregated with bincount when many).
+
+Example::
+
+    view = LineageView(model)            # a gui.comparison_model.ComparisonModel
+    view.set_grid(True)                  # all methods
+    view.set_tool("lasso")
+    view.export_selection("picked.star")
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu,
+                               QMessageBox, QToolButton, QVBoxLayout, QWidget)
+
+from engine.palette import TRANSITION_COLOUR, WELL_COLOURS, well_colour
+from gui.contours import contour_segments, nice_levels
+from gui.figure_export import ask_and_export, export_figure
+from gui.jobs import JobRunner
+from gui.point_cloud import COLOUR_MODES, PointCloudLayer
+from gui.selection import SelectableViewBox, SelectionError, points_in_polygon, points_in_rect, write_indices, write_star_subset
+
+CODE_DIMMED, CODE_UNSCORED, CODE_FIRST_WELL = 0, 1, 2
+N_BACKGROUND = 2
+SYNC_STAR_LIMIT = 200_000   # STAR subsets of larger datasets are written by a background job
+AXIS_PEN = "#303030"
+CONTOUR_PEN = (120, 120, 120, 120)
+CENTRE_FONT = QFont()
+CENTRE_FONT.setPointSizeF(8.0)
+CENTRE_FONT.setBold(True)
+
+
+def _rgba(hex_colour: str, alpha: int) -> list[int]:
+    return [int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)] + [alpha]
+
+
+COLOUR_TABLE = np.array([_rgba("#c4c4c4", 70), _rgba(TRANSITION_COLOUR, 120)]
+                        + [_rgba(c, 210) for c in WELL_COLOURS], dtype=np.uint8)
+
+
+def centre_text_colour(well: int) -> str:
+    """Black or white, whichever reads better on the well's colour."""
+    r, g, b = (int(well_colour(well)[i:i + 2], 16) for i in (1, 3, 5))
+    return "#000000" if 0.299 * r + 0.587 * g + 0.114 * b > 120 else "#ffffff"
+
+
+def well_codes(wells: np.ndarray, scored: np.ndarray) -> np.ndarray:
+    """(M,) uint8 colour codes: the well's colour where scored, grey elsewhere."""
+    wells = np.asarray(wells, dtype=np.int64)
+    codes = (CODE_FIRST_WELL + (wells - 1) % len(WELL_COLOURS)).astype(np.uint8)
+    codes[~np.asarray(scored, bool)] = CODE_UNSCORED
+    return codes
+
+
+class PointPanel:
+    """One plot of particles: selection tools, a point cloud, the well centres."""
+
+    def __init__(self, colour_mode: str = "mean"):
+        self.view_box = SelectableViewBox()
+        self.plot = pg.PlotItem(viewBox=self.view_box)
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        for name in ("left", "bottom"):
+            self.plot.getAxis(name).setPen(AXIS_PEN)
+            self.plot.getAxis(name).setTextPen(AXIS_PEN)
+        self.contours = pg.PlotCurveItem(pen=pg.mkPen(*CONTOUR_PEN, width=1), antialias=False)
+        self.contours.setZValue(-20)
+        self.plot.addItem(self.contours, ignoreBounds=True)
+        self.layer = PointCloudLayer(self.plot, COLOUR_TABLE, n_background=N_BACKGROUND)
+        self.layer.colour_mode = colour_mode
+        self.centres = pg.ScatterPlotItem(pxMode=True, size=17, pen=pg.mkPen("k", width=1.6))
+        self.centres.setZValue(50)
+        self.plot.addItem(self.centres, ignoreBounds=True)
+        self._labels: list[pg.TextItem] = []
+        self.xy = np.zeros((0, 2), np.float32)
+        self.particle_index = np.zeros(0, np.int64)
+        self.base_codes = np.zeros(0, np.uint8)
+        self.key = None
+        self.dirty = False
+
+    def set_points(self, xy, particle_index, base_codes, selection_mask=None, extent=None) -> None:
+        """xy (M, 2) display coordinates of dataset particles ``particle_index`` (M,)."""
+        self.xy = np.ascontiguousarray(xy, dtype=np.float32)
+        self.particle_index = np.asarray(particle_index, dtype=np.int64)
+        self.base_codes = base_codes
+        self.layer.set_points(self.xy, self._codes(selection_mask))
+        bounds = extent or self.layer.data_bounds()
+        if bounds is not None:
+            x0, x1, y0, y1 = bounds
+            self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.04)
+        self.dirty = False
+
+    def set_base_codes(self, base_codes, selection_mask=None) -> None:
+        self.base_codes = base_codes
+        self.apply_selection(selection_mask)
+
+    def apply_selection(self, selection_mask) -> None:
+        """Show the particles of the (N,) mask in colour, the others faded (None: no selection)."""
+        self.layer.set_codes(self._codes(selection_mask))
+        self.dirty = False
+
+    def _codes(self, selection_mask) -> np.ndarray:
+        if selection_mask is None:
+            return self.base_codes
+        return np.where(selection_mask[self.particle_index], self.base_codes, CODE_DIMMED).astype(np.uint8)
+
+    def selected_codes(self) -> np.ndarray:
+        """(M,) colour codes drawn now (for tests: which particles are highlighted)."""
+        return self.layer.codes
+
+    def set_centres(self, centres: np.ndarray, wells) -> None:
+        for item in self._labels:
+            self.plot.removeItem(item)
+        self._labels = []
+        centres = np.asarray(centres, dtype=float).reshape(-1, 2)
+        ok = np.isfinite(centres).all(axis=1)
+        wells = np.asarray(wells)[ok]
+        centres = centres[ok]
+        self.centres.setData(centres[:, 0], centres[:, 1], brush=[pg.mkBrush(well_colour(w)) for w in wells])
+        for (x, y), w in zip(centres, wells):
+            text = pg.TextItem(str(int(w)), color=centre_text_colour(w), anchor=(0.5, 0.5))
+            text.setFont(CENTRE_FONT)
+            text.setZValue(51)
+            text.setPos(float(x), float(y))
+            self.plot.addItem(text, ignoreBounds=True)
+            self._labels.append(text)
+
+    def particles_in(self, polygon: np.ndarray, tool: str) -> np.ndarray:
+        """Dataset indices of this panel's particles inside the region the user drew."""
+        if tool == "rect":
+            (x0, y0), (x1, y1) = polygon.min(axis=0), polygon.max(axis=0)
+            inside = points_in_rect(self.xy, x0, x1, y0, y1)
+        else:
+            inside = points_in_polygon(self.xy, polygon)
+        return self.particle_index[inside]
+
+
+class LineagePlots(pg.GraphicsLayoutWidget):
+    """The panels' canvas; turns navigation keys into signals."""
+
+    sigStep = Signal(int)
+    sigToggleGrid = Signal()
+    _NEXT = (Qt.Key.Key_Right, Qt.Key.Key_Down, Qt.Key.Key_PageDown, Qt.Key.Key_N)
+    _PREVIOUS = (Qt.Key.Key_Left, Qt.Key.Key_Up, Qt.Key.Key_PageUp, Qt.Key.Key_P)
+
+    def keyPressEvent(self, ev):
+        if ev.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+            super().keyPressEvent(ev)
+        elif ev.key() in self._NEXT:
+            self.sigStep.emit(1)
+        elif ev.key() in self._PREVIOUS:
+            self.sigStep.emit(-1)
+        elif ev.key() == Qt.Key.Key_G:
+            self.sigToggleGrid.emit()
+        else:
+            super().keyPressEvent(ev)
+
+
+class LineageView(QWidget):
+    """Ground truth beside the current method (or all methods); see the module docstring.
+
+    Signals: sigStatusMessage(str).
+    """
+
+    sigStatusMessage = Signal(str)
+
+    def __init__(self, comparison, parent=None):
+        super().__init__(parent)
+        self.comparison = comparison
+        self.grid = False
+        self.tool = "pan"
+        self.colour_mode = COLOUR_MODES[0]
+        self.truth = self._new_panel()
+        self.panels: dict[int, PointPanel] = {}
+        self.star_runner = JobRunner(self)
+        self.star_runner.sigFinished.connect(lambda path: self.sigStatusMessage.emit(f"Wrote {path}"))
+        self.star_runner.sigErrored.connect(lambda msg: QMessageBox.warning(self, "Cannot export selection", msg))
+        self._build()
+        comparison.sigDatasetChanged.connect(self._on_dataset)
+        comparison.sigMethodsChanged.connect(self._on_methods)
+        comparison.sigScoresChanged.connect(self._on_scores)
+        comparison.sigCurrentChanged.connect(lambda _: self._relayout())
+        comparison.sigLabelChanged.connect(lambda *_: self._update_titles())
+        comparison.selection.sigChanged.connect(self._on_selection)
+        if comparison.dataset is not None:
+            self._on_dataset(comparison.dataset)
+
+    # --- layout -------------------------------------------------------------------------
+    def _build(self) -> None:
+        bar = QHBoxLayout()
+        bar.setContentsMargins(0, 0, 0, 0)
+        self.previous_button = self._button("◀", "Previous method (Left, PageUp, P)", lambda: self.comparison.next_method(-1))
+        self.next_button = self._button("▶", "Next method (Right, PageDown, N)", lambda: self.comparison.next_method(1))
+        self.grid_button = self._button("All methods", "Show every method in a grid (G)", self.set_grid, checkable=True)
+        for w in (self.previous_button, self.next_button, self.grid_button):
+            bar.addWidget(w)
+        bar.addSpacing(12)
+        self.tool_group = QButtonGroup(self)
+        self.tool_buttons = {}
+        for tool, text, tip in (("pan", "Pan/zoom", "Drag to pan, wheel to zoom"),
+                                ("rect", "Rectangle", "Drag a rectangle to select (Shift adds, Ctrl removes)"),
+                                ("lasso", "Lasso", "Draw around particles to select (Shift adds, Ctrl removes)")):
+            button = self._button(text, tip, lambda _=False, t=tool: self.set_tool(t), checkable=True)
+            self.tool_group.addButton(button)
+            self.tool_buttons[tool] = button
+            bar.addWidget(button)
+        self.tool_buttons["pan"].setChecked(True)
+        self.clear_button = self._button("Clear", "Clear the selection", self.comparison.selection.clear)
+        bar.addWidget(self.clear_button)
+        self.export_selection_button = self._button("Export selection", "Save the selected particles", None)
+        menu = QMenu(self.export_selection_button)
+        menu.addAction("Particle indices (.txt)…", lambda: self._ask_export_selection(".txt"))
+        menu.addAction("Particle indices (.npy)…", lambda: self._ask_export_selection(".npy"))
+        menu.addAction("RELION STAR subset (.star)…", lambda: self._ask_export_selection(".star"))
+        self.export_selection_button.setMenu(menu)
+        self.export_selection_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        bar.addWidget(self.export_selection_button)
+        self.selection_label = QLabel("")
+        bar.addWidget(self.selection_label)
+        bar.addStretch(1)
+        self.colour_combo = QComboBox()
+        self.colour_combo.addItems(["mean colour", "dominant well"])
+        self.colour_combo.setToolTip("Colour of a pixel holding many particles: the mean of their well "
+                                     "colours, or the colour of the most frequent well")
+        self.colour_combo.currentIndexChanged.connect(lambda i: self.set_colour_mode(COLOUR_MODES[i]))
+        bar.addWidget(self.colour_combo)
+        bar.addWidget(self._button("Export figure…", "Save this figure as PNG or SVG",
+                                   lambda: ask_and_export(self, self.plots, "lineage")))
+        self.plots = LineagePlots()
+        self.plots.setBackground("w")
+        self.plots.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.plots.sigStep.connect(self.comparison.next_method)
+        self.plots.sigToggleGrid.connect(lambda: self.set_grid(not self.grid))
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(self.plots, 1)
+        self._update_selection_label()
+
+    def _button(self, text, tip, slot, checkable=False) -> QToolButton:
+        button = QToolButton()
+        button.setText(text)
+        button.setToolTip(tip)
+        button.setCheckable(checkable)
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        if slot is not None:
+            button.clicked.connect(slot)
+        return button
+
+    def _new_panel(self) -> PointPanel:
+        panel = PointPanel(self.colour_mode)
+        panel.view_box.set_tool(self.tool)
+        panel.view_box.sigRegionSelected.connect(lambda poly, mode, p=panel: self._on_region(p, poly, mode))
+        panel.view_box.sigClearRequested.connect(self.comparison.selection.clear)
+        return panel
+
+    def shown_panels(self) -> list[PointPanel]:
+        """Panels on screen, ground truth first."""
+        methods = self.comparison.methods
+        if self.grid:
+            entries = methods
+        else:
+            entries = [methods[self.comparison.current]] if 0 <= self.comparison.current < len(methods) else []
+        return [self.truth] + [self._panel_for(e) for e in entries]
+
+    def panel_of(self, position: int) -> PointPanel:
+        """The panel of method ``position`` (built if needed)."""
+        return self._panel_for(self.comparison.methods[position])
+
+    def _relayout(self) -> None:
+        self.plots.ci.clear()
+        shown = self.shown_panels()
+        cols = max(2, math.ceil(math.sqrt(len(shown)))) if self.grid else 2
+        for k, panel in enumerate(shown):
+            if panel.dirty:
+                panel.apply_selection(self._selection_mask())
+            self.plots.ci.addItem(panel.plot, row=k // cols, col=k % cols)
+        self._update_titles()
+
+    def set_grid(self, on: bool) -> None:
+        self.grid = bool(on)
+        self.grid_button.setChecked(self.grid)
+        self._relayout()
+
+    def set_tool(self, tool: str) -> None:
+        self.tool = tool
+        self.tool_buttons[tool].setChecked(True)
+        for panel in [self.truth, *self.panels.values()]:
+            panel.view_box.set_tool(tool)
+
+    def set_colour_mode(self, mode: str) -> None:
+        self.colour_mode = mode
+        self.colour_combo.setCurrentIndex(COLOUR_MODES.index(mode))
+        for panel in [self.truth, *self.panels.values()]:
+            panel.layer.set_colour_mode(mode)
+
+    # --- data ---------------------------------------------------------------------------
+    def _selection_mask(self):
+        sel = self.comparison.selection
+        return sel.mask if sel.count else None
+
+    def _on_dataset(self, dataset) -> None:
+        self.panels.clear()
+        gt = dataset.ground_truth
+        xy = np.stack([np.asarray(gt.cc1_deg), np.asarray(gt.cc2_deg)], axis=1)
+        extent = None
+        if dataset.landscape is not None:
+            land = dataset.landscape
+            grid = land.grid(min(land.grid_size, 256))
+            energy = grid.free_energy()
+            x, y = contour_segments(energy, grid.cc1, grid.cc2, nice_levels(0.0, float(np.percentile(energy, 60)), 8))
+            self.truth.contours.setData(x, y, connect="pairs")
+            lo1, hi1, lo2, hi2 = grid.extent_deg
+            extent = (lo1, hi1, lo2, hi2)
+        else:
+            self.truth.contours.setData([], [])
+        finite = np.isfinite(xy).all(axis=1)
+        index = np.flatnonzero(finite)
+        self.truth.set_points(xy[finite], index, well_codes(gt.well[finite], self.comparison.scored_mask()[finite]),
+                              extent=extent)
+        self.truth.plot.setLabel("bottom", "cc1 (°)")
+        self.truth.plot.setLabel("left", "cc2 (°)")
+        self._update_truth_centres()
+        self._relayout()
+
+    def _update_truth_centres(self) -> None:
+        gt = self.comparison.dataset.ground_truth
+        scored = self.comparison.scored_mask()
+        wells = np.unique(np.asarray(gt.well)[scored])
+        self.truth.set_centres(np.asarray(gt.well_centres_deg)[wells - 1], wells)
+
+    def _panel_for(self, entry) -> PointPanel:
+        panel = self.panels.get(entry.id)
+        if panel is None:
+            panel = self._new_panel()
+            self.panels[entry.id] = panel
+            self._fill_method_panel(panel, entry)
+        return panel
+
+    def _fill_method_panel(self, panel: PointPanel, entry) -> None:
+        out = entry.output
+        dims = entry.display_dims
+        if len(dims) == 2:
+            xy = out.coords[:, list(dims)]
+            y_label = out.dim_names[dims[1]]
+        else:  # a one-dimensional output: spread the points vertically at random
+            jitter = np.random.default_rng(0).random(out.n_rows)
+            xy = np.column_stack([out.coords[:, dims[0]], jitter])
+            y_label = "(random spread)"
+        wells = np.asarray(self.comparison.dataset.ground_truth.well)[out.particle_index]
+        scored = self.comparison.scored_mask()[out.particle_index]
+        panel.key = (dims, entry.scored_with)
+        panel.set_points(xy, out.particle_index, well_codes(wells, scored), self._selection_mask())
+        panel.plot.setLabel("bottom", out.dim_names[dims[0]])
+        panel.plot.setLabel("left", y_label)
+        self._update_method_centres(panel, scored, wells)
+
+    def _update_method_centres(self, panel: PointPanel, scored, wells) -> None:
+        """Centres = mean display coordinates of each well's scored particles (the metric's
+        centres when the display dimensions are the scored ones)."""
+        if not scored.any():
+            panel.set_centres(np.zeros((0, 2)), [])
+            return
+        w = np.asarray(wells)[scored]
+        xy = panel.xy[scored].astype(np.float64)
+        n = np.bincount(w)
+        present = np.flatnonzero(n)
+        centres = np.stack([np.bincount(w, weights=xy[:, d])[present] / n[present] for d in range(2)], axis=1)
+        panel.set_centres(centres, present)
+
+    def _on_methods(self) -> None:
+        alive = {m.id for m in self.comparison.methods}
+        for key in [k for k in self.panels if k not in alive]:
+            del self.panels[key]
+        self._relayout()
+
+    def _on_scores(self) -> None:
+        gt = self.comparison.dataset.ground_truth
+        scored_all = self.comparison.scored_mask()
+        mask = self._selection_mask()
+        finite = self.truth.particle_index
+        self.truth.set_base_codes(well_codes(np.asarray(gt.well)[finite], scored_all[finite]), mask)
+        self._update_truth_centres()
+        for entry in self.comparison.methods:
+            panel = self.panels.get(entry.id)
+            if panel is None:
+                continue
+            if panel.key[0] != entry.display_dims:
+                self._fill_method_panel(panel, entry)
+                continue
+            out = entry.output
+            wells = np.asarray(gt.well)[out.particle_index]
+            scored = scored_all[out.particle_index]
+            panel.key = (entry.display_dims, entry.scored_with)
+            panel.set_base_codes(well_codes(wells, scored), mask)
+            self._update_method_centres(panel, scored, wells)
+        self._update_titles()
+
+    def _on_selection(self) -> None:
+        mask = self._selection_mask()
+        shown = self.shown_panels() if self.comparison.dataset is not None else []
+        for panel in [self.truth, *self.panels.values()]:
+            if any(panel is p for p in shown):
+                panel.apply_selection(mask)
+            else:
+                panel.dirty = True
+        self._update_selection_label()
+
+    def _on_region(self, panel: PointPanel, polygon, mode: str) -> None:
+        if self.comparison.dataset is None:
+            return
+        self.comparison.selection.select(panel.particles_in(polygon, self.tool), mode)
+
+    def _update_titles(self) -> None:
+        self.truth.plot.setTitle("<b>Ground truth</b> (true cc1, cc2)", color=AXIS_PEN)
+        for k, entry in enumerate(self.comparison.methods):
+            panel = self.panels.get(entry.id)
+            if panel is None:
+                continue
+            s = entry.scores
+            score_text = f"accuracy {100 * s.accuracy:.1f} ± {100 * s.recall_std:.1f} %" if s is not None else "not scored"
+            position = f"{k + 1}/{len(self.comparison.methods)}  "
+            panel.plot.setTitle(f"{position}<b>{entry.label}</b>  {score_text}", color=AXIS_PEN)
+
+    def _update_selection_label(self) -> None:
+        n = self.comparison.selection.count
+        self.selection_label.setText(f"{n:,} selected" if n else "no selection")
+        self.clear_button.setEnabled(n > 0)
+        self.export_selection_button.setEnabled(n > 0)
+
+    # --- export -------------------------------------------------------------------------
+    def export_figure(self, path) -> Path:
+        return export_figure(self.plots, path)
+
+    def export_selection(self, path) -> Path | None:
+        """Save the selection: .npy / .txt particle indices, or .star (a RELION subset of the
+        dataset's particles.star; by a background job for big datasets, then None). Errors
+        are shown in a message box (None)."""
+        path = Path(path)
+        indices = self.comparison.selection.indices()
+        try:
+            if path.suffix.lower() == ".star":
+                dataset = self.comparison.dataset
+                if dataset.n_particles > SYNC_STAR_LIMIT:
+                    self.sigStatusMessage.emit(f"Writing {path.name}…")
+                    self.star_runner.start(write_star_subset, path, dataset, indices, name="star subset")
+                    return None
+                write_star_subset(path, dataset, indices)
+            else:
+                write_indices(path, indices)
+        except SelectionError as exc:
+            QMessageBox.warning(self, "Cannot export selection", str(exc))
+            return None
+        self.sigStatusMessage.emit(f"Wrote {len(indices):,} particles to {path}")
+        return path
+
+    def _ask_export_selection(self, suffix: str) -> None:
+        filters = {".txt": "Text, one index a line (*.txt)", ".npy": "NumPy array (*.npy)",
+                   ".star": "RELION STAR (*.star)"}
+        path, _ = QFileDialog.getSaveFileName(self, "Export selection", f"selection{suffix}", filters[suffix])
+        if path:
+            self.export_selection(path if Path(path).suffix else path + suffix)
+
+    def shutdown(self) -> None:
+        self.star_runner.shutdown()
+
