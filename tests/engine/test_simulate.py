@@ -106,7 +106,7 @@ def test_sigkill_mid_run_then_resume_is_byte_identical(tmp_path):
     """Start the command line with 2 worker processes, SIGKILL the whole process group once a
     few chunks are recorded, resume with the same command: every byte equals an uninterrupted
     run's."""
-    plan = small_plan(n_particles=12_000, chunk_size=400, seed=8)
+    plan = small_plan(n_particles=20_000, box_size=48, chunk_size=500, seed=8)
     save_plan(plan, tmp_path / "plan.json")
     killed, full = tmp_path / "killed", tmp_path / "full"
     cmd = [sys.executable, str(ROOT / "main.py"), "simulate", str(tmp_path / "plan.json"), "--workers", "2", "--quiet"]
@@ -142,7 +142,7 @@ def test_sigkill_mid_run_then_resume_is_byte_identical(tmp_path):
 def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path):
     """SIGINT to the command line's process group (what Ctrl-C does in a terminal): exit 130,
     a cancelled manifest naming the finished stacks, then --resume completes the dataset."""
-    plan = small_plan(n_particles=12_000, chunk_size=400, seed=8)
+    plan = small_plan(n_particles=20_000, box_size=48, chunk_size=500, seed=8)
     save_plan(plan, tmp_path / "plan.json")
     out = tmp_path / "ds"
     cmd = [sys.executable, str(ROOT / "main.py"), "simulate", str(tmp_path / "plan.json"), "--workers", "2",
