@@ -1,7 +1,10 @@
-"""Save a pyqtgraph figure as PNG or SVG (pyqtgraph exporters), chosen by the file suffix.
+"""Save a pyqtgraph figure as PNG or SVG, chosen by the file suffix.
 
-PNG is rendered at ``scale`` times the on-screen size (sharper text for papers); SVG keeps
-lines, bars and text as vectors (aggregated point clouds are embedded as images).
+PNG: pyqtgraph's ImageExporter at ``scale`` times the on-screen size (sharper text for
+papers). SVG: the scene painted into Qt's own SVG 1.1 generator (clip paths on, so points
+outside a plot stay outside; lines, bars and text stay vectors, aggregated point clouds are
+embedded images). pyqtgraph 0.14's SVGExporter cannot be used with Qt 6: it re-parses the
+paths Qt writes and fails on their close-path command "Z" (pyqtgraph issue #3485).
 
 Example::
 
@@ -13,6 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyqtgraph.exporters as pg_exporters
+from PySide6.QtCore import QRect, QRectF
+from PySide6.QtGui import QGuiApplication, QPainter
+from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 FIGURE_FILTER = "PNG image (*.png);;SVG vector image (*.svg)"
@@ -28,7 +34,7 @@ def export_figure(graphics_view, path, scale: int = PNG_SCALE) -> Path:
     QApplication.processEvents()
     scene = graphics_view.scene()
     if suffix == ".svg":
-        pg_exporters.SVGExporter(scene).export(str(path))
+        _write_svg(graphics_view, path)
     elif suffix == ".png":
         exporter = pg_exporters.ImageExporter(scene)
         exporter.parameters()["width"] = int(graphics_view.width() * scale)
@@ -39,6 +45,22 @@ def export_figure(graphics_view, path, scale: int = PNG_SCALE) -> Path:
     if not path.is_file():
         raise OSError(f"{path}: the figure could not be written")
     return path
+
+
+def _write_svg(graphics_view, path: Path) -> None:
+    width, height = graphics_view.width(), graphics_view.height()
+    generator = QSvgGenerator(QSvgGenerator.SvgVersion.Svg11)
+    generator.setFileName(str(path))
+    generator.setSize(graphics_view.size())
+    generator.setViewBox(QRect(0, 0, width, height))
+    generator.setResolution(int(QGuiApplication.primaryScreen().logicalDotsPerInchX()))  # font sizes as on screen
+    generator.setTitle(path.stem)
+    painter = QPainter(generator)
+    try:
+        graphics_view.scene().render(painter, QRectF(0, 0, width, height),
+                                     graphics_view.mapToScene(graphics_view.viewport().rect()).boundingRect())
+    finally:
+        painter.end()
 
 
 def ask_and_export(parent, graphics_view, name: str) -> Path | None:

@@ -37,7 +37,7 @@ from engine.palette import TRANSITION_COLOUR, WELL_COLOURS, well_colour
 from gui.contours import contour_segments, nice_levels
 from gui.figure_export import ask_and_export, export_figure
 from gui.jobs import JobRunner
-from gui.point_cloud import COLOUR_MODES, PointCloudLayer
+from gui.point_cloud import COLOUR_MODES, PassiveScatter, PointCloudLayer
 from gui.selection import SelectableViewBox, SelectionError, points_in_polygon, points_in_rect, write_indices, write_star_subset
 
 CODE_DIMMED, CODE_UNSCORED, CODE_FIRST_WELL = 0, 1, 2
@@ -88,7 +88,7 @@ class PointPanel:
         self.plot.addItem(self.contours, ignoreBounds=True)
         self.layer = PointCloudLayer(self.plot, COLOUR_TABLE, n_background=N_BACKGROUND)
         self.layer.colour_mode = colour_mode
-        self.centres = pg.ScatterPlotItem(pxMode=True, size=17, pen=pg.mkPen("k", width=1.6))
+        self.centres = PassiveScatter(pxMode=True, size=17, pen=pg.mkPen("k", width=1.6))
         self.centres.setZValue(50)
         self.plot.addItem(self.centres, ignoreBounds=True)
         self._labels: list[pg.TextItem] = []

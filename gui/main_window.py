@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget
 
 from engine.landscape_io import LandscapeFileError, landscape_from_dict, landscape_to_dict
 from engine.presets import DEFAULT_PRESET, load_preset, preset_names
+from gui.comparison_tab import ComparisonTab
 from gui.document import LandscapeDocument
 from gui.landscape_designer import LandscapeDesigner
 from gui.settings import AppSettings
@@ -58,6 +59,9 @@ class MainWindow(QMainWindow):
         self.simulation = SimulationPanel(self.doc)
         self.simulation.sigStatusMessage.connect(self.statusBar().showMessage)
         self.tabs.addTab(self.simulation, "Simulation")
+        self.comparison = ComparisonTab(self.doc)
+        self.comparison.sigStatusMessage.connect(self.statusBar().showMessage)
+        self.tabs.addTab(self.comparison, "Comparison")
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -71,6 +75,11 @@ class MainWindow(QMainWindow):
         self.action_save = self._action(file_menu, "&Save", QKeySequence.StandardKey.Save, self.save)
         self.action_save_as = self._action(file_menu, "Save &As...", QKeySequence("Ctrl+Shift+S"),
                                            lambda: self.save_as())
+        file_menu.addSeparator()
+        self.action_open_dataset = self._action(file_menu, "Open dataset...", QKeySequence("Ctrl+Shift+O"), lambda: (
+            self.tabs.setCurrentWidget(self.comparison), self.comparison.open_dataset_dialog()))
+        self.action_add_output = self._action(file_menu, "Add method output...", QKeySequence("Ctrl+Shift+M"), lambda: (
+            self.tabs.setCurrentWidget(self.comparison), self.comparison.add_output_dialog()))
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence("Ctrl+Q"), self.close)
 
@@ -211,4 +220,5 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._remember()
+        self.comparison.shutdown()
         event.accept()

@@ -39,6 +39,14 @@ COLOUR_MODES = ("mean", "dominant")
 MIN_ALPHA = 0.35             # opacity of a pixel holding one point (foreground tier)
 
 
+class PassiveScatter(pg.ScatterPlotItem):
+    """A scatter item that lets clicks through to the view box (pyqtgraph's own accepts a
+    click that lands on a point, which would swallow the selection tools' click)."""
+
+    def mouseClickEvent(self, ev):
+        ev.ignore()
+
+
 class PointCloudLayer(QObject):
     """Points of one plot; see the module docstring.
 
@@ -52,7 +60,8 @@ class PointCloudLayer(QObject):
     def __init__(self, plot_item: pg.PlotItem, colour_table: np.ndarray, *, n_background: int = 0,
                  scatter_limit: int = SCATTER_LIMIT, debounce_ms: int = DEBOUNCE_MS,
                  point_size_px: float = POINT_SIZE_PX, z_value: float = 0.0, parent=None):
-        super().__init__(parent)
+        # a child of the view box by default: its debounce timer dies with the plot
+        super().__init__(parent if parent is not None else plot_item.getViewBox())
         self.plot_item = plot_item
         self.view_box = plot_item.getViewBox()
         self.colour_table = np.asarray(colour_table, dtype=np.uint8).reshape(-1, 4)
@@ -201,7 +210,7 @@ class PointCloudLayer(QObject):
         while len(self._scatters) < len(self.colour_table):
             c = len(self._scatters)
             r, g, b, a = (int(v) for v in self.colour_table[c])
-            item = pg.ScatterPlotItem(pxMode=True, size=self.point_size_px, pen=None,
+            item = PassiveScatter(pxMode=True, size=self.point_size_px, pen=None,
                                       brush=pg.mkBrush(r, g, b, a), antialias=False)
             item.setZValue(self._z + 0.01 * (c + 1))
             self.plot_item.addItem(item, ignoreBounds=True)

@@ -1,0 +1,248 @@
+"""Comparison tab, driven like a user: drop a dataset and two outputs, read the numbers the table
+shows against the engine, change dimensions / core / wells, rename, sort, read the charts,
+export figures and the report, and see bad files refused without a change."""
+import json
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit
+
+from comparison_data import make_dataset, make_outputs, noisy_truth
+from engine.comparison import core_mask
+from engine.dataset import load_dataset
+from engine.loaders import load_output
+from engine.presets import load_preset
+from engine.recovered_landscape import recovered_landscape
+from engine.scoring import score
+from gui.comparison_tab import ComparisonTab, parse_dims
+from gui.comparison_table import COL_ACCURACY, COL_DIMS, COL_METHOD, COL_SCORED, COL_STD, NO_VALUE
+from gui.document import LandscapeDocument
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tab")
+    folder, gt, _ = make_dataset(root / "ds", n=6000, seed=11)
+    npy, pkl = make_outputs(root / "outputs", gt)
+    return folder, npy, pkl, gt
+
+
+def drop(widget, paths):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    enter = QDragEnterEvent(QPoint(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    assert enter.isAccepted()
+    event = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, event)
+
+
+@pytest.fixture
+def tab(qtbot, files):
+    folder, npy, pkl, _ = files
+    doc = LandscapeDocument(load_preset("paper-3x4"))
+    tab = ComparisonTab(doc)
+    qtbot.addWidget(tab)
+    tab.resize(1500, 900)
+    with qtbot.waitExposed(tab):
+        tab.show()
+    assert tab.pages.currentIndex() == 0  # the "drop a dataset here" page
+    drop(tab, [npy, folder, pkl])          # the dataset is opened first whatever the order
+    assert tab.model.wait_idle()
+    yield tab
+    tab.shutdown()
+
+
+def shown(tab, row):
+    return {col: tab.table.cell_text(row, col) for col in (COL_METHOD, COL_ACCURACY, COL_STD, COL_SCORED, COL_DIMS)}
+
+
+def test_table_shows_the_engines_numbers(tab, files):
+    folder, npy, pkl, _ = files
+    assert tab.pages.currentIndex() == 1
+    assert "6,000 particles" in tab.dataset_label.text() and "12 wells" in tab.dataset_label.text()
+    ds = load_dataset(folder)
+    for row, path in enumerate((npy, pkl)):
+        s = score(ds, load_output(path, ds), dims=(0, 1))
+        cells = shown(tab, row)
+        assert float(cells[COL_ACCURACY]) == pytest.approx(100 * s.accuracy, abs=0.005)
+        assert float(cells[COL_STD]) == pytest.approx(100 * s.recall_std, abs=0.005)
+        assert cells[COL_SCORED] == f"{s.n_scored:,}" == "6,000"
+    assert shown(tab, 0)[COL_DIMS] == "0,1 of 2" and shown(tab, 1)[COL_DIMS] == "0,1 of 4"
+    assert shown(tab, 1)[COL_METHOD] == "cryoDRGN z"
+
+
+def test_settings_widgets_update_the_table_live(tab, files, qtbot):
+    folder, npy, pkl, gt = files
+    ds = load_dataset(folder)
+    z = load_output(pkl, ds)
+    edit = tab.dims_combo.lineEdit()
+    edit.selectAll()
+    QTest.keyClicks(edit, "0,1,2,3")
+    QTest.keyClick(edit, Qt.Key.Key_Return)
+    assert float(shown(tab, 1)[COL_ACCURACY]) == pytest.approx(100 * score(ds, z, dims=(0, 1, 2, 3)).accuracy, abs=0.005)
+    assert shown(tab, 1)[COL_DIMS] == "all 4"
+    assert shown(tab, 0)[COL_ACCURACY] == NO_VALUE  # the .npy has two dimensions only
+    tooltip = tab.table.source_model.data(tab.table.source_model.index(0, COL_ACCURACY), Qt.ItemDataRole.ToolTipRole)
+    assert "dimension 2 does not exist" in tooltip
+    edit.selectAll()
+    QTest.keyClicks(edit, "0,x")            # refused: the settings stay
+    QTest.keyClick(edit, Qt.Key.Key_Return)
+    assert tab.model.settings.dims == (0, 1, 2, 3) and edit.text() == "0,1,2,3"
+    tab.dims_combo.setCurrentText("0,1")
+    QTest.keyClick(edit, Qt.Key.Key_Return)
+    # core particles within 3 degrees of their well's centre
+    tab.radius_spin.setValue(3.0)
+    QTest.mouseClick(tab.core_check, Qt.MouseButton.LeftButton, pos=QPoint(6, tab.core_check.height() // 2))
+    assert tab.core_check.isChecked()
+    core = core_mask(gt, 3.0)
+    assert shown(tab, 1)[COL_SCORED] == f"{int(core.sum()):,}"
+    import dataclasses
+    expected = score(dataclasses.replace(gt, core=core), z, dims=(0, 1), core_only=True)
+    assert float(shown(tab, 1)[COL_ACCURACY]) == pytest.approx(100 * expected.accuracy, abs=0.005)
+    QTest.mouseClick(tab.core_check, Qt.MouseButton.LeftButton, pos=QPoint(6, tab.core_check.height() // 2))
+    # leave wells 5 and 12 out by clicking their buttons
+    for w in (5, 12):
+        QTest.mouseClick(tab.well_toggles.buttons[w - 1], Qt.MouseButton.LeftButton)
+    kept = [w for w in range(1, 13) if w not in (5, 12)]
+    assert tab.model.settings.wells == frozenset(kept)
+    expected = score(ds, z, dims=(0, 1), wells=kept)
+    assert float(shown(tab, 1)[COL_ACCURACY]) == pytest.approx(100 * expected.accuracy, abs=0.005)
+    assert shown(tab, 1)[COL_SCORED] == f"{expected.n_scored:,}"
+    assert sorted(tab.recall_chart.bar_heights()["cryoDRGN z"]) == kept
+    QTest.mouseClick(tab.well_toggles.all_button, Qt.MouseButton.LeftButton)
+    assert tab.model.settings.wells is None and shown(tab, 1)[COL_SCORED] == "6,000"
+
+
+def test_rename_in_the_table_sort_and_select(tab, qtbot, mouse):
+    table = tab.table
+    rect = table.visualRect(table.proxy.index(table.view_row(1), COL_METHOD))
+    mouse.double_click(table, rect.center())
+    assert table.state() == table.State.EditingState
+    editor = table.viewport().findChild(QLineEdit)
+    assert editor.text() == "cryoDRGN z"
+    editor.selectAll()
+    QTest.keyClicks(editor, "cryoDRGN")
+    QTest.keyClick(editor, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: table.state() != table.State.EditingState)  # Qt commits queued
+    assert tab.model.methods[1].label == "cryoDRGN" and shown(tab, 1)[COL_METHOD] == "cryoDRGN"
+    assert "cryoDRGN" in tab.recall_chart.bar_heights()
+    # sorting by accuracy (click the header twice: descending) keeps the current method right
+    header = table.horizontalHeader()
+    x = header.sectionViewportPosition(COL_ACCURACY) + 10
+    QTest.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, 5))
+    QTest.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, 5))
+    accuracies = [float(table.proxy.index(r, COL_ACCURACY).data()) for r in range(2)]
+    assert accuracies == sorted(accuracies, reverse=True)
+    lowest = table.visualRect(table.proxy.index(1, COL_METHOD))
+    mouse.click(table, lowest.center())
+    assert tab.model.current == table.source_row(1) == 1
+    assert tab.confusion.plot.titleLabel.text.startswith("Confusion matrix: cryoDRGN")
+
+
+def test_charts_show_the_scores(tab):
+    m = tab.model
+    heights = tab.recall_chart.bar_heights()
+    for entry in m.methods:
+        assert heights[entry.label] == pytest.approx({int(w): 100 * r for w, r in zip(entry.scores.wells,
+                                                                                        entry.scores.recall)})
+    s = m.current_method.scores
+    np.testing.assert_allclose(np.diag(tab.confusion.shown_matrix()), 100 * s.recall)
+    np.testing.assert_allclose(tab.confusion.shown_matrix().sum(axis=1), 100.0)
+    m.set_current(1)
+    np.testing.assert_allclose(np.diag(tab.confusion.shown_matrix()), 100 * m.methods[1].scores.recall)
+
+
+def test_recovered_landscapes_share_one_scale_in_the_documents_unit(tab, files):
+    folder, npy, pkl, gt = files
+    view = tab.landscapes
+    m = tab.model
+    kT = m.dataset.kT_kcal_per_mol
+    expected = recovered_landscape(m.methods[1].output.coords[:, :2], kT).free_energy
+    np.testing.assert_allclose(view.panel_energy(1), expected, equal_nan=True)
+    truth = recovered_landscape(np.stack([gt.cc1_deg, gt.cc2_deg], axis=1), kT).free_energy
+    np.testing.assert_allclose(view.truth_energy(), truth, equal_nan=True)
+    top = max(np.nanmax(view.truth_energy()), np.nanmax(view.panel_energy(0)), np.nanmax(view.panel_energy(1)))
+    assert view.levels == (0.0, pytest.approx(top))
+    tab.doc.set_energy_unit("kT")
+    assert view.unit_combo.currentText() == "kT"
+    np.testing.assert_allclose(view.panel_energy(1), expected / kT, equal_nan=True)
+    assert view.levels[1] == pytest.approx(top / kT)
+    assert view.colorbar.axis.labelText == "G (kT)"
+    view.unit_combo.setCurrentText("kcal/mol")    # the combo changes the document's unit
+    assert tab.doc.energy_unit == "kcal/mol"
+    view.set_truth_source("designed")
+    designed = tab.doc.landscape.grid(256).free_energy()
+    np.testing.assert_allclose(view.truth_energy(), designed)
+    assert view.levels[1] == pytest.approx(max(np.nanmax(view.panel_energy(0)), np.nanmax(view.panel_energy(1))))
+
+
+def test_export_figures_and_the_whole_report(tab, tmp_path):
+    from gui.figure_export import export_figure
+
+    for name, widget in (("recall", tab.recall_chart), ("confusion", tab.confusion), ("landscapes", tab.landscapes.plots)):
+        png = export_figure(widget, tmp_path / f"{name}.png")
+        svg = export_figure(widget, tmp_path / f"{name}.svg")
+        assert QImage(str(png)).width() == 2 * widget.width()
+        assert "<svg" in svg.read_text()
+    assert "Recall per well" in (tmp_path / "recall.svg").read_text()
+    tab.model.set_label(0, "noisy copy")
+    written = tab.export_report(tmp_path / "report")
+    names = {p.name for p in written}
+    assert {"scores.json", "scores.csv", "recall_per_well.csv", "recall_noisy_copy.png",
+            "lineage_cryoDRGN_z.png", "landscape_cryoDRGN_z.png"} <= names
+    report = json.loads((tmp_path / "report" / "scores.json").read_text())
+    assert [m["label"] for m in report["methods"]] == ["noisy copy", "cryoDRGN z"]
+    for row, method in enumerate(report["methods"]):
+        assert 100 * method["accuracy"] == pytest.approx(float(shown(tab, row)[COL_ACCURACY]), abs=0.005)
+
+
+def test_bad_files_show_the_loaders_message_and_change_nothing(tab, files, tmp_path, message_boxes):
+    folder, npy, pkl, gt = files
+    before = [shown(tab, r) for r in range(2)]
+    short = tmp_path / "short.npy"
+    np.save(short, noisy_truth(gt)[:10])
+    drop(tab, [short])
+    assert tab.model.wait_idle()
+    assert str(short) in message_boxes.warnings[-1] and "10 rows" in message_boxes.warnings[-1]
+    tab.loader_combo.setCurrentText("cryosparc")   # the user forces a loader that does not fit
+    tab.add_outputs([npy])
+    assert tab.model.wait_idle()
+    assert str(npy) in message_boxes.warnings[-1]
+    tab.loader_combo.setCurrentText("auto-detect")
+    drop(tab, [tmp_path])                          # a folder that is no dataset and no output
+    assert tab.model.wait_idle()
+    assert str(tmp_path) in message_boxes.warnings[-1]
+    assert [shown(tab, r) for r in range(2)] == before
+    assert len(tab.model.methods) == 2 and tab.model.dataset.source == str(folder)
+
+
+def test_main_window_has_the_tab_and_file_menu_entries(qtbot, files, monkeypatch):
+    from gui.main_window import MainWindow
+
+    folder, npy, pkl, _ = files
+    window = MainWindow()
+    qtbot.addWidget(window)
+    assert window.tabs.tabText(window.tabs.count() - 1) == "Comparison"
+    texts = [a.text() for a in window.menuBar().actions()[0].menu().actions()]
+    assert "Open dataset..." in texts and "Add method output..." in texts
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(folder)))
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", staticmethod(lambda *a, **k: ([str(pkl)], "")))
+    window.action_open_dataset.trigger()
+    assert window.tabs.currentWidget() is window.comparison
+    assert window.comparison.model.wait_idle()
+    window.action_add_output.trigger()
+    assert window.comparison.model.wait_idle()
+    assert [m.kind for m in window.comparison.model.methods] == ["cryodrgn"]
+    window.close()
+
+
+def test_parse_dims():
+    assert parse_dims(" 0, 2 ") == (0, 2) and parse_dims("ALL") is None
+    with pytest.raises(ValueError, match="dimensions"):
+        parse_dims("a,b")
