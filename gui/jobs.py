@@ -49,6 +49,7 @@ class Job(QObject):
         self._stop = threading.Event()
         self._last_progress = 0.0
         self._held = None
+        self._lock = threading.Lock()
         self.state = "pending"
         self.error_traceback = ""
         self._thread = _JobThread(self)
@@ -66,13 +67,21 @@ class Job(QObject):
         return self._thread.wait() if timeout_ms < 0 else self._thread.wait(timeout_ms)
 
     def _progress(self, value) -> None:
-        now = time.monotonic()
-        if now - self._last_progress >= PROGRESS_INTERVAL_S:
-            self._last_progress = now
-            self._held = None
-            self.sigProgress.emit(value)
-        else:
-            self._held = value  # delivered before the job's end signal
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last_progress >= PROGRESS_INTERVAL_S:
+                self._last_progress = now
+                self._held = None
+                self.sigProgress.emit(value)
+                return
+            # too soon: keep the latest value and deliver it when the interval is over, so the
+            # last report before a long quiet step (or the end) is never lost
+            first_held = self._held is None
+            self._held = value
+        if first_held:
+            timer = threading.Timer(PROGRESS_INTERVAL_S, self._flush_progress)
+            timer.daemon = True
+            timer.start()
 
     def _run(self) -> None:
         self.state = "running"
@@ -94,8 +103,11 @@ class Job(QObject):
             self.sigFinished.emit(result)
 
     def _flush_progress(self) -> None:
-        if self._held is not None:
+        with self._lock:
+            if self._held is None:
+                return
             held, self._held = self._held, None
+            self._last_progress = time.monotonic()
             self.sigProgress.emit(held)
 
 

@@ -115,6 +115,21 @@ def test_job_runner_cancels_the_old_job_when_a_new_one_starts(qtbot):
     assert first.state == "cancelled" and seen["finished"] == ["second done"]
     assert seen["cancelled"] == []  # the replaced job's late signals are dropped
 
+    def quiet_end(progress, should_stop, log):
+        for i in range(200):
+            progress(i)
+        progress("writing files")      # the last report before a long quiet step
+        time.sleep(1.0)
+        return "ok"
+
+    received = []
+    runner.sigProgress.connect(received.append)
+    job = runner.start(quiet_end)
+    qtbot.waitUntil(lambda: "writing files" in received, timeout=800)
+    assert job.state == "running" and len(received) < 50  # throttled, yet the last one arrived
+    with qtbot.waitSignal(runner.sigFinished, timeout=5000):
+        pass
+
     def broken(progress, should_stop, log):
         raise ValueError("bad plan field")
 
