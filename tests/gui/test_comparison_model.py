@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from comparison_data import make_dataset, make_outputs, noisy_truth
-from engine.comparison import ScoringSettings, core_mask
+from engine.comparison import core_mask
 from engine.dataset import load_dataset
 from engine.loaders import load_output
 from engine.scoring import score
@@ -80,12 +80,6 @@ def test_settings_rescore_every_method(model, files):
     np.testing.assert_array_equal(model.scored_mask(), core)
 
 
-def test_core_radius_matches_the_simulators_core_flags(tmp_path):
-    _, gt, land = make_dataset(tmp_path / "ds", n=3000, core_radius_deg=3.5)
-    assert 0 < gt.core.sum() < len(gt)
-    np.testing.assert_array_equal(core_mask(gt, 3.5), gt.core)
-
-
 def test_big_data_scores_in_the_background_and_only_the_last_settings_apply(qtbot, files):
     folder, npy, pkl, gt = files
     m = ComparisonModel()
@@ -140,16 +134,6 @@ def test_names_current_method_and_removal(model):
     assert model.current == 1
     model.remove_method(1)
     assert model.current == 0 and [m.label for m in model.methods] == ["noisy truth"]
-
-
-def test_settings_validate_their_fields():
-    with pytest.raises(ValueError, match="dims"):
-        ScoringSettings(dims=(0, 0))
-    with pytest.raises(ValueError, match="core_radius_deg"):
-        ScoringSettings(core_radius_deg=-1.0)
-    with pytest.raises(ValueError, match="wells"):
-        ScoringSettings(wells=set())
-    assert ScoringSettings(dims=None).dims_text == "all"
 
 
 def test_outputs_need_a_dataset_first(qtbot, files):
