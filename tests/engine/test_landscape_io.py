@@ -95,3 +95,16 @@ def test_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
         save_landscape(load_preset("ratchet-valley"), path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["l.json"]
+
+
+def test_saved_files_get_normal_permissions(tmp_path):
+    import os
+    import stat
+    path = tmp_path / "l.json"
+    save_landscape(load_preset("paper-3x4"), path)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+    path.chmod(0o640)
+    save_landscape(load_preset("paper-3x4"), path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
