@@ -258,8 +258,8 @@ def _open_for_resume(plan: SimulationPlan, folder: Path, log) -> dict:
                               "resume with the same plan or start a new folder")
     if manifest["software"].get("numpy") != mf.software_versions().get("numpy"):
         log("warning: numpy version differs from the run that started this dataset; bytes may differ")
-    for tmp in (folder / "particles").glob(".*.tmp"):
-        tmp.unlink(missing_ok=True)  # temporary stacks of chunks that were interrupted
+    for tmp in folder.rglob(".*.tmp"):
+        tmp.unlink(missing_ok=True)  # temporary files of writes that were interrupted (stacks, manifest, maps)
     for row in manifest["chunks"]:
         path = folder / row["file"]
         if row["status"] == "done" and (not path.is_file() or path.stat().st_size != row["bytes"]):
