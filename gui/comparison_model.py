@@ -337,6 +337,9 @@ class ComparisonModel(QObject):
         self.truth_landscape = result["truth"]
         self._truth_settings = self._truth_key()
         self.sigScoresChanged.emit()
+        if result["results"]:
+            self.sigStatus.emit(f"Scored {len(result['results'])} method{'s' if len(result['results']) != 1 else ''} "
+                                f"(dims {self.settings.dims_text}{', core only' if self.settings.core_only else ''})")
         if self._stale():  # a method was added while this job ran
             self._rescore()
 

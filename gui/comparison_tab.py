@@ -323,8 +323,10 @@ class ComparisonTab(QWidget):
 
     def _core_edited(self, *_):
         radius = self.radius_spin.value()
-        self.model.update_settings(core_only=self.core_check.isChecked(),
-                                   core_radius_deg=radius if radius > self.radius_spin.minimum() else None)
+        core = self.core_check.isChecked()
+        # the radius matters only for core-only scoring: leave it out otherwise (no re-scoring)
+        self.model.update_settings(core_only=core,
+                                   core_radius_deg=radius if core and radius > self.radius_spin.minimum() else None)
 
     def _wells_edited(self, wells) -> None:
         self.model.update_settings(wells=wells)

@@ -37,7 +37,7 @@ from engine.palette import TRANSITION_COLOUR, WELL_COLOURS, well_colour
 from gui.contours import contour_segments, nice_levels
 from gui.figure_export import ask_and_export, export_figure
 from gui.jobs import JobRunner
-from gui.point_cloud import COLOUR_MODES, PassiveScatter, PointCloudLayer
+from gui.point_cloud import COLOUR_MODES, PassiveScatter, PointCloudLayer, robust_bounds
 from gui.selection import SelectableViewBox, SelectionError, points_in_polygon, points_in_rect, write_indices, write_star_subset
 
 CODE_DIMMED, CODE_UNSCORED, CODE_FIRST_WELL = 0, 1, 2
@@ -55,7 +55,7 @@ def _rgba(hex_colour: str, alpha: int) -> list[int]:
 
 
 COLOUR_TABLE = np.array([_rgba("#c4c4c4", 70), _rgba(TRANSITION_COLOUR, 120)]
-                        + [_rgba(c, 210) for c in WELL_COLOURS], dtype=np.uint8)
+                        + [_rgba(c, 230) for c in WELL_COLOURS], dtype=np.uint8)
 
 
 def centre_text_colour(well: int) -> str:
@@ -103,14 +103,15 @@ class PointPanel:
         self.xy = np.ascontiguousarray(xy, dtype=np.float32)
         self.particle_index = np.asarray(particle_index, dtype=np.int64)
         self.base_codes = base_codes
-        self.layer.set_points(self.xy, self._codes(selection_mask))
-        bounds = extent or self.layer.data_bounds()
-        if bounds is not None:
-            x0, x1, y0, y1 = bounds
+        if len(self.xy):  # the range first, so that the points are aggregated once, for it
+            x0, x1, y0, y1 = extent or robust_bounds(self.xy)
             self.plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.04)
+        self.layer.set_points(self.xy, self._codes(selection_mask))
         self.dirty = False
 
     def set_base_codes(self, base_codes, selection_mask=None) -> None:
+        if np.array_equal(base_codes, self.base_codes) and not self.dirty:
+            return  # same colours (e.g. a method was added): no re-sort, no redraw
         self.base_codes = base_codes
         self.apply_selection(selection_mask)
 
@@ -335,9 +336,12 @@ class LineageView(QWidget):
         else:
             self.truth.contours.setData([], [])
         finite = np.isfinite(xy).all(axis=1)
-        index = np.flatnonzero(finite)
-        self.truth.set_points(xy[finite], index, well_codes(gt.well[finite], self.comparison.scored_mask()[finite]),
-                              extent=extent)
+        if finite.all():
+            index, wells, scored = np.arange(len(xy)), gt.well, self.comparison.scored_mask()
+        else:  # a minimal ground truth may lack some true coordinates
+            index, wells, scored = np.flatnonzero(finite), gt.well[finite], self.comparison.scored_mask()[finite]
+            xy = xy[finite]
+        self.truth.set_points(xy, index, well_codes(wells, scored), extent=extent)
         self.truth.plot.setLabel("bottom", "cc1 (°)")
         self.truth.plot.setLabel("left", "cc2 (°)")
         self._update_truth_centres()

@@ -39,6 +39,18 @@ COLOUR_MODES = ("mean", "dominant")
 MIN_ALPHA = 0.35             # opacity of a pixel holding one point (foreground tier)
 
 
+def robust_bounds(xy: np.ndarray, percentile: float = 0.1) -> tuple[float, float, float, float]:
+    """(x_min, x_max, y_min, y_max) holding all but ``percentile`` % of the points (M, 2) on
+    each side (from a strided sample of at most ~200,000 points: plenty for a view range)."""
+    step = max(1, len(xy) // 200_000)
+    sample = np.asarray(xy[::step], dtype=np.float64)
+    sample = sample[np.isfinite(sample).all(axis=1)]
+    if not len(sample):
+        return -1.0, 1.0, -1.0, 1.0
+    (x0, y0), (x1, y1) = np.percentile(sample, [percentile, 100 - percentile], axis=0)
+    return float(x0), float(x1), float(y0), float(y1)
+
+
 class PassiveScatter(pg.ScatterPlotItem):
     """A scatter item that lets clicks through to the view box (pyqtgraph's own accepts a
     click that lands on a point, which would swallow the selection tools' click)."""
@@ -125,14 +137,8 @@ class PointCloudLayer(QObject):
         self.render_now()
 
     def data_bounds(self, percentile: float = 0.1) -> tuple[float, float, float, float] | None:
-        """(x_min, x_max, y_min, y_max) holding all but ``percentile`` % of points on each side."""
-        if not self.n_points:
-            return None
-        step = max(1, self.n_points // 200_000)  # a strided sample is plenty for a range
-        xs, ys = self._xs[::step], self._ys[::step]
-        x0, x1 = np.percentile(xs, [percentile, 100 - percentile])
-        y0, y1 = np.percentile(ys, [percentile, 100 - percentile])
-        return float(x0), float(x1), float(y0), float(y1)
+        """Bounds of the layer's points (see ``robust_bounds``), None when empty."""
+        return robust_bounds(self._xy, percentile) if self.n_points else None
 
     def set_colour_mode(self, mode: str) -> None:
         if mode not in COLOUR_MODES:
@@ -266,7 +272,7 @@ class PointCloudLayer(QObject):
             else:
                 colour = table[best_code[filled], :3]
             ref = max(float(np.percentile(total[filled], 99)), 1.0)
-            density = np.log1p(total[filled]) / math.log1p(ref)
+            density = np.sqrt(np.log1p(total[filled]) / math.log1p(ref))  # sqrt: mid densities read clearly
             alpha = peak_alpha[filled] * np.clip(MIN_ALPHA + (1 - MIN_ALPHA) * density, 0, 1)
             out[filled, :3] = colour
             out[filled, 3] = alpha

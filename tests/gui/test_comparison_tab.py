@@ -246,3 +246,16 @@ def test_parse_dims():
     assert parse_dims(" 0, 2 ") == (0, 2) and parse_dims("ALL") is None
     with pytest.raises(ValueError, match="dimensions"):
         parse_dims("a,b")
+
+
+def test_remove_method_updates_every_view(tab, qtbot):
+    assert len(tab.recall_chart.bar_heights()) == 2
+    tab.model.set_current(0)
+    QTest.mouseClick(tab.remove_button, Qt.MouseButton.LeftButton)
+    assert [m.label for m in tab.model.methods] == ["cryoDRGN z"] and tab.table.model().rowCount() == 1
+    assert list(tab.recall_chart.bar_heights()) == ["cryoDRGN z"]
+    assert len(tab.lineage.panels) == 1 and tab.model.current == 0
+    assert tab.landscapes.panel_energy(0) is not None and len(tab.landscapes.plots.ci.items) == 3  # truth, z, bar
+    QTest.mouseClick(tab.remove_button, Qt.MouseButton.LeftButton)
+    assert tab.model.methods == [] and not tab.remove_button.isEnabled() and not tab.report_button.isEnabled()
+    assert tab.confusion.shown_matrix().size == 0 and len(tab.lineage.shown_panels()) == 1
