@@ -252,9 +252,14 @@ class LineageView(QWidget):
         self.plots.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.plots.sigStep.connect(self.comparison.next_method)
         self.plots.sigToggleGrid.connect(lambda: self.set_grid(not self.grid))
+        caption = QLabel("Colour: ground-truth well · grey: not scored (transition or well left out) · "
+                         "discs: the metric's well centres (mean coordinate of each well's particles)")
+        caption.setStyleSheet("color: #606060;")
+        caption.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
+        layout.addWidget(caption)
         layout.addWidget(self.plots, 1)
         self._update_selection_label()
 
