@@ -17,7 +17,6 @@ import importlib
 import pkgutil
 import sys
 
-import engine.commands
 
 # Commands that draw figures live in gui/commands (they use the plotting stack, offscreen);
 # all others in engine/commands. Both are discovered, so a command is one module.

@@ -21,8 +21,6 @@ Example::
 """
 from __future__ import annotations
 
-import hashlib
-import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,7 @@ from typing import Iterable
 import mrcfile
 import numpy as np
 
+from engine.atomic_files import fsync_replace, sha256_file, temporary_path
 from engine.rotations import relion_matrix
 
 STACK_DIR = "particles"
@@ -82,29 +81,6 @@ def stack_file_name(chunk: int) -> str:
 def micrograph_name(chunk: int) -> str:
     """The (virtual) micrograph of chunk ``chunk``: unique per chunk, in generation order."""
     return f"micrographs/sim_{chunk:05d}.mrc"
-
-
-# --- atomic files --------------------------------------------------------------------------
-def temporary_path(path: Path) -> Path:
-    """A unique temporary name beside ``path`` (same folder, so the rename is atomic)."""
-    return path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-
-
-def _fsync_replace(tmp: Path, path: Path) -> None:
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
-def sha256_file(path, block: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(block):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # --- MRC stacks ----------------------------------------------------------------------------
@@ -165,7 +141,7 @@ class MrcStackWriter:
         self._fh.write(header.tobytes())
         self._fh.close()
         self.sha256 = sha256_file(self.tmp)
-        _fsync_replace(self.tmp, self.path)
+        fsync_replace(self.tmp, self.path)
         return self.sha256
 
     def abort(self) -> None:
@@ -249,7 +225,7 @@ def write_particles_star(path, optics: Optics, chunks: Iterable[ParticleMetadata
             if rows == 0:
                 _write_lines(fh, loop_block("particles", particles_block(_empty_metadata(), optics)))
             fh.write("\n")
-        _fsync_replace(tmp, path)
+        fsync_replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return rows
@@ -299,7 +275,7 @@ def _write_pickle(path, obj) -> None:
     try:
         with open(tmp, "wb") as fh:
             pickle.dump(obj, fh, protocol=4)
-        _fsync_replace(tmp, path)
+        fsync_replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -355,6 +331,6 @@ def write_cryosparc_particles(path, optics: Optics, chunks: Iterable[ParticleMet
             out[meta.first:meta.first + len(meta)] = cryosparc_rows(meta, optics, uids(meta))
         out.flush()
         del out
-        _fsync_replace(tmp, path)
+        fsync_replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

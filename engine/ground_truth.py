@@ -22,12 +22,13 @@ Example::
 """
 from __future__ import annotations
 
-import os
 import zipfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
+
+from engine.atomic_files import atomic_path
 
 PER_PARTICLE = ("image_name", "cc1_deg", "cc2_deg", "well", "core", "energy_kcal_per_mol",
                 "rot_deg", "tilt_deg", "psi_deg", "origin_x_A", "origin_y_A",
@@ -83,13 +84,8 @@ class GroundTruth:
 
 def save_ground_truth(gt: GroundTruth, path) -> None:
     """Write atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    try:
-        np.savez(tmp, **{f.name: getattr(gt, f.name) for f in fields(gt)})
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **{f.name: getattr(gt, f.name) for f in fields(gt)})
 
 
 def load_ground_truth(path) -> GroundTruth:

@@ -20,11 +20,10 @@ Example::
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, fields
 from pathlib import Path
 
+from engine.atomic_files import write_text_atomic
 from engine.landscape import Landscape, Well
 
 FORMAT_VERSION = 1
@@ -108,27 +107,3 @@ def load_landscape(path) -> Landscape:
 def save_landscape(landscape: Landscape, path) -> None:
     """Write ``landscape`` to ``path`` atomically; raises OSError with the path on failure."""
     write_text_atomic(path, json.dumps(landscape_to_dict(landscape), indent=2) + "\n")
-
-
-def write_text_atomic(path, text: str) -> None:
-    """Write to a temporary file beside ``path``, fsync, then rename over ``path``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        # mkstemp creates the file 0600; give it the mode a plain open() would (keep an
-        # existing file's mode), so shared lab folders stay readable.
-        os.fchmod(fd, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

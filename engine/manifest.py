@@ -14,14 +14,13 @@ Example::
 from __future__ import annotations
 
 import json
-import os
 import platform
 import sys
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from engine.landscape_io import write_text_atomic
+from engine.atomic_files import write_text_atomic
 
 MANIFEST_FILE = "manifest.json"
 FORMAT_VERSION = 1
@@ -73,13 +72,6 @@ def read_manifest(folder) -> dict:
 def write_manifest(folder, manifest: dict) -> None:
     manifest["updated"] = now_iso()
     write_text_atomic(manifest_path(folder), json.dumps(manifest, indent=1) + "\n")
-    make_readable(manifest_path(folder))
-
-
-def make_readable(path) -> None:
-    """rw-r--r--: a dataset is read by other accounts (a cryoSPARC or cluster user); files
-    written through mkstemp start as rw-------."""
-    os.chmod(path, 0o644)
 
 
 def chunk_table(plan) -> list[dict]:

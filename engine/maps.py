@@ -12,14 +12,13 @@ Example::
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import mrcfile
 import numpy as np
 
+from engine.atomic_files import atomic_path
 from engine.object_model import TwoBodyObject, make_soft_mask, orthonormal_axes
 
 
@@ -79,18 +78,12 @@ def write_map(path, array: np.ndarray, apix_A: float) -> None:
     if not apix_A > 0:
         raise ValueError(f"apix_A: must be > 0 (got {apix_A})")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         with mrcfile.new(tmp, overwrite=True) as mrc:
             mrc.set_data(np.ascontiguousarray(array))
             mrc.voxel_size = apix_A
             o = -(array.shape[0] // 2) * apix_A
             mrc.header.origin = (o, o, o)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _read_pair(path_a, path_b):

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.landscape_io import write_text_atomic
+from engine.atomic_files import write_text_atomic
 from engine.recovered_landscape import RecoveredLandscape, WellComparison, compare_wells, recovered_landscape
 from engine.scoring import Scores, score
 

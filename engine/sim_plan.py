@@ -33,7 +33,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from engine.landscape import Landscape
-from engine.landscape_io import LandscapeFileError, landscape_from_dict, landscape_to_dict, load_landscape, write_text_atomic
+from engine.atomic_files import write_text_atomic
+from engine.landscape_io import LandscapeFileError, landscape_from_dict, landscape_to_dict, load_landscape
 
 FORMAT_VERSION = 1
 OBJECT_KINDS = ("ribosome-like", "two-maps", "map-and-mask")

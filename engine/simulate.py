@@ -206,7 +206,6 @@ def _check_new_folder(plan: SimulationPlan, folder: Path) -> None:
 def _prepare(plan: SimulationPlan, folder: Path, ctx, log) -> dict:
     (folder / "particles").mkdir(parents=True, exist_ok=True)
     save_landscape(plan.landscape, folder / "landscape.json")
-    mf.make_readable(folder / "landscape.json")
     log("writing maps")
     _write_maps(plan, folder, ctx)
     log("calibrating noise")
@@ -245,7 +244,6 @@ def _write_maps(plan: SimulationPlan, folder: Path, ctx, only_missing: bool = Fa
     for name, make in jobs:
         if not (only_missing and (folder / "maps" / name).exists()):
             write_map(folder / "maps" / name, make(), obj.apix_A)
-            mf.make_readable(folder / "maps" / name)
 
 
 def _open_for_resume(plan: SimulationPlan, folder: Path, log) -> dict:
@@ -277,7 +275,7 @@ def _open_for_resume(plan: SimulationPlan, folder: Path, log) -> dict:
 def write_metadata_files(plan: SimulationPlan, folder) -> dict:
     """Write particles.star, cryodrgn/*.pkl, cryosparc/particles.cs (if planned) and
     ground_truth.npz from the chunks' regenerated metadata; returns {file: sha256}."""
-    from engine.dataset_writer import sha256_file
+    from engine.atomic_files import sha256_file
 
     folder = Path(folder)
     ctx = get_context(plan)
@@ -322,7 +320,7 @@ def ground_truth_of(plan: SimulationPlan, metas) -> GroundTruth:
 def verify_dataset(folder) -> list[str]:
     """Re-hash every stack and metadata file against the manifest; returns the problems
     (empty when the dataset is intact)."""
-    from engine.dataset_writer import sha256_file
+    from engine.atomic_files import sha256_file
 
     folder = Path(folder)
     manifest = mf.read_manifest(folder)

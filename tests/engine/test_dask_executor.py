@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from distributed import Client, LocalCluster
 
-from engine.dataset_writer import sha256_file
+from engine.atomic_files import sha256_file
 from engine.manifest import read_manifest
 from engine.presets import load_preset
 from engine.sim_plan import SimulationPlan

@@ -86,11 +86,11 @@ def test_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "l.json"
     save_landscape(load_preset("paper-3x4"), path)
     before = path.read_bytes()
-    import engine.landscape_io as io
+    import engine.atomic_files as atomic_files
 
     def boom(*a, **k):
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr(io.os, "fsync", boom)
+    monkeypatch.setattr(atomic_files.os, "fsync", boom)
     with pytest.raises(OSError):
         save_landscape(load_preset("ratchet-valley"), path)
     assert path.read_bytes() == before

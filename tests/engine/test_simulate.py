@@ -13,7 +13,7 @@ import mrcfile
 import numpy as np
 import pytest
 
-from engine.dataset_writer import sha256_file
+from engine.atomic_files import sha256_file
 from engine.manifest import read_manifest
 from engine.presets import load_preset
 from engine.sim_chunks import build_object, get_context, write_chunk
