@@ -53,7 +53,7 @@ def main() -> None:
     app = QApplication.instance() or QApplication([])
     from engine.dataset import synthetic_ground_truth
     from engine.presets import load_preset
-    from gui.lineage_view import COLOUR_TABLE, well_codes
+    from gui.point_panel import COLOUR_TABLE, well_codes
     from gui.point_cloud import PointCloudLayer
     from gui.selection import points_in_polygon
 

@@ -28,7 +28,7 @@ from engine.palette import well_colour
 from engine.recovered_landscape import compare_wells
 from gui.document import ENERGY_UNITS
 from gui.figure_export import ask_and_export, export_figure
-from gui.lineage_view import CENTRE_FONT, centre_text_colour
+from gui.point_panel import centre_font, centre_text_colour
 
 COLOUR_MAP = "viridis"
 AXIS_PEN = "#303030"
@@ -198,7 +198,7 @@ class RecoveredLandscapeView(QWidget):
                                         brush=[pg.mkBrush(well_colour(w)) for w in np.asarray(wells)[ok]]))
         for (x, y), w in zip(centres[ok], np.asarray(wells)[ok]):
             text = pg.TextItem(str(int(w)), color=centre_text_colour(w), anchor=(0.5, 0.5))
-            text.setFont(CENTRE_FONT)
+            text.setFont(centre_font())
             text.setPos(float(x), float(y))
             plot.addItem(text)
         plot.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)

@@ -11,7 +11,8 @@ import pyqtgraph as pg
 from comparison_data import make_dataset, make_outputs
 from engine.palette import well_colour
 from gui.comparison_model import ComparisonModel
-from gui.lineage_view import CODE_FIRST_WELL, CODE_UNSCORED, COLOUR_TABLE, LineageView
+from gui.lineage_view import LineageView
+from gui.point_panel import CODE_FIRST_WELL, CODE_UNSCORED, COLOUR_TABLE
 from gui.point_cloud import PointCloudLayer
 
 

@@ -10,7 +10,8 @@ from PySide6.QtWidgets import QApplication
 
 from comparison_data import make_dataset, make_outputs
 from gui.comparison_model import ComparisonModel
-from gui.lineage_view import CODE_DIMMED, LineageView
+from gui.lineage_view import LineageView
+from gui.point_panel import CODE_DIMMED
 from gui.selection import SelectionModel, points_in_polygon, points_in_rect, write_indices
 
 PAUSE_MS = 15  # pyqtgraph drops mouse moves closer than 10 ms
