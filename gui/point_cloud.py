@@ -12,7 +12,7 @@ shows the foreground tier whenever it has a foreground point, as scatter draws t
 Panning and zooming move the image at once (it is an item in the view); the layer
 re-aggregates for the new range after ``debounce_ms`` without a range change. Points are
 kept sorted by code as contiguous float32 arrays, so an aggregation is a few passes of
-vector arithmetic and one bincount per code (no gather): about 0.1 s for 3,000,000 points
+vector arithmetic and one bincount per code (no gather): 50-80 ms for 3,000,000 points
 (bench/bench_lineage.py).
 
 Example::
@@ -232,51 +232,56 @@ class PointCloudLayer(QObject):
                 item.setVisible(False)
 
     def _aggregate(self, masks, x0, x1, y0, y1, width, height) -> np.ndarray:
-        """(height, width, 4) uint8: row 0 at y0 (pyqtgraph draws it at the bottom)."""
+        """(height, width, 4) uint8: row 0 at y0 (pyqtgraph draws it at the bottom).
+
+        Per code one bincount over the pixels; the colour sums touch only the pixels that
+        code fills, so the cost is the points plus the filled pixels, not codes x pixels."""
         n_pix = width * height
-        sx, sy = width / (x1 - x0), height / (y1 - y0)
+        sx, sy = np.float32(width / (x1 - x0)), np.float32(height / (y1 - y0))
         table = self.colour_table.astype(np.float32)
-        tiers = []
-        for codes in (range(self.n_background), range(self.n_background, len(self.colour_table))):
+        dominant = self.colour_mode == "dominant"
+        out = np.zeros((n_pix, 4), np.uint8)
+        tiers = (range(self.n_background), range(self.n_background, len(self.colour_table)))
+        for codes in tiers:  # background first, the foreground over it
             total = np.zeros(n_pix, np.float32)
             rgb = np.zeros((n_pix, 3), np.float32)
-            best = np.zeros(n_pix, np.float32)
-            best_code = np.zeros(n_pix, np.int64)
             peak_alpha = np.zeros(n_pix, np.float32)
+            best = np.zeros(n_pix, np.float32) if dominant else None
+            best_code = np.zeros(n_pix, np.int16) if dominant else None
             for c in codes:
                 mask = masks[c]
                 if not (isinstance(mask, np.ndarray) or mask):
                     continue
                 xs, ys = self._points_of(c, mask)
-                ix = ((xs - np.float32(x0)) * np.float32(sx)).astype(np.int32)
-                iy = ((ys - np.float32(y0)) * np.float32(sy)).astype(np.int32)
+                ix = ((xs - np.float32(x0)) * sx).astype(np.int32)
+                iy = ((ys - np.float32(y0)) * sy).astype(np.int32)
                 np.clip(ix, 0, width - 1, out=ix)   # float rounding at the top edge
                 np.clip(iy, 0, height - 1, out=iy)
-                counts = np.bincount(iy * width + ix, minlength=n_pix).astype(np.float32)
-                total += counts
-                if self.colour_mode == "mean":
-                    rgb += counts[:, None] * table[c, :3]
+                iy *= width
+                iy += ix
+                counts = np.bincount(iy, minlength=n_pix)
+                hit = np.flatnonzero(counts)
+                n = counts[hit].astype(np.float32)
+                total[hit] += n
+                if dominant:
+                    better = n > best[hit]
+                    best[hit[better]] = n[better]
+                    best_code[hit[better]] = c
                 else:
-                    better = counts > best
-                    best[better] = counts[better]
-                    best_code[better] = c
-                np.maximum(peak_alpha, np.where(counts > 0, table[c, 3], 0), out=peak_alpha)
-            tiers.append((total, rgb, best_code, peak_alpha))
-        out = np.zeros((n_pix, 4), np.float32)
-        for total, rgb, best_code, peak_alpha in tiers:  # background first, foreground over it
-            filled = total > 0
-            if not filled.any():
+                    rgb[hit] += n[:, None] * table[c, :3]
+                np.maximum(peak_alpha[hit], table[c, 3], out=n)
+                peak_alpha[hit] = n
+            filled = np.flatnonzero(total)
+            if not filled.size:
                 continue
-            if self.colour_mode == "mean":
-                colour = rgb[filled] / total[filled, None]
-            else:
-                colour = table[best_code[filled], :3]
-            ref = max(float(np.percentile(total[filled], 99)), 1.0)
-            density = np.sqrt(np.log1p(total[filled]) / math.log1p(ref))  # sqrt: mid densities read clearly
+            counts = total[filled]
+            colour = table[best_code[filled], :3] if dominant else rgb[filled] / counts[:, None]
+            ref = max(float(np.percentile(counts, 99)), 1.0)
+            density = np.sqrt(np.log1p(counts) / math.log1p(ref))  # sqrt: mid densities read clearly
             alpha = peak_alpha[filled] * np.clip(MIN_ALPHA + (1 - MIN_ALPHA) * density, 0, 1)
             out[filled, :3] = colour
             out[filled, 3] = alpha
-        return out.reshape(height, width, 4).astype(np.uint8)
+        return out.reshape(height, width, 4)
 
     def detach(self) -> None:
         """Remove the layer's items from the plot and stop listening to it."""
