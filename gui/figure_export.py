@@ -19,7 +19,7 @@ import pyqtgraph.exporters as pg_exporters
 from PySide6.QtCore import QRect, QRectF
 from PySide6.QtGui import QGuiApplication, QPainter
 from PySide6.QtSvg import QSvgGenerator
-from PySide6.QtWidgets import QApplication, QFileDialog
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 FIGURE_FILTER = "PNG image (*.png);;SVG vector image (*.svg)"
 PNG_SCALE = 2
@@ -64,10 +64,15 @@ def _write_svg(graphics_view, path: Path) -> None:
 
 
 def ask_and_export(parent, graphics_view, name: str) -> Path | None:
-    """File dialog (PNG or SVG), then ``export_figure``; None when cancelled."""
+    """File dialog (PNG or SVG), then ``export_figure``; None when cancelled or when the file
+    cannot be written (a message box says why)."""
     path, chosen = QFileDialog.getSaveFileName(parent, "Export figure", f"{name}.png", FIGURE_FILTER)
     if not path:
         return None
     if not Path(path).suffix:
         path += ".svg" if "svg" in chosen else ".png"
-    return export_figure(graphics_view, path)
+    try:
+        return export_figure(graphics_view, path)
+    except (OSError, ValueError) as exc:
+        QMessageBox.warning(parent, "Cannot export figure", str(exc))
+        return None

@@ -198,3 +198,15 @@ def test_pan_and_zoom_redraw_for_the_new_range_after_a_pause(canvas, qtbot):
     with qtbot.waitSignal(layer.sigRendered, timeout=2000):
         plot.setRange(xRange=(-10, 10), yRange=(-5, 11), padding=0)
     assert layer.mode == "image"
+
+
+def test_export_dialog_adds_the_suffix_and_reports_failures(view, tmp_path, monkeypatch, message_boxes):
+    from PySide6.QtWidgets import QFileDialog
+
+    from gui.figure_export import ask_and_export
+
+    answers = iter([(str(tmp_path / "fig"), "SVG vector image (*.svg)"), (str(tmp_path / "fig.jpg"), "")])
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: next(answers)))
+    assert ask_and_export(view, view.plots, "lineage") == tmp_path / "fig.svg"
+    assert ask_and_export(view, view.plots, "lineage") is None
+    assert "fig.jpg" in message_boxes.warnings[-1]
