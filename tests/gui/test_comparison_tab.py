@@ -259,3 +259,13 @@ def test_remove_method_updates_every_view(tab, qtbot):
     QTest.mouseClick(tab.remove_button, Qt.MouseButton.LeftButton)
     assert tab.model.methods == [] and not tab.remove_button.isEnabled() and not tab.report_button.isEnabled()
     assert tab.confusion.shown_matrix().size == 0 and len(tab.lineage.shown_panels()) == 1
+
+
+def test_big_reports_are_written_by_a_background_job(tab, tmp_path, qtbot, monkeypatch):
+    import gui.comparison_tab as comparison_tab
+
+    monkeypatch.setattr(comparison_tab, "SYNC_REPORT_ROWS", 0)
+    with qtbot.waitSignal(tab.report_runner.sigFinished, timeout=60_000):
+        assert tab.export_report(tmp_path / "report") is None
+    qtbot.waitUntil(lambda: (tmp_path / "report" / "recall_cryoDRGN_z.png").is_file(), timeout=30_000)
+    assert json.loads((tmp_path / "report" / "scores.json").read_text())["n_particles"] == 6000

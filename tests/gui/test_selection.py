@@ -231,3 +231,15 @@ def _segment_distance(p, a, b) -> float:
     p, a, b = (np.asarray(v, dtype=float) for v in (p, a, b))
     t = np.clip(np.dot(p - a, b - a) / np.dot(b - a, b - a), 0, 1)
     return float(np.linalg.norm(p - (a + t * (b - a))))
+
+
+def test_big_star_subsets_are_written_in_the_background(view, files, tmp_path, qtbot, monkeypatch):
+    import gui.lineage_view as lineage_view
+
+    monkeypatch.setattr(lineage_view, "SYNC_STAR_LIMIT", 0)
+    gt = files[3]
+    view.comparison.selection.select([5, 6, 7])
+    with qtbot.waitSignal(view.star_runner.sigFinished, timeout=30_000):
+        assert view.export_selection(tmp_path / "big.star") is None  # returned at once
+    names = starfile.read(tmp_path / "big.star", always_dict=True)["particles"]["rlnImageName"]
+    assert names.tolist() == gt.image_name[[5, 6, 7]].tolist()
