@@ -2,8 +2,8 @@
 
 PNG: pyqtgraph's ImageExporter at ``scale`` times the on-screen size (sharper text for
 papers). SVG: the scene painted into Qt's own SVG 1.1 generator (clip paths on, so points
-outside a plot stay outside; lines, bars and text stay vectors, aggregated point clouds are
-embedded images). pyqtgraph 0.14's SVGExporter cannot be used with Qt 6: it re-parses the
+outside a plot stay outside) with the items in pyqtgraph's export mode, so lines, bars,
+scatter symbols and text stay vectors; aggregated point clouds are embedded images. pyqtgraph 0.14's SVGExporter cannot be used with Qt 6: it re-parses the
 paths Qt writes and fails on their close-path command "Z" (pyqtgraph issue #3485).
 
 Example::
@@ -55,11 +55,20 @@ def _write_svg(graphics_view, path: Path) -> None:
     generator.setViewBox(QRect(0, 0, width, height))
     generator.setResolution(int(QGuiApplication.primaryScreen().logicalDotsPerInchX()))  # font sizes as on screen
     generator.setTitle(path.stem)
+    scene = graphics_view.scene()
+    # export mode, as pyqtgraph's exporters set it: scatter symbols drawn as vector paths
+    # instead of fragments of a cached pixmap atlas
+    items = [item for item in scene.items() if hasattr(item, "setExportMode")]
     painter = QPainter(generator)
     try:
-        graphics_view.scene().render(painter, QRectF(0, 0, width, height),
-                                     graphics_view.mapToScene(graphics_view.viewport().rect()).boundingRect())
+        for item in items:
+            item.setExportMode(True, {"antialias": True, "background": graphics_view.backgroundBrush().color(),
+                                      "painter": painter})
+        scene.render(painter, QRectF(0, 0, width, height),
+                     graphics_view.mapToScene(graphics_view.viewport().rect()).boundingRect())
     finally:
+        for item in items:
+            item.setExportMode(False)
         painter.end()
 
 
