@@ -110,6 +110,9 @@ def test_figure_export_png_and_svg(view, tmp_path):
     assert sum(well_colour(w) in colours for w in range(1, 13)) >= 6  # centre discs in the palette
     text = svg.read_text()
     assert text.lstrip().startswith("<?xml") and "<svg" in text and "Ground truth" in text
+    # 5,000 particles per panel are drawn as scatter: every symbol a vector path, no bitmap
+    assert all(p.layer.mode == "scatter" for p in view.shown_panels())
+    assert "<image" not in text and text.count("<path") > 2 * 5000
     with pytest.raises(ValueError, match="png or .svg"):
         view.export_figure(tmp_path / "lineage.jpg")
 
