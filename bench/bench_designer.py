@@ -30,7 +30,6 @@ from engine.presets import load_preset  # noqa: E402
 from gui import document as document_module  # noqa: E402
 from gui.document import LandscapeDocument  # noqa: E402
 from gui.landscape_designer import LandscapeDesigner  # noqa: E402
-from gui.qt_compat import guard_none_refcount  # noqa: E402
 
 N_MOVES = 40
 WELL = 5  # well 6, the deepest
@@ -52,7 +51,6 @@ def timed_cycles(app, designer, doc, positions):
 
 
 def main():
-    guard_none_refcount()
     app = QApplication.instance() or QApplication(sys.argv)
     land = load_preset("paper-3x4")
     doc = LandscapeDocument(land)

@@ -12,12 +12,10 @@ import sys
 from PySide6.QtWidgets import QApplication
 
 from gui.main_window import MainWindow
-from gui.qt_compat import guard_none_refcount
 from gui.settings import APPLICATION, ORGANIZATION
 
 
 def run_gui(landscape_path: str | None = None) -> int:
-    guard_none_refcount()
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName(APPLICATION)
     app.setOrganizationName(ORGANIZATION)

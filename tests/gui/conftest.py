@@ -21,10 +21,6 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from gui.qt_compat import guard_none_refcount
-
-guard_none_refcount()  # PySide6 6.12.0 would otherwise abort the test run (see gui/qt_compat.py)
-
 MOVE_PAUSE_MS = 15  # pyqtgraph drops mouse moves closer than 10 ms (mouseRateLimit)
 
 
