@@ -38,9 +38,6 @@ def ensure_app():
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from PySide6.QtWidgets import QApplication
 
-    from gui.qt_compat import guard_none_refcount
-
-    guard_none_refcount()  # PySide6 6.12.0 leaks references to None on every QPainter call
     return QApplication.instance() or QApplication([])
 
 
@@ -117,7 +114,10 @@ def landscape_figure(path, report, dataset) -> Path:
     widget = pg.GraphicsLayoutWidget()
     widget.resize(PANEL_SIZE[0] * 2, PANEL_SIZE[1])
     left = widget.addPlot(title=f"{out.label}: recovered G (kcal/mol)")
-    _energy_image(pg, widget, left, rl.free_energy, rl.extent)
+    # One colour scale for both panels (paper Fig. 3): the range the histogram can show;
+    # the designed landscape saturates above it.
+    top = _top_level(rl.free_energy)
+    _energy_image(pg, widget, left, rl.free_energy, rl.extent, top)
     _centre_labels(pg, left, s.centres[:, :2], s.wells)
     left.setLabel("bottom", out.dim_names[s.dims[0]])
     left.setLabel("left", out.dim_names[s.dims[1]])
@@ -131,7 +131,7 @@ def landscape_figure(path, report, dataset) -> Path:
         truth = recovered_landscape(np.stack([gt.cc1_deg[finite], gt.cc2_deg[finite]], axis=1), gt.kT_kcal_per_mol)
         energy, extent, title = truth.free_energy, truth.extent, "ground-truth histogram G (kcal/mol)"
     right = widget.addPlot(title=title)
-    _energy_image(pg, widget, right, energy, extent)
+    _energy_image(pg, widget, right, energy, extent, top)
     _centre_labels(pg, right, np.asarray(gt.well_centres_deg)[s.wells - 1], s.wells)
     right.setLabel("bottom", "cc1 (deg)")
     right.setLabel("left", "cc2 (deg)")
@@ -190,12 +190,17 @@ def _centre_labels(pg, plot, centres, wells) -> None:
             plot.addItem(text)
 
 
-def _energy_image(pg, widget, plot, energy, extent) -> None:
-    """G (n2, n1) as an image over extent (x0, x1, y0, y1); NaN (empty bins) left white."""
+def _top_level(energy) -> float:
+    finite = energy[np.isfinite(energy)]
+    return float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+
+
+def _energy_image(pg, widget, plot, energy, extent, top=None) -> None:
+    """G (n2, n1) as an image over extent (x0, x1, y0, y1) with colours from 0 to ``top``
+    (default: the finite maximum); NaN (empty bins) left white."""
     from PySide6.QtCore import QRectF
 
-    finite = energy[np.isfinite(energy)]
-    top = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    top = _top_level(energy) if top is None else top
     image = pg.ImageItem(np.asarray(energy, dtype=np.float64).T)  # pyqtgraph: axis 0 is x
     image.setRect(QRectF(extent[0], extent[2], extent[1] - extent[0], extent[3] - extent[2]))
     cmap = pg.colormap.get("viridis")
