@@ -8,24 +8,15 @@ unavoidable work: one numpy exp over the 512^2 grid, and drawing 3,000,000 unifo
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from timing import best_of  # noqa: E402
 from engine.presets import load_preset  # noqa: E402
 from engine.sampling import sample_conformations  # noqa: E402
-
-
-def best_of(fn, repeats=7):
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main():

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from timing import best_of  # noqa: E402
 HAVE_DISPLAY = bool(os.environ.get("DISPLAY"))
 if not HAVE_DISPLAY:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -39,26 +40,21 @@ from gui.projection_preview import (MODE_CLEAN, MODE_CTF, MODE_NOISY, PreviewSet
 BOX = 128
 
 
-def best_of(fn, repeats=15) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1e3 * min(times)
+def best_of_ms(fn, repeats=15) -> float:
+    return 1e3 * best_of(fn, repeats)
 
 
 def engine_figures(obj, projector) -> float:
     euler, cc = np.array([[30.0, 60.0, 10.0]]), np.array([[5.0, -3.0]])
-    base = best_of(lambda: projector.project(euler, cc))
+    base = best_of_ms(lambda: projector.project(euler, cc))
     print(f"box {BOX}, {obj.apix_A:.2f} A/px, one image")
     print(f"  baseline: engine projection (clean)        {base:7.2f} ms")
     settings = {m: PreviewSettings(30.0, 60.0, 10.0, mode=m) for m in (MODE_CLEAN, MODE_CTF, MODE_NOISY)}
     sigma = calibrated_sigma(obj, projector, settings[MODE_NOISY])
     for mode, s in settings.items():
-        ms = best_of(lambda: preview_image(obj, projector, s, (5.0, -3.0), sigma))
+        ms = best_of_ms(lambda: preview_image(obj, projector, s, (5.0, -3.0), sigma))
         print(f"  preview image, {mode:<20}        {ms:7.2f} ms  ({ms / base:.1f}x baseline)")
-    cal = best_of(lambda: calibrated_sigma(obj, projector, settings[MODE_NOISY]), 3)
+    cal = best_of_ms(lambda: calibrated_sigma(obj, projector, settings[MODE_NOISY]), 3)
     print(f"  noise calibration (64 images; on SNR/CTF change only) {cal:7.1f} ms")
     return base
 
@@ -72,7 +68,7 @@ def widget_figures(app, doc, obj, base) -> None:
         preview.set_mode(mode)
         preview.refresh()
         angles = iter(np.linspace(-170, 170, 100))
-        ms = best_of(lambda: (preview.rot.set_value(next(angles)), preview.refresh()))
+        ms = best_of_ms(lambda: (preview.rot.set_value(next(angles)), preview.refresh()))
         print(f"  ProjectionPreview.refresh, {mode:<20} {ms:7.2f} ms  ({ms / base:.1f}x baseline)")
     preview.close()
 
@@ -112,10 +108,10 @@ def full_cycle_figures(app, doc, obj) -> None:
     view.native.show()
     for box in (96, 128):
         o = build_ribosome_like(box_size=box)
-        mesh = best_of(lambda: view.set_object(o), 3)
-        threshold = best_of(lambda: view.set_threshold(0.3), 3)
-        render = best_of(view.render_image, 5)
-        move = best_of(lambda: (view.set_conformation(np.random.uniform(-15, 15), 0.0), view.render_image()), 5)
+        mesh = best_of_ms(lambda: view.set_object(o), 3)
+        threshold = best_of_ms(lambda: view.set_threshold(0.3), 3)
+        render = best_of_ms(view.render_image, 5)
+        move = best_of_ms(lambda: (view.set_conformation(np.random.uniform(-15, 15), 0.0), view.render_image()), 5)
         n = len(view.lsu_vertices_A()) + len(view.ssu_vertices_A())
         print(f"  box {box:3d}: set_object {mesh:6.0f} ms, threshold remesh {threshold:6.0f} ms, "
               f"render {render:5.1f} ms, move SSU + render {move:5.1f} ms ({n:,} vertices)")

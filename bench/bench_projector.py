@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 import scipy.fft  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from timing import best_of  # noqa: E402
 from engine.ctf import CTFParams, ctf_2d, sample_defocus  # noqa: E402
 from engine.maps import write_map  # noqa: E402
 from engine.noise import add_white_noise  # noqa: E402
@@ -35,15 +36,6 @@ from engine.rotations import uniform_euler_angles  # noqa: E402
 
 BATCH = 256
 OPTICS = CTFParams()
-
-
-def best_of(fn, repeats=5):
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def bench_box(box):

@@ -20,21 +20,13 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from timing import best_of  # noqa: E402
 from engine.dataset import Dataset, ground_truth_from_arrays, image_names_for  # noqa: E402
 from engine.loaders import build_output  # noqa: E402
 from engine.recovered_landscape import recovered_landscape  # noqa: E402
 from engine.scoring import score  # noqa: E402
 
 N = 3_000_000
-
-
-def best_of(fn, repeats=5):
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main():
