@@ -12,7 +12,7 @@ from engine.ground_truth import save_ground_truth
 from engine.landscape_io import save_landscape
 from engine.presets import load_preset
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def write_dataset(folder: Path, n: int = 600, seed: int = 3, chunk_size: int = 250, star: bool = True):

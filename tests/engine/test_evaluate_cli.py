@@ -17,7 +17,7 @@ from engine.presets import load_preset
 from engine.scoring import score
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT.parent / "shared" / "fixtures"
+FIXTURES = ROOT / "tests" / "fixtures"
 N = 3000
 
 

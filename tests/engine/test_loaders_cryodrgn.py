@@ -10,7 +10,7 @@ from engine.dataset import Dataset, load_dataset, synthetic_ground_truth
 from engine.loaders import LoaderError, detect_kind, load_output
 from engine.presets import load_preset
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CRYODRGN = FIXTURES / "cryodrgn"
 
 

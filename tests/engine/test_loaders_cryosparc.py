@@ -11,7 +11,7 @@ from engine.ground_truth import save_ground_truth
 from engine.loaders import LoaderError, detect_kind, load_output
 from engine.presets import load_preset
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "cryosparc"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cryosparc"
 N = 2000
 CHUNK = 1000
 

@@ -7,7 +7,7 @@ import pytest
 from engine.dataset import Dataset, ground_truth_from_arrays, load_dataset
 from engine.loaders import LoaderError, detect_kind, load_output
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "relion"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "relion"
 PROJECTIONS = FIXTURES / "analyse_projections_along_eigenvectors_all_particles.first300.txt"
 
 

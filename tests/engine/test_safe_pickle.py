@@ -9,7 +9,7 @@ import pytest
 
 from engine.safe_pickle import PickleLoadError, UnsafePickleError, load_pickle, load_pickles, loads
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 class _CreatesFile:

@@ -11,7 +11,7 @@ from engine.loaders import build_output, load_output
 from engine.presets import load_preset
 from engine.scoring import ScoringError, nearest_centre, score, score_labels
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def output_for(gt, coords, index=None, label="test"):
