@@ -20,8 +20,13 @@ run: deps-gui venv
 test: deps-gui deps-test venv
 	$(XVFB) $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-bench: venv
-	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+# Speed figures (the GUI ones need the virtual X server); BENCH_ARGS=--big adds the
+# 300,000-particle simulation run.
+bench: deps-gui deps-test venv
+	for b in bench/bench_*.py; do \
+		case $$b in *simulate*) extra="$(BENCH_ARGS)";; *) extra="";; esac; \
+		echo "== $$b $$extra"; $(XVFB) $(BIN)/python $$b $$extra || exit 1; \
+	done
 
 deps-gui:
 	@$(call apt_install,$(GUI_PACKAGES))
