@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# Runtime libraries Qt's xcb platform and Mesa OpenGL need on a bare Debian.
-GUI_PACKAGES := libgl1-mesa-dri libegl1 libglx-mesa0 libxkbcommon-x11-0 libxcb-cursor0 \
+# The venv module, and the runtime libraries Qt (glib, libGL, xcb) and Mesa OpenGL need on a
+# bare Debian.
+GUI_PACKAGES := python3-venv libglib2.0-0 libgl1 libgl1-mesa-dri libegl1 libglx-mesa0 libxkbcommon-x11-0 libxcb-cursor0 \
 	libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 \
 	libxcb-render-util0 libxcb-image0 libfontconfig1 libdbus-1-3
 # Headless X server for the GL tests, and RELION to pin our conventions to the real tool.

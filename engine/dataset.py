@@ -265,7 +265,7 @@ def synthetic_ground_truth(landscape: Landscape, n: int, seed, chunk_size: int =
     metric on ideal or noisy embeddings, benchmarks and tests."""
     from engine.sampling import sample_conformations
 
-    grid = landscape.grid()
+    grid = landscape.sampling_grid()
     sample = sample_conformations(grid, n, seed)
     gt = ground_truth_from_arrays(sample.well, image_name=image_names_for(n, chunk_size),
                                   cc1_deg=sample.cc1_deg, cc2_deg=sample.cc2_deg, core=sample.core,

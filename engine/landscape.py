@@ -25,6 +25,9 @@ import numpy as np
 BOLTZMANN_KCAL_PER_MOL_K = 0.0019872041
 MIN_GRID_SIZE = 16
 DEFAULT_GRID_SIZE = 512
+# Ground truth (sampling and basin labels) always uses at least this grid (DESIGN.md 3: a
+# fine grid >= 512^2), whatever coarser grid a view or a test draws.
+MIN_SAMPLING_GRID_SIZE = 512
 
 
 def kT_kcal(temperature_K: float) -> float:
@@ -120,6 +123,12 @@ class Landscape:
                  "grid_size", f"must be an integer in [{MIN_GRID_SIZE}, 4096] (got {self.grid_size!r})")
         for i, well in enumerate(self.wells):
             _require(isinstance(well, Well), f"wells[{i}]", "must be a Well")
+            # A centre outside the domain has no cell of its own: its basin would be
+            # whatever the edge cell descends to, which silently corrupts the labels.
+            for name, (lo, hi) in (("cc1_deg", self.cc1_range_deg), ("cc2_deg", self.cc2_range_deg)):
+                value = getattr(well, name)
+                _require(lo <= value <= hi, f"wells[{i}].{name}",
+                         f"centre {value:g} lies outside the domain [{lo:g}, {hi:g}]")
 
     # --- derived quantities -------------------------------------------------------------
     @property
@@ -163,6 +172,10 @@ class Landscape:
         cc1 = lo1 + (np.arange(n) + 0.5) * (hi1 - lo1) / n
         cc2 = lo2 + (np.arange(n) + 0.5) * (hi2 - lo2) / n
         return cc1, cc2
+
+    def sampling_grid(self) -> EnergyGrid:
+        """The grid that ground truth is drawn and labelled on: ``grid_size``, at least 512."""
+        return self.grid(max(self.grid_size, MIN_SAMPLING_GRID_SIZE))
 
     def grid(self, grid_size: int | None = None) -> EnergyGrid:
         """The energy on the cell-centred grid (see module docstring for axis order)."""

@@ -113,7 +113,7 @@ class SimulationContext:
         self.plan = plan
         self.box_size = plan.effective_box_size()
         self.apix_A = plan.effective_apix_A()
-        self.grid = plan.landscape.grid()
+        self.grid = plan.landscape.sampling_grid()
         _ = self.grid.basins  # labels are needed for every chunk
         self.optics = CTFParams(plan.voltage_kV, plan.cs_mm, plan.amplitude_contrast, plan.bfactor_A2)
         self.star_angles = load_star_angles(plan.orientations_star) if plan.orientations == "star" else None

@@ -297,7 +297,7 @@ def write_metadata_files(plan: SimulationPlan, folder) -> dict:
 def ground_truth_of(plan: SimulationPlan, metas) -> GroundTruth:
     """The GroundTruth (engine.ground_truth) of the chunks ``metas``, in particle order."""
     land = plan.landscape
-    basins = land.grid().basins
+    basins = land.sampling_grid().basins
 
     def cat(get, dtype=None):
         return np.concatenate([np.asarray(get(m), dtype=dtype) for m in metas]) if metas else np.zeros(0, dtype)

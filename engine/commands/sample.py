@@ -38,7 +38,7 @@ def main(args: argparse.Namespace) -> int:
     if args.n < 1:
         print(f"error: --n must be at least 1 (got {args.n})", file=sys.stderr)
         return 2
-    grid = land.grid()
+    grid = land.sampling_grid()
     sample = sample_conformations(grid, args.n, args.seed)
     counts = np.bincount(sample.well, minlength=len(land.wells) + 1)[1:]
     basins = grid.basins

@@ -110,3 +110,18 @@ def test_invalid_values_are_refused_by_name():
         Landscape((), temperature_K=0.0)
     with pytest.raises(ValueError, match="grid_size"):
         Landscape((), grid_size=3)
+
+
+def test_well_outside_the_domain_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"wells\[1\].cc1_deg.*outside the domain"):
+        Landscape((Well("a", 0.0, 0.0, 1.0, 1.0, 1.0), Well("b", 50.0, 0.0, 1.0, 1.0, 1.0)), (-20.0, 20.0))
+    with pytest.raises(ValueError, match=r"wells\[0\].cc2_deg"):
+        Landscape((Well("a", 0.0, -16.0, 1.0, 1.0, 1.0),), (-20.0, 20.0), (-15.0, 15.0))
+
+
+def test_ground_truth_uses_a_fine_grid_even_when_the_display_grid_is_coarse():
+    land = one_well(grid_size=64)
+    assert land.grid().energy.shape == (64, 64)
+    assert land.sampling_grid().energy.shape == (512, 512)
+    fine = one_well(grid_size=768)
+    assert fine.sampling_grid().energy.shape == (768, 768)

@@ -108,3 +108,11 @@ def test_saved_files_get_normal_permissions(tmp_path):
     path.chmod(0o640)
     save_landscape(load_preset("paper-3x4"), path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_a_well_outside_the_domain_is_named(tmp_path):
+    path = write(tmp_path, mutate(lambda d: d["wells"][5].update(cc1_deg=55.0)))
+    with pytest.raises(LandscapeFileError) as err:
+        load_landscape(path)
+    assert err.value.field == "wells[5].cc1_deg"
+    assert "outside the domain" in str(err.value)
