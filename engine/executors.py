@@ -8,7 +8,8 @@ hands each finished chunk's record to ``on_done`` in the calling thread, and on
 are removed) and drops the queued ones.
 
 - :class:`SerialExecutor`: ``workers=1``, in the calling process (debugging, tiny datasets).
-- :class:`ProcessExecutor`: a local pool of ``workers`` processes (default: all cores),
+- :class:`ProcessExecutor`: a local pool of ``workers`` processes (default: the cores this
+  process may use, :func:`available_cpus`, so a batch job's allocation is respected),
   started with "spawn" so it is safe from a GUI thread. Workers report every batch, so the
   progress bar moves smoothly, and stop when their parent dies.
 - :class:`DaskExecutor`: a ``distributed`` scheduler at ``tcp://host:port``. Workers must
@@ -135,7 +136,7 @@ class ProcessExecutor(Executor):
     name = "processes"
 
     def __init__(self, workers: int | None = None):
-        self.workers = max(1, int(workers or os.cpu_count() or 1))
+        self.workers = max(1, int(workers or available_cpus()))
         ctx = multiprocessing.get_context("spawn")
         self._stop = ctx.Event()
         self._progress = ctx.Queue()
@@ -290,9 +291,18 @@ def _dask_chunk_task(event_name: str, plan_dict: dict, k: int, sigma: float, out
         return None
 
 
+def available_cpus() -> int:
+    """CPUs this process may run on: its affinity mask (a SLURM/cgroup batch allocation, taskset)
+    where the OS has one, else os.cpu_count(). The default worker count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def make_executor(workers: int | None = None, scheduler=None) -> Executor:
     """Dask when ``scheduler`` is given; else serial for ``workers == 1``; else a process pool
-    of ``workers`` (default: all cores)."""
+    of ``workers`` (default: :func:`available_cpus`)."""
     if scheduler:
         return DaskExecutor(scheduler)
     if workers is not None and workers < 1:

@@ -20,6 +20,7 @@ Example::
 """
 from __future__ import annotations
 
+import fcntl
 import math
 import os
 import time
@@ -44,8 +45,51 @@ METADATA_FILES = ("particles.star", "cryodrgn/poses.pkl", "cryodrgn/ctf.pkl", "c
 IMAGES_PER_S_PER_WORKER_BOX64 = 6000.0
 
 
+LOCK_FILE = ".lock"
+
+
 class SimulationError(RuntimeError):
     """A run that cannot start or go on (folder in use, plan differs from the manifest...)."""
+
+
+class FolderLock:
+    """An exclusive ``fcntl.flock`` on ``folder/.lock``, held for a whole run so that two runs
+    (GUI and CLI, two terminals, two threads of one process) never write one dataset folder.
+    The file keeps the holder's pid for the message; it is left in place (removing a lock file
+    while another process opens it would let two runs lock different files). The kernel drops
+    the lock when the holder dies, so a SIGKILLed run never leaves the folder locked."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self._fd = None
+
+    def acquire(self) -> FolderLock:
+        fd = os.open(self.folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                pid = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            finally:
+                os.close(fd)
+            raise SimulationError(f"{self.folder} is in use by another elbench run (pid {pid}); wait for it to "
+                                  "finish or stop it, then resume") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> FolderLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
 
 @dataclass(frozen=True)
@@ -88,8 +132,10 @@ class SimulationResult:
 
 def estimate_seconds(plan: SimulationPlan, workers: int | None = None) -> float:
     """Rough wall time of a run on ``workers`` local cores (default all)."""
+    from engine.executors import available_cpus
+
     d = plan.effective_box_size()
-    workers = workers or os.cpu_count() or 1
+    workers = workers or available_cpus()
     per_image = (d * d * math.log2(d)) / (64 * 64 * 6) / IMAGES_PER_S_PER_WORKER_BOX64
     return plan.n_particles * per_image / workers
 
@@ -99,14 +145,13 @@ def run_simulation(plan: SimulationPlan, out_dir=None, workers: int | None = Non
     """Make (or, with ``resume``, finish) the dataset of ``plan`` in ``out_dir``
     (default ``plan.output_folder``).
 
-    workers: local processes (default all cores; 1 = in this process). scheduler: a Dask
-    address "tcp://host:port" (or a distributed.Client) to run the chunks on a cluster.
+    workers: local processes (default: the cores this process may use, its affinity mask; 1 = in
+    this process). scheduler: a Dask address "tcp://host:port" (or a distributed.Client) to run
+    the chunks on a cluster. The folder is locked (``.lock``, fcntl.flock) for the whole run.
     progress(SimulationProgress), should_stop() -> bool, log(str): optional callbacks, called
     in the calling thread. Raises PlanError (bad plan or inputs, not enough disk),
     SimulationError (folder in use, plan differs from the manifest) or a chunk's error.
     """
-    from engine.executors import make_executor
-
     log = log or (lambda message: None)
     if not str(out_dir if out_dir is not None else plan.output_folder or ""):
         raise SimulationError("no output folder given (out_dir or plan.output_folder)")
@@ -114,10 +159,23 @@ def run_simulation(plan: SimulationPlan, out_dir=None, workers: int | None = Non
     t0 = time.monotonic()
     ctx = get_context(plan)  # reads the landscape grid and a STAR file of orientations, if any
     ctx.object  # user maps are read and checked here, before anything is written
+    if not folder.is_dir():
+        if resume:
+            mf.read_manifest(folder)  # raises: no dataset there
+        _check_new_folder(plan, folder)  # a file in the way, not enough disk: refused before creating it
+        folder.mkdir(parents=True, exist_ok=True)
+    with FolderLock(folder):  # SimulationError "in use by another elbench run" while another run holds it
+        return _run_locked(plan, folder, ctx, workers, scheduler, resume, progress, should_stop, log, t0)
+
+
+def _run_locked(plan, folder, ctx, workers, scheduler, resume, progress, should_stop, log, t0) -> SimulationResult:
+    """run_simulation's body, with the folder's lock held."""
+    from engine.executors import make_executor
+
     if resume:
         manifest = _open_for_resume(plan, folder, log)
     else:
-        _check_new_folder(plan, folder)
+        _check_new_folder(plan, folder)  # again, under the lock: another run may have started here
     plan_dict = plan_to_dict(plan)
     state = {"made": 0, "t_images": time.monotonic()}
 
@@ -198,7 +256,7 @@ def _check_new_folder(plan: SimulationPlan, folder: Path) -> None:
     if mf.manifest_path(folder).exists():
         raise SimulationError(f"{folder} already holds a dataset (manifest.json); resume it "
                               "(--resume) or choose another folder")
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+    if folder.exists() and (not folder.is_dir() or any(p.name != LOCK_FILE for p in folder.iterdir())):
         raise SimulationError(f"{folder} exists and is not an empty folder; choose a new or empty folder")
     check_disk_space(plan, folder)
 

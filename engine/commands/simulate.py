@@ -33,7 +33,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                         f"(default {DEFAULT_PRESET})")
     source.add_argument("--landscape", metavar="FILE", help="landscape JSON, without a plan file")
     parser.add_argument("--out", metavar="DIR", help="dataset folder (default: the plan's output_folder)")
-    parser.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: all cores)")
+    parser.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: the cores this job may use)")
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run the chunks on this Dask scheduler")
     parser.add_argument("--resume", action="store_true", help="finish an interrupted dataset in --out")
     parser.add_argument("--n", type=int, help="number of particles")
@@ -92,7 +92,7 @@ def main(args: argparse.Namespace) -> int:
         if args.workers is not None and args.workers < 1:
             raise ValueError(f"--workers must be at least 1 (got {args.workers})")
         print(f"{plan.landscape.name}: {plan.n_particles:,} particles, box {plan.effective_box_size()} px at "
-              f"{plan.effective_apix_A():.3g} A/px, SNR {plan.snr}, {plan.n_chunks} chunk(s) of {plan.chunk_size:,}, "
+              f"{plan.effective_apix_A():.3g} A/px, SNR {plan.snr}, {_chunks_text(plan)}, "
               f"seed {plan.seed}")
         print(f"dataset: {out} ({format_bytes(estimate_disk_bytes(plan))}, about "
               f"{estimate_seconds(plan, args.workers) / 60:.1f} min locally)")
@@ -133,6 +133,16 @@ def main(args: argparse.Namespace) -> int:
     print(f"wrote {out}: {result.particles_total:,} particles in {result.elapsed_s:.1f} s ({rate:.0f} images/s end to end, "
           f"{result.executor}); noise sigma {result.noise.sigma:.4g}")
     return 0
+
+
+def _chunks_text(plan) -> str:
+    """'1 chunk of 100', '3 chunks of 10,000', '3 chunks (10,000 each, the last 5,000)'."""
+    n = plan.n_chunks
+    first = plan.chunk_range(0)[1] - plan.chunk_range(0)[0] if n else 0
+    last = plan.chunk_range(n - 1)[1] - plan.chunk_range(n - 1)[0] if n else 0
+    if n <= 1 or first == last:
+        return f"{n} chunk{'s' if n != 1 else ''} of {first:,}"
+    return f"{n} chunks ({first:,} each, the last {last:,})"
 
 
 class _ProgressBar:

@@ -142,6 +142,43 @@ def test_sigkill_mid_run_then_resume_is_byte_identical(tmp_path):
     assert verify_dataset(killed) == [] and not list(killed.rglob("*.tmp"))
 
 
+def test_a_folder_in_use_is_refused_by_a_second_run(tmp_path):
+    """Two processes: while a command-line run works in the folder, a resume (here, in this
+    process) and a second command line are refused naming the folder and the holder's pid,
+    and touch nothing; once the holder is SIGKILLed the kernel drops its lock and resume works."""
+    plan = small_plan(n_particles=20_000, box_size=48, chunk_size=500, seed=8)
+    save_plan(plan, tmp_path / "plan.json")
+    out = tmp_path / "ds"
+    cmd = [sys.executable, str(ROOT / "main.py"), "simulate", str(tmp_path / "plan.json"), "--workers", "1",
+           "--quiet", "--out", str(out)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if any(c["status"] == "done" for c in json.loads((out / "manifest.json").read_text())["chunks"]):
+                    break
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.01)
+        assert proc.poll() is None, f"the run ended too soon: {proc.stderr.read()[-2000:]}"
+        in_use = f"{out} is in use by another elbench run (pid {proc.pid})"
+        with pytest.raises(SimulationError) as info:
+            run_simulation(plan, out, workers=1, resume=True)
+        assert in_use in str(info.value)
+        with pytest.raises(SimulationError, match="in use by another elbench run"):
+            run_simulation(plan, out, workers=1)  # a new run on the same folder
+        second = run_cli("--out", str(out), "--resume", "--workers", "1", "--quiet")
+        assert second.returncode == 2 and in_use in second.stderr and "Traceback" not in second.stderr
+        assert proc.poll() is None  # the first run went on, untouched
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert run_simulation(plan, out, workers=2, resume=True).status == "complete"
+    assert verify_dataset(out) == []
+
+
 def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path):
     """SIGINT to the command line's process group (what Ctrl-C does in a terminal): exit 130,
     a cancelled manifest naming the finished stacks, then --resume completes the dataset."""
@@ -265,6 +302,7 @@ def test_cli_preset_without_files_and_overrides(tmp_path):
                   "--snr", "2", "--workers", "1", "--out", str(out))
     assert run.returncode == 0, run.stderr
     assert "300 particles" in run.stdout and "img" in run.stderr  # summary and the tqdm bar
+    assert "2 chunks of 150," in run.stdout
     plan = read_manifest(out)["plan"]
     assert (plan["n_particles"], plan["box_size"], plan["chunk_size"], plan["seed"], plan["snr"]) == (300, 32, 150, 4, 2.0)
     assert verify_dataset(out) == []
@@ -284,6 +322,24 @@ def test_cli_bad_input_is_a_clear_error(tmp_path, args, message):
     run = run_cli(*args)
     assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr
     assert "error:" in run.stderr
+
+
+def test_cli_summary_counts_the_real_chunks():
+    from engine.commands.simulate import _chunks_text
+
+    assert _chunks_text(small_plan(n_particles=100, chunk_size=10_000)) == "1 chunk of 100"
+    assert _chunks_text(small_plan(n_particles=250, chunk_size=100)) == "3 chunks (100 each, the last 50)"
+    assert _chunks_text(small_plan(n_particles=300, chunk_size=100)) == "3 chunks of 100"
+
+
+def test_default_workers_follow_the_affinity_mask():
+    """A process limited to one CPU (as a batch job's allocation does) gets one worker by default."""
+    code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+            "from engine.executors import ProcessExecutor, available_cpus; ex = ProcessExecutor(); "
+            "print(available_cpus(), ex.workers); ex.close()")
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["1", "1"]
 
 
 def test_plan_overrides_keep_the_rest(tmp_path):
