@@ -26,6 +26,7 @@ from functools import cached_property
 
 import numpy as np
 from scipy import ndimage
+from scipy.spatial import ConvexHull, QhullError
 
 from engine.rotations import conformation_matrix
 
@@ -34,6 +35,8 @@ RIBOSOME_DIAMETER_A = 250.0
 DEFAULT_BOX_FILL = 0.66
 #: Narrowest blob on the grid, in voxels: keeps sampled Gaussians band-limited below Nyquist.
 MIN_BLOB_SIGMA_PX = 1.25
+#: Density level (fraction of the maximum) that outlines the object for its size and SNR mask.
+EXTENT_LEVEL = 0.05
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,13 +99,36 @@ class TwoBodyObject:
 
     @cached_property
     def diameter_A(self) -> float:
-        """Particle diameter estimate (Angstrom): twice the largest distance from the box
-        centre of a voxel whose density (LSU + SSU at rest) exceeds 5 % of the maximum, plus
-        one voxel; at most the box width. Used for the noise mask."""
-        vol = self.lsu + self.ssu
-        idx = np.argwhere(vol > 0.05 * vol.max())
+        """Diameter of the SNR (noise) mask, Angstrom: twice the largest distance from the
+        box centre of a voxel whose density (LSU + SSU at rest) exceeds EXTENT_LEVEL of the
+        maximum, plus one voxel; at most the box width. Not the object's size (an off-centre
+        object gets a larger circle): see :attr:`extent_A`. Same as :attr:`mask_diameter_A`."""
+        idx = np.argwhere(self._above_extent_level())
         r = np.linalg.norm(idx - self.box_size // 2, axis=1).max() + 1.0
         return float(min(2 * r, self.box_size) * self.apix_A)
+
+    @property
+    def mask_diameter_A(self) -> float:
+        """The SNR mask diameter (Angstrom), the name that says what it is (= diameter_A)."""
+        return self.diameter_A
+
+    @cached_property
+    def extent_A(self) -> float:
+        """The object's size, Angstrom: the largest distance between two voxel centres whose
+        density (LSU + SSU at rest) exceeds EXTENT_LEVEL of the maximum, plus one voxel (the
+        maximum Feret diameter, from the convex hull of those voxels)."""
+        pts = np.argwhere(self._above_extent_level()).astype(np.float64)
+        if len(pts) >= 5:
+            try:
+                pts = pts[ConvexHull(pts).vertices]
+            except QhullError:  # flat or degenerate: all points are few enough anyway
+                pass
+        far = max((float(np.linalg.norm(pts - p, axis=1).max()) for p in pts), default=0.0)
+        return (far + 1.0) * self.apix_A
+
+    def _above_extent_level(self) -> np.ndarray:
+        vol = self.lsu + self.ssu
+        return vol > EXTENT_LEVEL * vol.max()
 
 
 def orthonormal_axes(axis1, axis2, tolerance_deg: float = 1.0):

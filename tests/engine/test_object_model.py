@@ -168,3 +168,22 @@ def test_soft_mask_profile():
     assert np.all(m[r < 12] == 1) and np.all(m[r > 24] == 0)
     ring = (r > 14.5) & (r < 19)
     assert np.all((m[ring] > 0) & (m[ring] < 1))
+
+
+def test_extent_is_the_object_size_and_mask_diameter_covers_it_from_the_centre():
+    """An off-centre ball of radius R: extent ~2R, but the SNR mask (centred in the box) needs
+    a diameter of 2 (offset + R); the old name diameter_A is that mask diameter."""
+    box, apix, radius, offset = 64, 3.0, 30.0, np.array([25.0, 0.0, 0.0])
+    axis = (np.arange(box) - box // 2) * apix
+    z, y, x = np.meshgrid(axis, axis, axis, indexing="ij")
+    r = np.sqrt((x - offset[0]) ** 2 + y ** 2 + z ** 2)
+    ball = np.where(r <= radius, 1.0, 0.0).astype(np.float32)
+    ssu = np.zeros_like(ball)
+    ssu[box // 2, box // 2, box // 2] = 0.5
+    obj = TwoBodyObject(lsu=ball, ssu=ssu, ssu_mask=(ssu > 0).astype(np.float32), apix_A=apix,
+                        pivot_A=np.zeros(3), axis1=np.array([0.0, 1.0, 0.0]),
+                        axis2=np.array([0.0, 0.0, 1.0]))
+    assert obj.extent_A == pytest.approx(2 * radius + apix, abs=apix)
+    assert obj.mask_diameter_A == obj.diameter_A == pytest.approx(2 * (25.0 + radius) + 2 * apix, abs=apix)
+    built = build_ribosome_like(64)
+    assert 240 < built.extent_A < 300 < built.mask_diameter_A   # ~250 A object, larger mask
