@@ -1,5 +1,7 @@
-"""The Dask path for real: a distributed LocalCluster on loopback runs the same chunk tasks
-and writes the same bytes as one local process; a stop request reaches running chunks."""
+"""The Dask path for real: a distributed LocalCluster on loopback (worker processes, each
+importing the package as a cluster node does) runs the same chunk
+tasks and writes the same bytes as one local process; a stop request reaches running chunks."""
+import os
 from pathlib import Path
 
 import pytest
@@ -24,9 +26,16 @@ def stacks(folder) -> dict:
 
 @pytest.fixture(scope="module")
 def cluster():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
+    """Two single-threaded worker processes, as on a cluster: each imports the package itself."""
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, protocol="tcp", host="127.0.0.1",
                       dashboard_address=None) as cluster:
         yield cluster
+
+
+def test_workers_are_separate_processes(cluster):
+    with Client(cluster.scheduler_address, set_as_default=False) as client:
+        pids = set(client.run(os.getpid).values())
+    assert len(pids) == 2 and os.getpid() not in pids
 
 
 def test_dask_cluster_writes_the_same_bytes(tmp_path, cluster):
