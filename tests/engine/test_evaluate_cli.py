@@ -135,6 +135,27 @@ def test_bad_input_names_the_file_and_exits_non_zero(case, args, message):
     assert done.returncode == 2 and message in done.stderr and done.stdout == ""
 
 
+class _Reduce:
+    def __init__(self, *reduced):
+        self.reduced = reduced
+
+    def __reduce__(self):
+        return self.reduced
+
+
+def test_forged_object_dtype_pickle_is_refused_not_run(case):
+    """The reviewer's exploit: an 'O8' dtype rebuilt with flags 0 makes numpy read the file's
+    bytes as object pointers (exit 139 before the fix). Now: a clean refusal, exit 2."""
+    from numpy._core.multiarray import _reconstruct
+    o8 = _Reduce(np.dtype, ("O8", False, True), (3, "|", None, None, None, -1, -1, 0))
+    evil = case / "evil.pkl"
+    evil.write_bytes(pickle.dumps(_Reduce(_reconstruct, (np.ndarray, (0,), b"b"),
+                                          (1, (N, 2), o8, False, b"\x41" * (16 * N))), protocol=2))
+    done = run(case / "ds", evil, "--kind", "generic", "--json")
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert f"{evil}: refused to load (a dtype of kind 'O'" in done.stderr and done.stdout == ""
+
+
 def test_the_command_module_imports_no_qt():
     code = ("import sys, main; main.build_parser(); import gui.commands.evaluate; "
             "print([m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph'))])")
