@@ -1,7 +1,11 @@
 """Where simulation chunks run: in this process, a local process pool, or a Dask cluster.
 
 Every executor runs the same task, :func:`run_chunk_task` ``(plan_dict, k, sigma, out_dir)``,
-and the chunk's bytes depend only on (plan, k), so the choice changes speed, never data.
+and the chunk's bytes depend only on (plan, k), so the choice changes speed, never data, as
+long as the workers share one CPU family: numpy and the FFT pick SIMD code paths by CPU, so a
+chunk made on an AVX-512 node and on an AVX2 node may differ in the last bits (images agree to
+float32 rounding). On a mixed cluster, pin the run to one node type (e.g. a SLURM --constraint)
+when byte-identity matters; the manifest records the CPU of the run that started the dataset.
 ``Executor.run(tasks, on_done, should_stop)`` keeps a bounded number of chunks in flight,
 hands each finished chunk's record to ``on_done`` in the calling thread, and on
 ``should_stop()`` asks the running chunks to stop at their next batch (their temporary files

@@ -1,7 +1,7 @@
 """``manifest.json``: the record of a dataset (DESIGN.md section 5).
 
 It holds every plan parameter, the derived values (box, pixel size, object), the seed
-streams, software versions, the noise calibration (SNR definition, mask radius, sigma), the
+streams, software versions and the CPU (model, SIMD extensions), the noise calibration (SNR definition, mask radius, sigma), the
 chunk table (index, first particle, count, file, status "pending"/"done", bytes, sha256) and,
 once complete, the metadata files with their sha256. It is rewritten atomically (temporary
 file, fsync, rename) after every chunk, so after a crash it lists exactly the finished stacks.
@@ -35,8 +35,33 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_fp16", "neon", "asimd", "sve")
+
+
+def cpu_summary() -> dict:
+    """The CPU that makes the bytes: {"machine", "model", "simd"} (simd: the vector extensions
+    of SIMD_FLAGS it has, from /proc/cpuinfo on Linux). numpy picks SIMD code paths by CPU, so
+    datasets are byte-identical only on one CPU family (see engine.simulate)."""
+    model, flags = "", set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                key = key.strip().lower()
+                if key in ("model name", "cpu model") and not model:
+                    model = value.strip()
+                elif key in ("flags", "features") and not flags:
+                    flags = set(value.split())
+                elif not key and model and flags:
+                    break  # the first processor's block is enough
+    except OSError:
+        pass
+    model = model or platform.processor()
+    return {"machine": platform.machine(), "model": model, "simd": [f for f in SIMD_FLAGS if f in flags]}
+
+
 def software_versions() -> dict:
-    versions = {"python": sys.version.split()[0], "platform": platform.platform()}
+    versions = {"python": sys.version.split()[0], "platform": platform.platform(), "cpu": cpu_summary()}
     for package in ("elbench", "numpy", "scipy", "numba", "mrcfile", "starfile", "pandas"):
         try:
             versions[package] = metadata.version(package)

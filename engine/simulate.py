@@ -9,7 +9,14 @@ ground_truth.npz from the chunks' metadata (regenerated from the seed, never kep
 Guarantees: chunk k's bytes depend on (plan, k) only (engine.sim_chunks); a run killed at
 any moment resumes with ``resume=True`` and ends byte-identical to an uninterrupted one; a
 cancelled run (``should_stop``) leaves finished stacks and a manifest that say exactly what
-is done, and resumes the same way. Memory is bounded by the workers' batches, plus the
+is done, and resumes the same way. One run at a time per folder: a second one (GUI and CLI
+alike) gets SimulationError "in use by another elbench run (pid N)" (flock on ``.lock``).
+
+Limit of byte-identity: it holds on one CPU family (same numpy/numba and SIMD extensions).
+numpy and the FFT pick SIMD code paths by CPU, so chunks made on, say, AVX-512 and AVX2 nodes
+may differ in the last bits: across families images agree to float32 rounding, not bit for
+bit (the projector kernel itself uses no reassociating fast-math). The manifest records the
+CPU (model, SIMD extensions); a resume on a different CPU logs a warning. Memory is bounded by the workers' batches, plus the
 per-particle metadata (~100 bytes per particle) while the final files are written.
 
 Example::
@@ -312,8 +319,14 @@ def _open_for_resume(plan: SimulationPlan, folder: Path, log) -> dict:
         differ = sorted(k for k in set(mine) | set(theirs) if k != "output_folder" and mine.get(k) != theirs.get(k))
         raise SimulationError(f"{folder}: the plan differs from the one in manifest.json (fields {differ}); "
                               "resume with the same plan or start a new folder")
-    if manifest["software"].get("numpy") != mf.software_versions().get("numpy"):
+    now = mf.software_versions()
+    if manifest["software"].get("numpy") != now.get("numpy"):
         log("warning: numpy version differs from the run that started this dataset; bytes may differ")
+    before = manifest["software"].get("cpu")
+    if before != now["cpu"]:
+        log(f"warning: this CPU ({_cpu_text(now['cpu'])}) differs from the one that started this dataset "
+            f"({_cpu_text(before)}); new chunks may differ from an uninterrupted run in the last bits "
+            "(images agree to float32 rounding)")
     for tmp in folder.rglob(".*.tmp"):
         tmp.unlink(missing_ok=True)  # temporary files of writes that were interrupted (stacks, manifest, maps)
     for row in manifest["chunks"]:
@@ -328,6 +341,12 @@ def _open_for_resume(plan: SimulationPlan, folder: Path, log) -> dict:
         save_landscape(plan.landscape, folder / "landscape.json")
     log(f"resuming: {len(mf.done_chunks(manifest))} of {plan.n_chunks} chunks already done")
     return manifest
+
+
+def _cpu_text(cpu) -> str:
+    if not isinstance(cpu, dict):
+        return "not recorded"
+    return f"{cpu.get('model') or cpu.get('machine') or '?'}; {' '.join(cpu.get('simd') or []) or 'no SIMD flags'}"
 
 
 def write_metadata_files(plan: SimulationPlan, folder) -> dict:

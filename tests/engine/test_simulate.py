@@ -179,6 +179,23 @@ def test_a_folder_in_use_is_refused_by_a_second_run(tmp_path):
     assert verify_dataset(out) == []
 
 
+def test_manifest_records_the_cpu_and_resume_warns_on_another(tmp_path):
+    from engine.manifest import cpu_summary, write_manifest
+
+    folder = tmp_path / "ds"
+    run_simulation(small_plan(n_particles=200), folder, workers=1)
+    manifest = read_manifest(folder)
+    assert manifest["software"]["cpu"] == cpu_summary() and manifest["software"]["cpu"]["machine"]
+    logs = []
+    run_simulation(small_plan(n_particles=200), folder, workers=1, resume=True, log=logs.append)
+    assert not any("CPU" in line for line in logs)
+    manifest["software"]["cpu"] = {"machine": "x86_64", "model": "Old Xeon", "simd": ["sse4_2", "avx"]}
+    write_manifest(folder, manifest)
+    run_simulation(small_plan(n_particles=200), folder, workers=1, resume=True, log=logs.append)
+    warning = [line for line in logs if "differs from the one that started" in line]
+    assert len(warning) == 1 and "Old Xeon; sse4_2 avx" in warning[0] and "float32 rounding" in warning[0]
+
+
 def test_ctrl_c_stops_cleanly_and_the_run_resumes(tmp_path):
     """SIGINT to the command line's process group (what Ctrl-C does in a terminal): exit 130,
     a cancelled manifest naming the finished stacks, then --resume completes the dataset."""
