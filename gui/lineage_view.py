@@ -24,12 +24,15 @@ Example::
 """
 from __future__ import annotations
 
+import html
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu,
                                QMessageBox, QToolButton, QVBoxLayout, QWidget)
 
@@ -43,11 +46,48 @@ from gui.selection import SelectionError, write_indices, write_star_subset
 SYNC_STAR_LIMIT = 200_000   # STAR subsets of larger datasets are written by a background job
 
 
+def same_unit(name_a: str, name_b: str) -> bool:
+    """True when two output dimension names differ only by their number ("z0"/"z1",
+    "component 1"/"component 2", "dim 0"/"dim 3"): the same kind of coordinate."""
+    stem = lambda name: re.sub(r"[\s_.-]*\d+$", "", name.strip())  # noqa: E731
+    return bool(stem(name_a)) and stem(name_a) == stem(name_b)
+
+
+def title_font() -> QFont:
+    font = QFont()
+    font.setPointSizeF(9.0)
+    return font
+
+
+def set_panel_title(plot: pg.PlotItem, prefix: str, name: str, suffix: str, width_px: int) -> None:
+    """Title "prefix **name** suffix" fitted into ``width_px``: the suffix, then the name, are
+    elided ("…"); the title never widens its panel (no minimum width from the text)."""
+    metrics = QFontMetrics(title_font())
+    bold = QFont(title_font())
+    bold.setBold(True)
+    bold_metrics = QFontMetrics(bold)
+    gap = metrics.horizontalAdvance("  ")
+    head = metrics.horizontalAdvance(prefix) + (gap if prefix else 0)
+    room = width_px - head
+    if bold_metrics.horizontalAdvance(name) + gap + metrics.horizontalAdvance(suffix) > room:
+        name_room = max(room // 2, room - gap - metrics.horizontalAdvance(suffix))
+        name = bold_metrics.elidedText(name, Qt.TextElideMode.ElideRight, max(20, name_room))
+        suffix = metrics.elidedText(suffix, Qt.TextElideMode.ElideRight,
+                                    max(0, room - gap - bold_metrics.horizontalAdvance(name)))
+    text = (html.escape(prefix) + "&nbsp;&nbsp;" if prefix else "") + f"<b>{html.escape(name)}</b>"
+    if suffix:
+        text += "&nbsp;&nbsp;" + html.escape(suffix)
+    plot.setTitle(text, color=AXIS_PEN, size="9pt")
+    plot.titleLabel.setMinimumWidth(0)
+    plot.titleLabel.setToolTip(f"{prefix}  {name}  {suffix}".strip())
+
+
 class LineagePlots(pg.GraphicsLayoutWidget):
     """The panels' canvas; turns navigation keys into signals."""
 
     sigStep = Signal(int)
     sigToggleGrid = Signal()
+    sigResized = Signal()
     _NEXT = (Qt.Key.Key_Right, Qt.Key.Key_Down, Qt.Key.Key_PageDown, Qt.Key.Key_N)
     _PREVIOUS = (Qt.Key.Key_Left, Qt.Key.Key_Up, Qt.Key.Key_PageUp, Qt.Key.Key_P)
 
@@ -62,6 +102,18 @@ class LineagePlots(pg.GraphicsLayoutWidget):
             self.sigToggleGrid.emit()
         else:
             super().keyPressEvent(ev)
+
+    def resizeEvent(self, ev):
+        super().resizeEvent(ev)
+        self.sigResized.emit()
+
+    def fit_canvas(self) -> None:
+        """Make the panels' layout exactly the visible area (pyqtgraph only does so on a
+        resize, so a layout that grew for more panels would otherwise stay too big)."""
+        if self.closed:
+            return
+        self.ci.layout.activate()
+        self.ci.setGeometry(QRectF(0, 0, self.viewport().width(), self.viewport().height()))
 
 
 class LineageView(QWidget):
@@ -139,6 +191,7 @@ class LineageView(QWidget):
         self.plots.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.plots.sigStep.connect(self.comparison.next_method)
         self.plots.sigToggleGrid.connect(lambda: self.set_grid(not self.grid))
+        self.plots.sigResized.connect(self._update_titles)
         caption = QLabel("Colour: ground-truth well · grey: not scored (transition or well left out) · "
                          "discs: the metric's well centres (mean coordinate of each well's particles)")
         caption.setStyleSheet("color: #606060;")
@@ -180,15 +233,22 @@ class LineageView(QWidget):
         """The panel of method ``position`` (built if needed)."""
         return self._panel_for(self.comparison.methods[position])
 
+    def columns(self) -> int:
+        """Panels per row: 2 for one method, else about a square grid."""
+        n = len(self.shown_panels()) if self.comparison.dataset is not None else 1
+        return max(2, math.ceil(math.sqrt(n))) if self.grid else 2
+
     def _relayout(self) -> None:
         self.plots.ci.clear()
         shown = self.shown_panels()
-        cols = max(2, math.ceil(math.sqrt(len(shown)))) if self.grid else 2
+        cols = self.columns()
         for k, panel in enumerate(shown):
             if panel.dirty:
                 panel.apply_selection(self._selection_mask())
             self.plots.ci.addItem(panel.plot, row=k // cols, col=k % cols)
         self._update_titles()
+        self.plots.fit_canvas()
+        QTimer.singleShot(0, self.plots.fit_canvas)  # once more after Qt settled the layout
 
     def set_grid(self, on: bool) -> None:
         self.grid = bool(on)
@@ -236,6 +296,7 @@ class LineageView(QWidget):
         self.truth.set_points(xy, index, well_codes(wells, scored), extent=extent)
         self.truth.plot.setLabel("bottom", "cc1 (°)")
         self.truth.plot.setLabel("left", "cc2 (°)")
+        self.truth.plot.setAspectLocked(True)  # degrees on both axes: circular wells look circular
         self._update_truth_centres()
         self._relayout()
 
@@ -269,6 +330,8 @@ class LineageView(QWidget):
         panel.set_points(xy, out.particle_index, well_codes(wells, scored), self._selection_mask())
         panel.plot.setLabel("bottom", out.dim_names[dims[0]])
         panel.plot.setLabel("left", y_label)
+        # equal aspect only where both axes are the same kind of coordinate (z0/z1, component 1/2)
+        panel.plot.setAspectLocked(len(dims) == 2 and same_unit(out.dim_names[dims[0]], out.dim_names[dims[1]]))
         self._update_method_centres(panel, scored, wells)
 
     def _update_method_centres(self, panel: PointPanel, scored, wells) -> None:
@@ -327,16 +390,21 @@ class LineageView(QWidget):
             return
         self.comparison.selection.select(panel.particles_in(polygon, self.tool), mode)
 
+    def _title_width(self) -> int:
+        """Pixels a panel's title may take (its share of the canvas, less the axis)."""
+        return max(60, self.plots.viewport().width() // self.columns() - 70)
+
     def _update_titles(self) -> None:
-        self.truth.plot.setTitle("<b>Ground truth</b> (true cc1, cc2)", color=AXIS_PEN)
+        width = self._title_width()
+        set_panel_title(self.truth.plot, "", "Ground truth", "(true cc1, cc2)", width)
         for k, entry in enumerate(self.comparison.methods):
             panel = self.panels.get(entry.id)
             if panel is None:
                 continue
             s = entry.scores
             score_text = f"accuracy {100 * s.accuracy:.1f} ± {100 * s.recall_std:.1f} %" if s is not None else "not scored"
-            position = f"{k + 1}/{len(self.comparison.methods)}  "
-            panel.plot.setTitle(f"{position}<b>{entry.label}</b>  {score_text}", color=AXIS_PEN)
+            position = f"{k + 1}/{len(self.comparison.methods)}"
+            set_panel_title(panel.plot, position, entry.label, score_text, width)
 
     def _update_selection_label(self) -> None:
         n = self.comparison.selection.count

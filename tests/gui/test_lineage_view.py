@@ -213,3 +213,41 @@ def test_export_dialog_adds_the_suffix_and_reports_failures(view, tmp_path, monk
     assert ask_and_export(view, view.plots, "lineage") == tmp_path / "fig.svg"
     assert ask_and_export(view, view.plots, "lineage") is None
     assert "fig.jpg" in message_boxes.warnings[-1]
+
+
+def _inside_canvas(view, panel) -> bool:
+    rect = panel.plot.mapRectToScene(panel.plot.boundingRect())
+    vp = view.plots.viewport().rect()
+    return rect.left() >= -1 and rect.top() >= -1 and rect.right() <= vp.width() + 1 and rect.bottom() <= vp.height() + 1
+
+
+def test_grid_and_single_view_fit_the_canvas_with_long_names(view, files, qtbot):
+    """Four methods with long names: every panel lies inside the canvas in the grid, and the
+    single-method view fills it again at once (no resize needed); titles are elided."""
+    folder, npy, pkl, _, _ = files
+    model = view.comparison
+    model.add_output(npy, label="a method with a really very long name that goes on and on " * 2)
+    model.add_output(pkl, label="another rather long method name, version 2, run 7")
+    assert model.wait_idle() and len(model.methods) == 4
+    view.set_grid(True)
+    qtbot.wait(20)
+    shown = view.shown_panels()
+    assert len(shown) == 5 and all(_inside_canvas(view, p) for p in shown)
+    assert "…" in view.panel_of(2).plot.titleLabel.text
+    view.set_grid(False)
+    qtbot.wait(20)
+    shown = view.shown_panels()
+    assert len(shown) == 2 and all(_inside_canvas(view, p) for p in shown)
+    width = view.plots.viewport().width()
+    assert shown[1].plot.mapRectToScene(shown[1].plot.boundingRect()).right() > 0.9 * width
+
+
+def test_ground_truth_axes_have_equal_aspect(view):
+    """Degrees on both axes: one degree is as long on screen in cc1 as in cc2."""
+    vb = view.truth.plot.getViewBox()
+    (x0, x1), (y0, y1) = vb.viewRange()
+    rect = vb.sceneBoundingRect()
+    assert (rect.width() / (x1 - x0)) == pytest.approx(rect.height() / (y1 - y0), rel=0.02)
+    # the cryoDRGN panel plots z0 against z1: the same unit, locked too; names differ by number only
+    from gui.lineage_view import same_unit
+    assert same_unit("z0", "z1") and same_unit("component 1", "component 2") and not same_unit("z0", "(random spread)")
