@@ -74,13 +74,18 @@ def _rows_of(output, particle_index: np.ndarray) -> np.ndarray:
 
 
 def table1(reports) -> str:
-    """The paper's Table 1: method, accuracy (%) and standard deviation of recall (%)."""
+    """The paper's Table 1: method, accuracy (%) and standard deviation of recall (%).
+
+    A row whose accuracy leaves out wells with no scored particle ends with "! over k of m
+    wells, missing [...]" (Scores.missing_wells)."""
     width = max([len("method")] + [len(r.output.label) for r in reports])
     lines = [f"{'method':<{width}}  {'dims':>9}  {'accuracy %':>10}  {'std of recall %':>15}  {'scored':>9}"]
     for r in reports:
         for s in (r.scores,) + ((r.scores_all_dims,) if r.scores_all_dims is not r.scores else ()):
             lines.append(f"{r.output.label:<{width}}  {_dims_text(s.dims, r.output.n_dims):>9}  "
-                         f"{100 * s.accuracy:>10.2f}  {100 * s.recall_std:>15.2f}  {s.n_scored:>9}")
+                         f"{100 * s.accuracy:>10.2f}  {100 * s.recall_std:>15.2f}  {s.n_scored:>9}"
+                         + (f"  ! over {len(s.wells)} of {len(s.wells) + len(s.missing_wells)} wells, "
+                            f"missing {list(s.missing_wells)}" if s.missing_wells else ""))
     return "\n".join(lines)
 
 
@@ -90,7 +95,8 @@ def methods_json(reports) -> dict:
     return {"methods": [{"label": r.output.label, "accuracy": r.scores.accuracy,
                          "recall_std": r.scores.recall_std,
                          "recall": {str(w): v for w, v in r.scores.recall_by_well().items()},
-                         "n_scored": r.scores.n_scored, "dims": list(r.scores.dims)} for r in reports]}
+                         "n_scored": r.scores.n_scored, "dims": list(r.scores.dims),
+                         "missing_wells": list(r.scores.missing_wells)} for r in reports]}
 
 
 def write_report(folder, dataset, reports, occupancy_maps=()) -> list[Path]:
@@ -173,7 +179,8 @@ def _scores_dict(s: Scores) -> dict:
     return {"dims": list(s.dims), "accuracy": s.accuracy, "recall_std": s.recall_std,
             "recall": {str(w): v for w, v in s.recall_by_well().items()}, "n_scored": s.n_scored,
             "core_only": s.core_only, "wells": s.wells.tolist(), "n_true": s.n_true.tolist(),
-            "confusion": s.confusion.tolist(), "centres": s.centres.tolist()}
+            "confusion": s.confusion.tolist(), "centres": s.centres.tolist(),
+            "missing_wells": list(s.missing_wells)}
 
 
 def assign_slugs(reports) -> list[MethodReport]:

@@ -12,7 +12,10 @@ Exactly as in the benchmarking study (DESIGN.md section 6):
 
 "Scored particles" are the particles the output kept, optionally only the core (non-transition)
 ones, optionally only those of a chosen subset of wells (then centres and assignments use only
-those wells). Wells with no scored particle are left out, as the paper's mean runs over wells.
+those wells). Wells with no scored particle are left out, as the paper's mean runs over wells
+with particles -- but never silently: ``Scores.missing_wells`` lists them and ``Scores.notes``
+says why (the dataset has none, the output dropped them all, or core-only removed them) and
+that the accuracy then covers fewer wells than asked for, which can flatter a method.
 
 Example::
 
@@ -42,6 +45,8 @@ class Scores:
     centres: (W, D) well centres in output coordinates.
     assigned: (n_scored,) int16 well number each scored particle was assigned to.
     particle_index: (n_scored,) dataset index of each scored particle.
+    missing_wells: 1-based wells asked for (all wells, or the ``wells`` selection) that have no
+    scored particle, so are not in ``wells`` nor in the accuracy; ``notes`` explains each.
     """
 
     label: str
@@ -56,6 +61,7 @@ class Scores:
     core_only: bool = False
     n_dropped: int = 0
     notes: tuple[str, ...] = ()
+    missing_wells: tuple[int, ...] = ()
 
     @property
     def accuracy(self) -> float:
@@ -103,11 +109,32 @@ def score(gt, output, dims=(0, 1), core_only: bool = False, wells=None) -> Score
     if len(labels) == 0:
         raise ScoringError(f"{source}: no particle left to score (core-only or well selection removed all)")
     result = score_labels(coords, labels, wells=wells, n_wells=gt.n_wells)
-    if wells is not None and len(result["wells"]) < len(wells):
-        absent = sorted(set(wells.tolist()) - set(result["wells"].tolist()))
-        notes.append(f"wells {absent} have no scored particle and are left out")
+    asked = wells if wells is not None else np.arange(1, gt.n_wells + 1)
+    missing = np.setdiff1d(asked, result["wells"])
+    if len(missing):
+        notes.append(_missing_wells_note(missing, len(asked), gt, output, core_only))
     return Scores(label=output.label, dims=dims, particle_index=index, core_only=core_only,
-                  n_dropped=output.n_dropped, notes=tuple(notes), **result)
+                  n_dropped=output.n_dropped, notes=tuple(notes),
+                  missing_wells=tuple(int(w) for w in missing), **result)
+
+
+def _missing_wells_note(missing: np.ndarray, n_asked: int, gt, output, core_only: bool) -> str:
+    """Why each well in ``missing`` has no scored particle, and what that does to the mean."""
+    in_dataset = np.bincount(np.asarray(gt.well, dtype=np.int64), minlength=int(missing.max()) + 1)
+    kept = np.bincount(np.asarray(gt.well, dtype=np.int64)[output.particle_index],
+                       minlength=int(missing.max()) + 1)
+    reasons = []
+    for w in missing.tolist():
+        if in_dataset[w] == 0:
+            reasons.append(f"{w}: the dataset has no particle in it")
+        elif kept[w] == 0:
+            reasons.append(f"{w}: the output dropped all {in_dataset[w]} of its particles")
+        else:
+            reasons.append(f"{w}: {'core-only left none of its particles' if core_only else 'none scored'}")
+    n_used = n_asked - len(missing)
+    return (f"wells {missing.tolist()} have no scored particle and are left out of the mean "
+            f"({'; '.join(reasons)}): accuracy and std of recall cover only {n_used} of {n_asked} "
+            f"wells, which can flatter a method that lost a well")
 
 
 def score_labels(coords: np.ndarray, labels: np.ndarray, wells=None, n_wells: int | None = None) -> dict:

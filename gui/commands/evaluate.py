@@ -8,7 +8,9 @@ map (shown, not scored: it has no per-particle assignment). --label, --kind and 
 given once per OUTPUT in order (or once for all); "-" leaves that OUTPUT's value unset.
 
 Prints, per output, accuracy (mean per-well recall) and the standard deviation of recall on the
-chosen dimensions and on all dimensions, and writes REPORT_DIR: scores.json, scores.csv,
+chosen dimensions and on all dimensions (a row ending "! over k of m wells, missing [...]"
+averages over fewer wells than asked for: the method left no scored particle in those; a note
+line says why), and writes REPORT_DIR: scores.json, scores.csv,
 recall_per_well.csv, confusion_*.csv, wells_*.csv and PNG figures (recall bars, lineage
 scatter, recovered landscape). --json prints only {"methods": [...]} (fractions 0..1) and
 writes the report only when --out is given.

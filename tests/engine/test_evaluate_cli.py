@@ -104,7 +104,8 @@ def test_json_output_for_scripts(case, tmp_path):
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     (method,) = result["methods"]
-    assert set(method) == {"label", "accuracy", "recall_std", "recall", "n_scored", "dims"}
+    assert set(method) == {"label", "accuracy", "recall_std", "recall", "n_scored", "dims", "missing_wells"}
+    assert method["missing_wells"] == []
     assert method["dims"] == [1, 0] and method["n_scored"] == N
     assert set(method["recall"]) == {str(w) for w in range(1, 13)}
     assert all(0.0 <= v <= 1.0 for v in method["recall"].values())
@@ -133,6 +134,28 @@ def test_real_cryodrgn_fixture_through_the_command(tmp_path):
 def test_bad_input_names_the_file_and_exits_non_zero(case, args, message):
     done = run(*[a.format(ds=case / "ds", root=case) for a in args], "--json")
     assert done.returncode == 2 and message in done.stderr and done.stdout == ""
+
+
+def test_a_well_the_method_lost_is_flagged_in_the_table_and_scores_json(case, tmp_path):
+    gt = load_dataset(case / "ds").ground_truth
+    ind = np.flatnonzero(np.asarray(gt.well) != 5)  # a cryoDRGN run given --ind without well 5
+    truth = np.stack([gt.cc1_deg, gt.cc2_deg], axis=1)[ind]
+    with open(tmp_path / "z.3.pkl", "wb") as fh:
+        pickle.dump(truth.astype(np.float32), fh)
+        pickle.dump(np.zeros_like(truth, dtype=np.float32), fh)
+    with open(tmp_path / "ind.pkl", "wb") as fh:
+        pickle.dump(ind, fh)
+    done = run(case / "ds", tmp_path / "z.3.pkl", "--ind", tmp_path / "ind.pkl", "--label", "lossy",
+               "--out", tmp_path / "report", "--no-figures")
+    assert done.returncode == 0, done.stderr
+    n_lost = int((np.asarray(gt.well) == 5).sum())
+    row = [line for line in done.stdout.splitlines() if line.startswith("lossy ")][0]
+    assert row.endswith("! over 11 of 12 wells, missing [5]")
+    assert f"lossy: wells [5] have no scored particle and are left out of the mean (5: the output " \
+           f"dropped all {n_lost} of its particles): accuracy and std of recall cover only 11 of 12" in done.stdout
+    (method,) = json.loads((tmp_path / "report" / "scores.json").read_text())["methods"]
+    assert method["missing_wells"] == [5] and method["all_dims"]["missing_wells"] == [5]
+    assert "5" not in method["recall"] and any("[5]" in n for n in method["notes"])
 
 
 class _Reduce:

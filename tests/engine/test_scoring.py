@@ -140,6 +140,33 @@ def test_wells_without_particles_are_left_out():
     assert s.wells.tolist() == [1] and any("[2]" in n for n in s.notes)
 
 
+def test_a_well_the_method_dropped_is_reported_not_silently_averaged_away():
+    # wells 1, 2, 3 at x = 0, 10, 20; the method kept no particle of well 2
+    gt = ground_truth_from_arrays(np.repeat([1, 2, 3], 4), well_centres_deg=np.zeros((3, 2)))
+    kept = np.flatnonzero(gt.well != 2)
+    coords = np.where(np.asarray(gt.well)[kept] == 1, 0.0, 20.0)[:, None] + np.arange(len(kept))[:, None] * 0.01
+    s = score(gt, output_for(gt, coords, index=kept), dims=(0,))
+    assert s.wells.tolist() == [1, 3] and s.accuracy == 1.0  # the metric itself is unchanged
+    assert s.missing_wells == (2,)
+    (note,) = [n for n in s.notes if "left out of the mean" in n]
+    assert "wells [2]" in note and "dropped all 4 of its particles" in note and "only 2 of 3 wells" in note
+    complete = score(gt, output_for(gt, np.repeat([0.0, 10.0, 20.0], 4)[:, None]), dims=(0,))
+    assert complete.missing_wells == () and not any("left out of the mean" in n for n in complete.notes)
+
+
+def test_missing_wells_say_why_empty_in_the_dataset_or_removed_by_core_only():
+    well = np.array([1, 1, 1, 3, 3, 3, 4, 4])
+    core = np.array([True, True, True, True, True, True, False, False])
+    gt = ground_truth_from_arrays(well, core=core, well_centres_deg=np.zeros((4, 2)))
+    coords = np.array([[0.0], [0.1], [0.2], [5.0], [5.1], [5.2], [9.0], [9.1]])
+    s = score(gt, output_for(gt, coords), dims=(0,), core_only=True)
+    assert s.missing_wells == (2, 4) and s.wells.tolist() == [1, 3]
+    (note,) = [n for n in s.notes if "left out of the mean" in n]
+    assert "2: the dataset has no particle in it" in note and "4: core-only left none" in note
+    chosen = score(gt, output_for(gt, coords), dims=(0,), wells=[1, 2])
+    assert chosen.missing_wells == (2,) and "only 1 of 2 wells" in " ".join(chosen.notes)
+
+
 def test_refused_choices_name_the_output_file():
     gt = ground_truth_from_arrays(np.array([1, 2, 1, 2]))
     out = output_for(gt, np.zeros((4, 3)))
