@@ -1,11 +1,16 @@
 """Play a motion of the SSU: walk the document's conformation along a path on the landscape.
 
-The path is either the polyline the user clicked on the landscape map, or the straight
-segment between two chosen wells. Playback moves at a constant speed in degrees (arc length
-in the (cc1, cc2) plane) per second at 25 frames per second; every view listening to the
-document (3D view, projection preview, maps) follows. "Export frames..." writes one PNG per
-frame (same spacing as playback: speed / 25 degrees) from a frame-grabbing callable, so the
-files show exactly what the screen shows.
+The path is either the polyline the user clicked on the landscape map, or the
+minimum-energy path between two chosen wells (engine.paths: over the lowest saddle, along
+the valley floor; not the straight line, which climbs over the barrier). Playback moves at a
+constant speed in degrees (arc length in the (cc1, cc2) plane) per second at 25 frames per
+second; every view listening to the document (3D view, projection preview, maps) follows.
+"Export frames..." writes one PNG per frame (same spacing as playback: speed / 25 degrees)
+from a frame-grabbing callable, so the files show exactly what the screen shows.
+
+Exporting never mixes two animations: a folder that already holds frame_*.png files is
+refused (FileExistsError) unless ``overwrite=True``, which first removes those old frames
+(and only those); the GUI asks the user before overwriting.
 
 Example::
 
@@ -26,8 +31,11 @@ from PySide6.QtWidgets import (QApplication, QButtonGroup, QCheckBox, QComboBox,
                                QFileDialog, QGridLayout, QHBoxLayout, QLabel, QMessageBox,
                                QProgressDialog, QPushButton, QRadioButton, QWidget)
 
+from engine.paths import grid_minimum_energy_path
+
 FRAMES_PER_SECOND = 25
 SOURCE_PATH, SOURCE_WELLS = "path", "wells"
+FRAME_PATTERN = "frame_*.png"
 
 
 def resample_polyline(points: np.ndarray, step: float) -> np.ndarray:
@@ -48,6 +56,12 @@ def resample_polyline(points: np.ndarray, step: float) -> np.ndarray:
     return np.stack([np.interp(s, arc, points[:, 0]), np.interp(s, arc, points[:, 1])], axis=1)
 
 
+def existing_frames(folder) -> list[Path]:
+    """The frame_*.png files in ``folder`` (sorted; empty when the folder does not exist)."""
+    folder = Path(folder)
+    return sorted(folder.glob(FRAME_PATTERN)) if folder.is_dir() else []
+
+
 class MotionPlayer(QWidget):
     """Controls to play and export a motion; see the module docstring.
 
@@ -64,6 +78,7 @@ class MotionPlayer(QWidget):
         self._doc = document
         self._grab_frame = grab_frame
         self._drawn = np.zeros((0, 2))
+        self._well_path = (None, None, np.zeros((0, 2)))   # (grid, (i, j), path): a cache
         self._frames = np.zeros((0, 2))
         self._index = 0
         self._timer = QTimer(self, interval=round(1000 / FRAMES_PER_SECOND))
@@ -88,7 +103,8 @@ class MotionPlayer(QWidget):
         self.set_path(np.zeros((0, 2)))
 
     def set_wells(self, start_index: int, end_index: int) -> None:
-        """Move between wells ``start_index`` and ``end_index`` (0-based) in a straight line."""
+        """Move between wells ``start_index`` and ``end_index`` (0-based) along the
+        minimum-energy path."""
         self.start_well.setCurrentIndex(start_index)
         self.end_well.setCurrentIndex(end_index)
         self.wells_radio.setChecked(True)
@@ -98,13 +114,19 @@ class MotionPlayer(QWidget):
         self.speed_spin.setValue(deg_per_s)
 
     def path(self) -> np.ndarray:
-        """The path being played (N, 2): the drawn polyline or the two well centres."""
+        """The path being played (N, 2) (cc1, cc2) degrees: the drawn polyline, or the
+        minimum-energy path from one well centre to the other on the document's grid."""
         if self.wells_radio.isChecked():
-            centres = self._doc.landscape.centres_deg
             i, j = self.start_well.currentIndex(), self.end_well.currentIndex()
             if i < 0 or j < 0 or i == j:
                 return np.zeros((0, 2))
-            return centres[[i, j]]
+            grid = self._doc.live_grid
+            cached_grid, wells, path = self._well_path
+            if cached_grid is not grid or wells != (i, j):
+                centres = self._doc.landscape.centres_deg
+                path = grid_minimum_energy_path(grid, centres[i], centres[j])
+                self._well_path = (grid, (i, j), path)
+            return path.copy()
         return self._drawn.copy()
 
     def frames(self) -> np.ndarray:
@@ -152,11 +174,15 @@ class MotionPlayer(QWidget):
         self._doc.set_conformation(*self._frames[self._index])
         self._status.setText(f"Frame {self._index + 1} / {len(self._frames)}")
 
-    def export_frames(self, folder, progress: Callable[[int, int], bool] | None = None) -> list[str]:
+    def export_frames(self, folder, progress: Callable[[int, int], bool] | None = None,
+                      overwrite: bool = False) -> list[str]:
         """Write one PNG per frame into ``folder`` (frame_0000.png, ...) and return the paths.
 
-        ``progress(done, total)`` may return False to stop early. The conformation is put
-        back afterwards. Raises OSError naming the file that could not be written.
+        A folder that already holds frame_*.png files is refused with FileExistsError unless
+        ``overwrite``, which removes those files first (so no stale frames of a longer
+        animation stay behind). ``progress(done, total)`` may return False to stop early.
+        The conformation is put back afterwards. Raises OSError naming the file that could
+        not be written.
         """
         if self._grab_frame is None:
             raise RuntimeError("export_frames: this player has no frame grabber")
@@ -164,7 +190,13 @@ class MotionPlayer(QWidget):
         if len(frames) < 2:
             raise ValueError("export_frames: the path needs at least two distinct points")
         folder = Path(folder)
+        old = existing_frames(folder)
+        if old and not overwrite:
+            raise FileExistsError(f"{folder}: already holds {len(old)} {FRAME_PATTERN} files "
+                                  f"from an earlier export; choose another folder or overwrite")
         folder.mkdir(parents=True, exist_ok=True)
+        for path in old:
+            path.unlink()
         self.pause()
         before = self._doc.conformation
         written = []
@@ -272,6 +304,16 @@ class MotionPlayer(QWidget):
         folder = QFileDialog.getExistingDirectory(self, "Folder for the PNG frames")
         if not folder:
             return
+        old = existing_frames(folder)
+        if old:
+            answer = QMessageBox.question(
+                self, "Export frames",
+                f"{folder} already holds {len(old)} {FRAME_PATTERN} files from an earlier "
+                f"export. Delete them and write the new frames?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel)
+            if answer != QMessageBox.StandardButton.Yes:
+                return
         dialog = QProgressDialog("Writing frames...", "Cancel", 0, len(self.frames()), self)
         dialog.setMinimumDuration(300)
 
@@ -281,7 +323,7 @@ class MotionPlayer(QWidget):
             return not dialog.wasCanceled()
 
         try:
-            files = self.export_frames(folder, progress)
+            files = self.export_frames(folder, progress, overwrite=bool(old))
         except OSError as exc:
             QMessageBox.critical(self, "Export frames", str(exc))
             return

@@ -14,6 +14,9 @@ Conventions
   seen from the source, as the 2D preview and relion_display show it. ``look_along_beam()``
   turns the camera so the 3D view matches the 2D image exactly (orthographic camera).
 
+Meshing is pure numpy (:func:`object_surfaces`), so a worker thread can make the meshes of a
+new object while the old one stays on screen; ``set_object(obj, surfaces)`` then only uploads.
+
 Example::
 
     view = VispyObjectView()
@@ -23,6 +26,8 @@ Example::
     rgb = view.render_image()                         # (H, W, 3) uint8
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -83,6 +88,48 @@ def _arrow_mesh(start, end, radius: float, head_fraction: float = 0.22, sides: i
     return verts.astype(np.float32), faces.astype(np.uint32)
 
 
+@dataclass(frozen=True, eq=False)
+class ObjectSurfaces:
+    """Isosurfaces of an object's LSU and SSU at ``threshold`` (fraction of the maximum
+    density). lsu, ssu: (vertices (N, 3) float32 x, y, z Angstrom, faces (M, 3) uint32), or
+    None when the density never reaches the level."""
+
+    threshold: float
+    lsu: tuple[np.ndarray, np.ndarray] | None
+    ssu: tuple[np.ndarray, np.ndarray] | None
+
+
+def density_surface(density: np.ndarray, level: float, apix_A: float):
+    """Isosurface of a cubic (z, y, x) map as (vertices (x, y, z) in A, faces), or None.
+
+    Maps larger than MAX_MESH_BOX are block-averaged by an integer factor f for display:
+    block m covers voxels m f .. m f + f - 1, so its centre is voxel m f + (f - 1) / 2.
+    Pure numpy: safe in a worker thread."""
+    box = density.shape[0]
+    f = -(-box // MAX_MESH_BOX)
+    if f > 1:
+        n = box // f
+        density = density[:n * f, :n * f, :n * f].reshape(n, f, n, f, n, f).mean(axis=(1, 3, 5))
+    if float(density.max()) <= level:
+        return None
+    # vispy's marching cubes overflows a uint8 index under numpy 2 harmlessly (it wraps
+    # back for boxes up to 255); silence the warning rather than copy the algorithm.
+    with np.errstate(over="ignore"):
+        verts, faces = isosurface(density, level)
+    voxel = verts[:, ::-1].astype(np.float32) * f + 0.5 * (f - 1)
+    xyz = (voxel - box // 2) * np.float32(apix_A)
+    return xyz, faces[:, ::-1].astype(np.uint32)   # reversing the axes mirrors: keep faces outward
+
+
+def object_surfaces(obj, threshold: float = DEFAULT_THRESHOLD) -> ObjectSurfaces:
+    """Both isosurfaces of a TwoBodyObject at ``threshold`` x max(LSU, SSU density)."""
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold fraction must be in (0, 1) (got {threshold!r})")
+    level = threshold * max(float(obj.lsu.max()), float(obj.ssu.max()))
+    return ObjectSurfaces(float(threshold), density_surface(obj.lsu, level, obj.apix_A),
+                          density_surface(obj.ssu, level, obj.apix_A))
+
+
 def _affine(linear: np.ndarray, offset: np.ndarray) -> np.ndarray:
     """vispy's 4x4 matrix for x -> linear @ x + offset (vispy multiplies row vectors)."""
     m = np.eye(4)
@@ -141,10 +188,12 @@ class VispyObjectView:
         """Isosurface level as a fraction of the object's maximum density."""
         return self._threshold
 
-    def set_object(self, obj) -> None:
-        """Show a TwoBodyObject: recompute both isosurfaces, markers, and fit the camera."""
+    def set_object(self, obj, surfaces: ObjectSurfaces | None = None) -> None:
+        """Show a TwoBodyObject: isosurfaces, markers, and fit the camera. ``surfaces`` made
+        beforehand (:func:`object_surfaces`, e.g. in a worker) are used when they are at the
+        current threshold; otherwise the meshes are made here."""
         self._obj = obj
-        self._rebuild_surfaces()
+        self._rebuild_surfaces(surfaces)
         self._rebuild_markers()
         self.set_conformation(*self._cc)
         self._place_projection()
@@ -255,38 +304,17 @@ class VispyObjectView:
             return np.zeros((0, 3), np.float32)
         return mesh.mesh_data.get_vertices()
 
-    def _surface(self, density: np.ndarray, level: float):
-        """Isosurface of a (z, y, x) map as vertices (x, y, z) in A and faces.
-
-        Maps larger than MAX_MESH_BOX are block-averaged by an integer factor f for display:
-        block m covers voxels m f .. m f + f - 1, so its centre is voxel m f + (f - 1) / 2."""
-        obj = self._obj
-        f = -(-obj.box_size // MAX_MESH_BOX)
-        if f > 1:
-            n = obj.box_size // f
-            density = density[:n * f, :n * f, :n * f].reshape(n, f, n, f, n, f).mean(axis=(1, 3, 5))
-        if float(density.max()) <= level:
-            return None, None
-        # vispy's marching cubes overflows a uint8 index under numpy 2 harmlessly (it wraps
-        # back for boxes up to 255); silence the warning rather than copy the algorithm.
-        with np.errstate(over="ignore"):
-            verts, faces = isosurface(density, level)
-        voxel = verts[:, ::-1].astype(np.float32) * f + 0.5 * (f - 1)
-        xyz = (voxel - obj.box_size // 2) * np.float32(obj.apix_A)
-        return xyz, faces[:, ::-1].copy()   # reversing the axes mirrors: keep faces outward
-
-    def _rebuild_surfaces(self) -> None:
-        obj = self._obj
-        level = self._threshold * max(float(obj.lsu.max()), float(obj.ssu.max()))
-        for mesh, density in ((self._lsu, obj.lsu), (self._ssu, obj.ssu)):
-            verts, faces = self._surface(density, level)
-            mesh.visible = verts is not None
-            mesh.set_data(*((verts, faces) if mesh.visible else _EMPTY_MESH))
+    def _rebuild_surfaces(self, surfaces: ObjectSurfaces | None = None) -> None:
+        if surfaces is None or surfaces.threshold != self._threshold:
+            surfaces = object_surfaces(self._obj, self._threshold)
+        for mesh, surface in ((self._lsu, surfaces.lsu), (self._ssu, surfaces.ssu)):
+            mesh.visible = surface is not None
+            mesh.set_data(*(surface if mesh.visible else _EMPTY_MESH))
 
     def _rebuild_markers(self) -> None:
         obj = self._obj
         pivot = np.asarray(obj.pivot_A, float)
-        size = obj.diameter_A
+        size = obj.mask_diameter_A
         sphere = create_sphere(rows=12, cols=16, radius=0.03 * size)
         self._pivot.set_data(vertices=sphere.get_vertices() + pivot, faces=sphere.get_faces())
         tips = []

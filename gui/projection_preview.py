@@ -101,8 +101,9 @@ def calibrated_sigma(obj, projector: TwoBodyProjector, settings: PreviewSettings
 
 
 def mask_radius_px(obj) -> float:
-    """Radius of the SNR mask: the particle's radius in pixels (capped at the box edge)."""
-    return min(0.5 * obj.diameter_A / obj.apix_A, 0.5 * obj.box_size)
+    """Radius of the SNR mask in pixels: half the object's mask diameter (centred on the box,
+    so it holds the whole object; engine.object_model), capped at the box edge."""
+    return min(0.5 * obj.mask_diameter_A / obj.apix_A, 0.5 * obj.box_size)
 
 
 def _ctf(obj, s: PreviewSettings, n: int) -> np.ndarray:
@@ -200,9 +201,13 @@ class ProjectionPreview(QWidget):
         document.sigConformationChanged.connect(self._schedule)
 
     # --- public API ---------------------------------------------------------------------
-    def set_object(self, obj) -> None:
-        """Use a new TwoBodyObject (builds its projector: the padded 3D FFTs)."""
-        self._projector = TwoBodyProjector(obj)
+    def set_object(self, obj, projector: TwoBodyProjector | None = None) -> None:
+        """Use a new TwoBodyObject and its ``projector``. Building a projector (padded 3D
+        FFTs) takes seconds at box 128 and more: the Structure tab builds it in its job
+        runner and passes it here; without one it is built here, in the caller's thread."""
+        if projector is not None and projector.obj is not obj:
+            raise ValueError("projector: was built for another object")
+        self._projector = projector if projector is not None else TwoBodyProjector(obj)
         self._obj = obj
         self._sigma_key = None
         self.refresh()

@@ -7,61 +7,82 @@ isosurfaces, pivot, axes, beam and projection image). Right: the projection prev
 Everything follows the document's conformation; the object itself belongs to this tab
 (``sigObjectChanged`` tells others when the user builds or loads a new one).
 
+New objects are prepared off the GUI thread, through the tab's job runner (gui.jobs):
+building or reading the maps, the projector's padded 3D FFTs and the isosurfaces
+(:func:`prepare_object`). Meanwhile a busy bar and a status line say what is happening and
+the old object stays on screen and usable; errors name the file. Maps larger than
+MAX_PREVIEW_BOX (gui.load_maps_dialog) are Fourier-cropped to it for the preview and the 3D
+view (``max_preview_box``; the status line says so and gives the cropped pixel size); simulations read the maps
+the plan names, unchanged.
+
 Example::
 
     tab = StructureTab(document)                 # builds the built-in object when first shown
-    tab.set_object(build_ribosome_like(box_size=64))
+    tab.set_object(build_ribosome_like(box_size=64))   # prepared in the job runner; shown,
+                                                 # and sigObjectChanged emitted, when ready
     document.set_conformation(5.0, -3.0)         # SSU moves, sliders and map follow
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
-                               QFileDialog, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QRadioButton, QScrollArea, QSlider,
-                               QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFrame, QGroupBox, QHBoxLayout,
+                               QLabel, QProgressBar, QPushButton, QScrollArea, QSlider, QSplitter,
+                               QVBoxLayout, QWidget)
 
-from engine.maps import MapFileError, object_from_map_and_mask, object_from_maps
-from engine.object_model import build_ribosome_like
+from engine.maps import MapFileError, map_frame
+from engine.object_model import TwoBodyObject, build_ribosome_like
+from engine.projector import TwoBodyProjector
+from gui.jobs import JobRunner
 from gui.landscape_map import LandscapeMapWidget
+from gui.load_maps_dialog import (ERROR_COLOUR, MAX_PREVIEW_BOX, WARNING_COLOUR, LoadMapsDialog,
+                                  MapsRequest, cropped_note)
 from gui.motion_player import MotionPlayer
 from gui.object_view import (AXIS1_COLOUR, AXIS2_COLOUR, BEAM_COLOUR, LSU_COLOUR, PIVOT_COLOUR,
-                             SSU_COLOUR, VispyObjectView)
+                             SSU_COLOUR, ObjectSurfaces, VispyObjectView, object_surfaces)
 from gui.projection_preview import ProjectionPreview, SliderSpin, wrapped_label
 
 # Box 128 meshes in ~0.2 s and draws in ~25 ms under Mesa's software GL (see the tests'
 # timings), so the default object is built at the simulator's default box.
 DEFAULT_BOX_SIZE = 128
 BUILTIN_BOX_SIZES = (64, 96, 128, 160)
-MAP_FILTER = "MRC maps (*.mrc *.map *.mrcs);;All files (*)"
-KIND_MAPS, KIND_MASK = "lsu+ssu", "map+mask"
 
 
-@dataclass(frozen=True)
-class MapsRequest:
-    """What the Load maps dialog asks for: two files, pivot (x, y, z) in Angstrom from the box
-    centre, and the two rotation axes (x, y, z) (any length; normalised by the engine).
-    ``kind`` is KIND_MAPS (LSU map, SSU map) or KIND_MASK (full map, SSU mask)."""
+@dataclass(frozen=True, eq=False)
+class PreparedObject:
+    """What a preparation job hands to the GUI thread: the object to show, its projector and
+    isosurfaces, and a note for the user ("" or why the maps were cropped)."""
 
-    kind: str
-    first_path: str
-    second_path: str
-    pivot_A: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    axis1: tuple[float, float, float] = (0.0, 1.0, 0.0)
-    axis2: tuple[float, float, float] = (0.0, 0.0, 1.0)
+    obj: TwoBodyObject
+    projector: TwoBodyProjector
+    surfaces: ObjectSurfaces
+    note: str = ""
 
-    def __post_init__(self):
-        if self.kind not in (KIND_MAPS, KIND_MASK):
-            raise ValueError(f"kind: must be {KIND_MAPS!r} or {KIND_MASK!r} (got {self.kind!r})")
 
-    def load(self):
-        """The TwoBodyObject (engine.maps); raises MapFileError / ValueError with the reason."""
-        build = object_from_maps if self.kind == KIND_MAPS else object_from_map_and_mask
-        return build(self.first_path, self.second_path, self.pivot_A, self.axis1, self.axis2)
+def prepare_object(make: Callable[[], TwoBodyObject], what: str, threshold: float, note: str = "",
+                   *, progress, should_stop, log) -> PreparedObject | None:
+    """Job (gui.jobs): ``make()`` the object (build it or read the maps), measure it, build
+    its projector and mesh it at ``threshold``. progress((step, steps, text)); returns None
+    when stopped between steps."""
+    steps = ((what, make),
+             ("measuring the object", lambda o: (o.mask_diameter_A, o.extent_A)),
+             ("preparing the projector (padded 3D FFTs)", TwoBodyProjector),
+             ("meshing the isosurfaces", lambda o: object_surfaces(o, threshold)))
+    results = []
+    for k, (text, step) in enumerate(steps):
+        if should_stop():
+            return None
+        progress((k, len(steps), text))
+        results.append(step() if k == 0 else step(results[0]))
+    if note:
+        log(note)
+    return PreparedObject(results[0], results[2], results[3], note)
 
 
 def _scrolling(widget: QWidget) -> QScrollArea:
@@ -78,86 +99,9 @@ def _colour_hex(rgba) -> str:
     return "#" + "".join(f"{round(255 * c):02x}" for c in rgba[:3])
 
 
-class LoadMapsDialog(QDialog):
-    """Files, pivot and axes for a user object. OK loads it; a file that cannot be used keeps
-    the dialog open with the engine's message (which names the file) in red."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setWindowTitle("Load maps")
-        self.loaded_object = None
-        layout = QVBoxLayout(self)
-        self.maps_radio = QRadioButton("LSU map + SSU map")
-        self.mask_radio = QRadioButton("Full map + SSU mask (binary or soft)")
-        self.maps_radio.setChecked(True)
-        for b in (self.maps_radio, self.mask_radio):
-            b.toggled.connect(self._relabel)
-            layout.addWidget(b)
-        form = QFormLayout()
-        self.first_edit, self.second_edit = QLineEdit(), QLineEdit()
-        self._first_label, self._second_label = QLabel(), QLabel()
-        for label, edit in ((self._first_label, self.first_edit), (self._second_label, self.second_edit)):
-            row = QHBoxLayout()
-            row.addWidget(edit, 1)
-            browse = QPushButton("Browse...")
-            browse.clicked.connect(lambda _=False, e=edit, l=label: self._browse(e, l.text()))
-            row.addWidget(browse)
-            form.addRow(label, row)
-        self.pivot = self._vector_row(form, "Pivot (x, y, z) Å", (0.0, 0.0, 0.0), 10000.0)
-        self.axis1 = self._vector_row(form, "Axis 1, cc1 (x, y, z)", (0.0, 1.0, 0.0), 1000.0)
-        self.axis2 = self._vector_row(form, "Axis 2, cc2 (x, y, z)", (0.0, 0.0, 1.0), 1000.0)
-        layout.addLayout(form)
-        hint = QLabel("Pivot and axes in the map frame, origin at the box centre (voxel D//2). "
-                      "The axes must be orthogonal; cc1 turns the SSU about axis 1 first.")
-        hint.setWordWrap(True)
-        layout.addWidget(hint)
-        self.error_label = QLabel()
-        self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet("color: #b00020;")
-        layout.addWidget(self.error_label)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons)
-        self._relabel()
-
-    @staticmethod
-    def _vector_row(form, label, values, limit):
-        row, spins = QHBoxLayout(), []
-        for v in values:
-            spin = QDoubleSpinBox(decimals=3, minimum=-limit, maximum=limit, value=v)
-            row.addWidget(spin)
-            spins.append(spin)
-        form.addRow(label, row)
-        return spins
-
-    def _relabel(self, *_):
-        maps = self.maps_radio.isChecked()
-        self._first_label.setText("LSU map" if maps else "Full map")
-        self._second_label.setText("SSU map" if maps else "SSU mask")
-
-    def _browse(self, edit: QLineEdit, what: str) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, f"Choose the {what}", edit.text(), MAP_FILTER)
-        if path:
-            edit.setText(path)
-
-    def request(self) -> MapsRequest:
-        vec = lambda spins: tuple(s.value() for s in spins)  # noqa: E731
-        return MapsRequest(KIND_MAPS if self.maps_radio.isChecked() else KIND_MASK,
-                           self.first_edit.text().strip(), self.second_edit.text().strip(),
-                           vec(self.pivot), vec(self.axis1), vec(self.axis2))
-
-    def accept(self) -> None:
-        try:
-            self.loaded_object = self.request().load()
-        except (MapFileError, ValueError) as err:
-            self.error_label.setText(f"Could not load: {err}")
-            return
-        super().accept()
-
-
 class StructureTab(QWidget):
-    """See the module docstring. Signals: sigObjectChanged(TwoBodyObject)."""
+    """See the module docstring. Signals: sigObjectChanged(TwoBodyObject) once a new object
+    is on screen. ``loader`` is the tab's job runner."""
 
     sigObjectChanged = Signal(object)
 
@@ -166,7 +110,19 @@ class StructureTab(QWidget):
         self.doc = document
         self._obj = None
         self._box_size = box_size
+        self._waiting_dialog: LoadMapsDialog | None = None
+        self.max_preview_box = MAX_PREVIEW_BOX   # larger maps are cropped to this for display
+        self.loader = JobRunner(self)
         self._build()
+        self.loader.sigStarted.connect(self._on_job_started)
+        self.loader.sigProgress.connect(self._on_job_progress)
+        self.loader.sigFinished.connect(self._on_job_finished)
+        self.loader.sigErrored.connect(self._on_job_errored)
+        self.loader.sigCancelled.connect(self._on_job_cancelled)
+        self.loader.sigRunningChanged.connect(self._on_running_changed)
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
         document.sigConformationChanged.connect(self._on_conformation)
         document.sigLandscapeChanged.connect(self._on_landscape)
         self._on_landscape()
@@ -177,48 +133,139 @@ class StructureTab(QWidget):
     # --- public API ---------------------------------------------------------------------
     @property
     def object(self):
-        """The current TwoBodyObject (None until the built-in one is built on first show)."""
+        """The TwoBodyObject on screen (None until the first one is ready). While a new one is
+        prepared this is still the old one. Maps larger than max_preview_box appear cropped."""
         return self._obj
 
     def set_object(self, obj) -> None:
-        """Show ``obj`` everywhere in the tab and emit sigObjectChanged."""
-        self._obj = obj
-        self.view.set_object(obj)
-        self.view.set_conformation(*self.doc.conformation)
-        self.preview.set_object(obj)
-        self._object_label.setText(
-            f"<b>{obj.name}</b> · box {obj.box_size} · {obj.apix_A:.2f} Å/px · "
-            f"diameter {obj.diameter_A:.0f} Å · pivot ({', '.join(f'{v:.1f}' for v in obj.pivot_A)}) Å")
-        self.sigObjectChanged.emit(obj)
+        """Show ``obj``: its projector and meshes are prepared in the job runner, then it
+        replaces the current object and sigObjectChanged is emitted."""
+        self._start(lambda: obj, f"preparing {obj.name}")
 
     def build_builtin_object(self, box_size: int | None = None) -> None:
-        """Build and show the built-in ribosome-like object at ``box_size`` (default: chosen)."""
+        """Build the built-in ribosome-like object at ``box_size`` (default: chosen) in the
+        job runner and show it when ready."""
         box = int(box_size or self.box_combo.currentText())
-        self.set_object(build_ribosome_like(box_size=box))
+        self._start(lambda: build_ribosome_like(box_size=box), f"building the built-in object (box {box})")
+
+    def load_maps(self, request: MapsRequest) -> None:
+        """Read user maps in the job runner (Fourier-cropped to ``max_preview_box`` for
+        display; the status line then says so)."""
+        note = ""
+        try:
+            frame = map_frame(request.first_path)   # header only: cheap
+            note = cropped_note(frame.box_size, frame.apix_A, self.max_preview_box)
+        except MapFileError:
+            pass  # the job reads the file again and reports the problem
+        self._start(partial(request.load, max_box=self.max_preview_box),
+                    f"reading {Path(request.first_path).name} and {Path(request.second_path).name}",
+                    note)
 
     def open_load_maps_dialog(self) -> LoadMapsDialog:
-        """Show the Load maps dialog (non-blocking); an accepted dialog replaces the object."""
-        dialog = LoadMapsDialog(self)
-        dialog.accepted.connect(lambda: self.set_object(dialog.loaded_object))
+        """Show the Load maps dialog (non-blocking); loaded maps replace the object."""
+        dialog = LoadMapsDialog(self, max_box=self.max_preview_box)
+        dialog.sigLoadRequested.connect(lambda request: self._load_from_dialog(dialog, request))
+        dialog.rejected.connect(lambda: self._dialog_closed(dialog))
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog
+
+    def show_prepared(self, prepared: PreparedObject) -> None:
+        """Put a prepared object on screen (GUI thread; fast: no FFTs, no meshing)."""
+        obj = prepared.obj
+        self._obj = obj
+        self.view.set_object(obj, prepared.surfaces)
+        self.view.set_conformation(*self.doc.conformation)
+        self.preview.set_object(obj, prepared.projector)
+        self._object_label.setText(
+            f"<b>{obj.name}</b> · box {obj.box_size} · {obj.apix_A:.2f} Å/px · "
+            f"SNR mask diameter {obj.mask_diameter_A:.0f} Å; object extent "
+            f"~{obj.extent_A:.0f} Å · pivot ({', '.join(f'{v:.1f}' for v in obj.pivot_A)}) Å")
+        self._object_label.setToolTip(
+            "SNR mask diameter: the circle, centred on the box, that holds every voxel above "
+            "5 % of the maximum density; the SNR of the images is measured inside it.\n"
+            "Object extent: the largest distance across that density (maximum Feret diameter).")
+        self._show_status(prepared.note, WARNING_COLOUR)
+        self.sigObjectChanged.emit(obj)
 
     def grab_frame(self) -> np.ndarray:
         """The 3D view with the current conformation and projection, (H, W, 3) uint8."""
         self.preview.refresh()
         return self.view.render_image()
 
+    def shutdown(self) -> None:
+        """Cancel a preparation in progress and wait for its thread."""
+        self.loader.shutdown()
+
     def close_view(self) -> None:
-        """Release the GL canvas (call before the tab is destroyed)."""
+        """Stop the job runner and release the GL canvas (call before the tab is destroyed)."""
+        self.shutdown()
         self.view.close()
+
+    # --- background preparation ---------------------------------------------------------
+    def _start(self, make, what: str, note: str = "") -> None:
+        dialog, self._waiting_dialog = self._waiting_dialog, None
+        if dialog is not None:   # starting a job cancels the one the dialog waits for
+            dialog.show_error(f"cancelled: {what} instead.")
+        self.loader.start(prepare_object, make, what, self.view.threshold, note, name=what)
+
+    def _load_from_dialog(self, dialog: LoadMapsDialog, request: MapsRequest) -> None:
+        self.load_maps(request)
+        self._waiting_dialog = dialog
+
+    def _dialog_closed(self, dialog: LoadMapsDialog) -> None:
+        if self._waiting_dialog is dialog:
+            self._waiting_dialog = None
+            self.loader.cancel()
+
+    def _show_status(self, text: str, colour: str | None = None) -> None:
+        self.status_label.setStyleSheet(f"color: {colour};" if colour and text else "")
+        self.status_label.setText(text)
+        self.status_label.setVisible(bool(text))
+
+    def _on_job_started(self, what: str) -> None:
+        self._show_status(what[:1].upper() + what[1:] + "...")
+
+    def _on_job_progress(self, value) -> None:
+        step, steps, text = value
+        self._show_status(f"Step {step + 1} of {steps}: {text}... (the current object stays usable)")
+
+    def _on_job_finished(self, prepared) -> None:
+        dialog, self._waiting_dialog = self._waiting_dialog, None
+        if prepared is None:
+            return
+        self.show_prepared(prepared)
+        if dialog is not None:
+            dialog.finish(prepared.obj)
+
+    def _on_job_errored(self, message: str) -> None:
+        dialog, self._waiting_dialog = self._waiting_dialog, None
+        self._show_status(f"Could not load: {message}", ERROR_COLOUR)
+        if dialog is not None:
+            dialog.show_error(message)
+
+    def _on_job_cancelled(self, _result) -> None:
+        self._show_status("")
+
+    def _on_running_changed(self, running: bool) -> None:
+        self.busy_bar.setVisible(running)
+        if running:
+            self.setCursor(Qt.CursorShape.BusyCursor)
+        else:
+            self.unsetCursor()
 
     # --- layout -------------------------------------------------------------------------
     def _build(self) -> None:
         outer = QVBoxLayout(self)
         top = QHBoxLayout()
         self._object_label = QLabel("Object: (building the built-in object...)")
+        self._object_label.setWordWrap(True)
         top.addWidget(self._object_label, 1)
+        self.busy_bar = QProgressBar()
+        self.busy_bar.setRange(0, 0)          # busy: the steps are long single calls
+        self.busy_bar.setMaximumWidth(120)
+        self.busy_bar.setVisible(False)
+        top.addWidget(self.busy_bar)
         top.addWidget(QLabel("Built-in object, box"))
         self.box_combo = QComboBox()
         self.box_combo.addItems([str(b) for b in BUILTIN_BOX_SIZES])
@@ -232,6 +279,10 @@ class StructureTab(QWidget):
         self.load_button.clicked.connect(self.open_load_maps_dialog)
         top.addWidget(self.load_button)
         outer.addLayout(top)
+        self.status_label = QLabel()
+        self.status_label.setWordWrap(True)
+        self.status_label.setVisible(False)
+        outer.addWidget(self.status_label)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         # side columns scroll, so the tab (and the window) can be made small
@@ -330,8 +381,12 @@ class StructureTab(QWidget):
     # --- reactions ----------------------------------------------------------------------
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        if self._obj is None:
-            QTimer.singleShot(0, lambda: self._obj is None and self.build_builtin_object())
+        if self._obj is None and not self.loader.is_running():
+            QTimer.singleShot(0, self._build_first_object)
+
+    def _build_first_object(self) -> None:
+        if self._obj is None and not self.loader.is_running():
+            self.build_builtin_object()
 
     def _on_landscape(self, *_) -> None:
         land = self.doc.landscape

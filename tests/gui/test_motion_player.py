@@ -1,10 +1,13 @@
 """Motion player: walking the conformation along a path, and exporting the frames."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from engine.object_model import build_ribosome_like
 from engine.presets import load_preset
@@ -62,10 +65,11 @@ def test_player_walks_the_drawn_path_at_the_chosen_speed(player, doc, qtbot):
     assert abs(len(player.frames()) - (len(frames) + 1) / 2) <= 1
 
 
-def test_between_wells_goes_from_centre_to_centre(player, doc):
+def test_between_wells_goes_from_centre_to_centre_over_the_lowest_saddle(player, doc):
     player.set_wells(0, 5)
     centres = doc.landscape.centres_deg
-    np.testing.assert_allclose(player.path(), centres[[0, 5]])
+    path = player.path()
+    np.testing.assert_allclose(path[[0, -1]], centres[[0, 5]])
     frames = player.frames()
     np.testing.assert_allclose(frames[[0, -1]], centres[[0, 5]])
     player.play()
@@ -73,6 +77,29 @@ def test_between_wells_goes_from_centre_to_centre(player, doc):
         player.step()
     np.testing.assert_allclose(doc.conformation, centres[5])
     assert not player.is_playing()
+
+
+def test_between_wells_avoids_the_barrier_a_straight_line_climbs(player, doc):
+    """Wells 1 and 12 (opposite corners): the straight line climbs over high ground; the
+    played path stays in the valleys, its highest point is the lowest saddle, and every
+    frame lies on that path (not the straight line)."""
+    land = doc.landscape
+    player.set_wells(0, 11)
+    path = player.path()
+    start, end = land.centres_deg[[0, 11]]
+    on_line = max(land.energy(*p) for p in np.linspace(start, end, 400))
+    on_path = max(land.energy(*p) for p in path)
+    assert on_path < on_line - 0.3
+    d = (end - start) / np.linalg.norm(end - start)
+    straight_offsets = np.abs(d[0] * (path[:, 1] - start[1]) - d[1] * (path[:, 0] - start[0]))
+    assert straight_offsets.max() > 2.0                        # degrees off the line
+    frames = player.frames()
+    frame_energy = max(land.energy(*f) for f in frames)
+    assert frame_energy < on_line - 0.3
+    # the path is kept while the landscape stays; moving a well gives a new one
+    assert np.array_equal(player.path(), path)
+    doc.move_well(11, 10.0, 7.0)
+    np.testing.assert_allclose(player.path()[-1], (10.0, 7.0))
 
 
 def test_loop_starts_again(player, doc):
@@ -118,3 +145,55 @@ def test_export_writes_one_png_per_frame_showing_the_motion(qtbot, doc, tmp_path
 def test_export_needs_a_path(player):
     with pytest.raises(RuntimeError, match="frame grabber"):
         player.export_frames("/tmp/unused")
+
+
+def _exporting_player(qtbot, doc):
+    view = VispyObjectView(size=(120, 100))
+    qtbot.addWidget(view.native)
+    view.set_object(build_ribosome_like(box_size=32))
+    doc.sigConformationChanged.connect(view.set_conformation)
+    player = MotionPlayer(doc, grab_frame=view.render_image)
+    qtbot.addWidget(player)
+    return player, view
+
+
+def test_export_refuses_a_folder_with_old_frames_unless_told_to_overwrite(qtbot, doc, tmp_path):
+    player, view = _exporting_player(qtbot, doc)
+    player.set_speed(250.0)
+    player.set_path([(-18.0, 0.0), (18.0, 0.0)])              # 5 frames
+    folder = tmp_path / "frames"
+    first = player.export_frames(folder)
+    (folder / "notes.txt").write_text("keep me")
+    player.set_speed(500.0)                                   # 3 frames now
+    with pytest.raises(FileExistsError, match="5 frame_\\*.png") as err:
+        player.export_frames(folder)
+    assert str(folder) in str(err.value)
+    assert sorted(p.name for p in folder.glob("frame_*.png")) == [Path(f).name for f in first]
+    second = player.export_frames(folder, overwrite=True)
+    assert len(second) == 3
+    # the old frames 3 and 4 are gone: no mix of two animations; other files are kept
+    assert sorted(p.name for p in folder.iterdir()) == ["frame_0000.png", "frame_0001.png",
+                                                         "frame_0002.png", "notes.txt"]
+    view.close()
+
+
+def test_export_button_asks_before_overwriting(qtbot, doc, tmp_path, monkeypatch, message_boxes):
+    player, view = _exporting_player(qtbot, doc)
+    player.set_speed(250.0)
+    player.set_path([(-18.0, 0.0), (18.0, 0.0)])
+    folder = tmp_path / "frames"
+    player.export_frames(folder)
+    stamp = (folder / "frame_0000.png").stat().st_mtime_ns
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(folder)))
+    message_boxes.reply = QMessageBox.StandardButton.Cancel
+    player.set_speed(500.0)
+    player.export_button.click()
+    assert len(message_boxes.questions) == 1 and "5 frame_*.png" in message_boxes.questions[0]
+    assert len(list(folder.glob("frame_*.png"))) == 5          # cancelled: untouched
+    assert (folder / "frame_0000.png").stat().st_mtime_ns == stamp
+    message_boxes.reply = QMessageBox.StandardButton.Yes
+    player.export_button.click()
+    assert len(message_boxes.questions) == 2
+    assert len(list(folder.glob("frame_*.png"))) == 3          # replaced by the new export
+    assert "Wrote 3 PNG files" in player._status.text()
+    view.close()

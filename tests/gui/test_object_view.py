@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QMouseEvent, QWheelEvent
+from PySide6.QtWidgets import QApplication
 
-from engine.object_model import build_ribosome_like
+from engine.object_model import TwoBodyObject, build_ribosome_like
 from engine.projector import TwoBodyProjector
 from engine.rotations import conformation_matrix, relion_matrix
-from engine.object_model import TwoBodyObject
-from gui.object_view import MAX_MESH_BOX, PLANE_DISTANCE, VispyObjectView
+from gui.object_view import MAX_MESH_BOX, PLANE_DISTANCE, VispyObjectView, object_surfaces
 
 BOX = 48
 EULER = (40.0, 70.0, -25.0)
@@ -185,4 +187,55 @@ def test_mesh_sits_where_the_density_is(qtbot, box):
         # a fraction of a voxel: half a (block) voxel off would fail
         np.testing.assert_allclose(verts.mean(axis=0), c, atol=0.15 * apix)
         assert np.abs(np.linalg.norm(verts - c, axis=1) - radius).max() < 0.2 * apix
+    v.close()
+
+
+def _send_mouse(widget, kind, pos, buttons):
+    button = Qt.MouseButton.LeftButton if kind != QEvent.Type.MouseMove else Qt.MouseButton.NoButton
+    local = QPointF(*pos)
+    event = QMouseEvent(kind, local, widget.mapToGlobal(local), button, buttons,
+                        Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, event)
+
+
+def test_mouse_drag_orbits_and_wheel_zooms(view, qtbot):
+    """Real Qt mouse events on the canvas widget: a left drag turns the camera (azimuth
+    and elevation), the wheel changes its zoom (scale_factor, the orthographic distance)."""
+    cam = view._view.camera
+    native = view.native
+    w, h = native.width(), native.height()
+    azimuth, elevation, scale = cam.azimuth, cam.elevation, cam.scale_factor
+    held = Qt.MouseButton.LeftButton
+    _send_mouse(native, QEvent.Type.MouseButtonPress, (w / 2, h / 2), held)
+    for k in range(1, 7):
+        _send_mouse(native, QEvent.Type.MouseMove, (w / 2 + 12 * k, h / 2 + 6 * k), held)
+        qtbot.wait(5)
+    _send_mouse(native, QEvent.Type.MouseButtonRelease, (w / 2 + 72, h / 2 + 36), Qt.MouseButton.NoButton)
+    assert abs(cam.azimuth - azimuth) > 10.0          # horizontal drag: turned about z
+    assert abs(cam.elevation - elevation) > 5.0       # vertical drag: tilted
+    assert cam.scale_factor == pytest.approx(scale)   # an orbit does not zoom
+    centre = QPointF(w / 2, h / 2)
+    for delta in (120, 120):                          # two notches towards the user: zoom in
+        wheel = QWheelEvent(centre, native.mapToGlobal(centre), QPoint(0, 0), QPoint(0, delta),
+                            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                            Qt.ScrollPhase.NoScrollPhase, False)
+        QApplication.sendEvent(native, wheel)
+    assert cam.scale_factor < 0.9 * scale
+    rendered = view.render_image()                    # the orbit shows in the picture
+    assert rendered[..., :3].std() > 10
+
+
+def test_surfaces_made_beforehand_are_used_as_they_are(qtbot, obj):
+    """Meshes made off the GUI thread (object_surfaces) are shown without remeshing; ones
+    made at another threshold are not."""
+    made = object_surfaces(obj, 0.25)
+    v = VispyObjectView(size=(200, 200))
+    qtbot.addWidget(v.native)
+    v.set_object(obj, made)
+    np.testing.assert_array_equal(v.lsu_vertices_A(), made.lsu[0])
+    np.testing.assert_array_equal(v.ssu_vertices_A(), made.ssu[0])
+    v.set_object(obj, object_surfaces(obj, 0.6))          # stale threshold: remeshed at 0.25
+    np.testing.assert_array_equal(v.lsu_vertices_A(), made.lsu[0])
+    with pytest.raises(ValueError, match="threshold"):
+        object_surfaces(obj, 0.0)
     v.close()

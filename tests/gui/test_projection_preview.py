@@ -138,3 +138,20 @@ def test_settings_refuse_bad_values():
         PreviewSettings(snr=0.0)
     with pytest.raises(ValueError, match="mode"):
         PreviewSettings(mode="sepia")
+
+
+def test_a_projector_prepared_elsewhere_is_used_not_rebuilt(qtbot, doc, obj, projector):
+    """The Structure tab builds projectors in its job runner and hands them over."""
+    p = ProjectionPreview(doc)
+    qtbot.addWidget(p)
+    p.set_object(obj, projector)
+    assert p._projector is projector
+    np.testing.assert_array_equal(p.image(), _engine_image(projector, obj, (0.0, 90.0, 0.0), (6.0, -4.0)))
+    with pytest.raises(ValueError, match="another object"):
+        p.set_object(build_ribosome_like(box_size=32), projector)
+    assert p._projector is projector
+
+
+def test_snr_mask_is_the_objects_mask_diameter(obj):
+    assert mask_radius_px(obj) == pytest.approx(min(obj.mask_diameter_A / obj.apix_A, BOX) / 2)
+    assert obj.mask_diameter_A == obj.diameter_A

@@ -1,16 +1,22 @@
 """The Structure & projections tab: map, sliders, 3D view and preview stay linked."""
 from __future__ import annotations
 
+import threading
+
+import mrcfile
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
+import gui.structure_tab as structure_tab
 from engine.maps import write_map
 from engine.object_model import build_ribosome_like
 from engine.presets import load_preset
 from engine.rotations import conformation_matrix
 from gui.document import LandscapeDocument
 from gui.structure_tab import StructureTab
+
+READY_MS = 30_000   # preparing a box-48 object takes well under a second; CI machines are slow
 
 BOX = 48
 
@@ -27,8 +33,9 @@ def doc():
 
 @pytest.fixture
 def tab(qtbot, doc, obj):
-    t = StructureTab(doc, obj=obj)
+    t = StructureTab(doc, obj=obj)          # prepared in the job runner
     qtbot.addWidget(t)
+    qtbot.waitUntil(lambda: t.object is obj, timeout=READY_MS)
     t.resize(1300, 800)
     t.show()
     qtbot.waitExposed(t)
@@ -110,6 +117,11 @@ def _write_object_maps(folder, obj):
     (folder / "notes.txt").write_text("not a map")
 
 
+def _error_shown(dialog, *words):
+    return lambda: dialog.buttons.button(dialog.buttons.StandardButton.Ok).isEnabled() and all(
+        w in dialog.error_label.text() for w in words)
+
+
 def test_bad_maps_show_the_file_and_keep_the_object(tab, obj, tmp_path, qtbot):
     _write_object_maps(tmp_path, obj)
     dialog = tab.open_load_maps_dialog()
@@ -117,13 +129,21 @@ def test_bad_maps_show_the_file_and_keep_the_object(tab, obj, tmp_path, qtbot):
     dialog.first_edit.setText(str(tmp_path / "lsu.mrc"))
     dialog.second_edit.setText(str(tmp_path / "notes.txt"))
     dialog.accept()
+    qtbot.waitUntil(_error_shown(dialog, "notes.txt", "MRC"), timeout=READY_MS)
     assert dialog.isVisible()
-    assert "notes.txt" in dialog.error_label.text() and "MRC" in dialog.error_label.text()
     assert tab.object is obj
+    assert "notes.txt" in tab.status_label.text() and tab.status_label.isVisible()
     dialog.mask_radio.setChecked(True)
     dialog.second_edit.setText(str(tmp_path / "mask.mrc"))
     dialog.accept()
-    assert "mask.mrc" in dialog.error_label.text() and "[0, 1]" in dialog.error_label.text()
+    qtbot.waitUntil(_error_shown(dialog, "mask.mrc", "[0, 1]"), timeout=READY_MS)
+    assert tab.object is obj
+    # the same map twice as LSU and SSU would double the density: refused, both files named
+    dialog.maps_radio.setChecked(True)
+    dialog.second_edit.setText(str(tmp_path / "lsu.mrc"))
+    dialog.accept()
+    qtbot.waitUntil(_error_shown(dialog, "looks like the whole map"), timeout=READY_MS)
+    assert "use map + SSU mask" in dialog.error_label.text()
     assert tab.object is obj
     dialog.reject()
 
@@ -137,15 +157,101 @@ def test_good_maps_replace_the_object(tab, obj, tmp_path, qtbot):
         spin.setValue(v)
     for spin, v in zip(dialog.axis1, (0.0, 2.0, 0.0)):   # any length: normalised
         spin.setValue(v)
-    with qtbot.waitSignal(tab.sigObjectChanged, timeout=5000) as blocker:
+    with qtbot.waitSignal(tab.sigObjectChanged, timeout=READY_MS) as blocker:
         dialog.accept()
     loaded = blocker.args[0]
     assert tab.object is loaded and loaded is not obj
+    assert dialog.loaded_object is loaded and not dialog.isVisible()
     assert loaded.name == "lsu + ssu"
     np.testing.assert_allclose(loaded.axis1, (0.0, 1.0, 0.0))
     np.testing.assert_allclose(loaded.pivot_A, obj.pivot_A, atol=1e-3)
     assert "lsu + ssu" in tab._object_label.text()
     assert len(tab.view.ssu_vertices_A()) > 100
+    assert tab.preview._projector.obj is loaded
+
+
+def test_pivot_copied_from_chimerax_uses_the_header_origin(tab, obj, tmp_path, qtbot):
+    """Maps with a header origin; the pivot typed as ChimeraX shows it (the map's own frame)
+    lands on the same voxel as the box-centred pivot."""
+    origin = np.array([210.0, -35.0, 64.0])
+    for name, data in (("lsu.mrc", obj.lsu), ("ssu.mrc", obj.ssu)):
+        with mrcfile.new(tmp_path / name) as m:
+            m.set_data(np.asarray(data, np.float32))
+            m.voxel_size = obj.apix_A
+            m.header.origin = tuple(origin)
+    chimerax = obj.pivot_A + origin + (BOX // 2) * obj.apix_A
+    dialog = tab.open_load_maps_dialog()
+    dialog.first_edit.setText(str(tmp_path / "lsu.mrc"))
+    qtbot.waitUntil(lambda: "box centre" in dialog.frame_label.text(), timeout=2000)
+    centre = origin + (BOX // 2) * obj.apix_A
+    assert ", ".join(f"{v:.1f}" for v in centre) in dialog.frame_label.text()
+    dialog.second_edit.setText(str(tmp_path / "ssu.mrc"))
+    for spin, v in zip(dialog.pivot, chimerax):
+        spin.setValue(v)
+    dialog.accept()                       # read as box-centred, it lies far outside the box
+    qtbot.waitUntil(_error_shown(dialog, "outside", "map's own frame"), timeout=READY_MS)
+    dialog.map_frame_radio.setChecked(True)
+    with qtbot.waitSignal(tab.sigObjectChanged, timeout=READY_MS) as blocker:
+        dialog.accept()
+    np.testing.assert_allclose(blocker.args[0].pivot_A, obj.pivot_A, atol=1e-3)
+
+
+def test_large_maps_are_cropped_for_display_with_a_warning(tab, obj, tmp_path, qtbot):
+    tab.max_preview_box = 32                  # stands for 256: a 48 px map is "large" here
+    _write_object_maps(tmp_path, obj)
+    dialog = tab.open_load_maps_dialog()
+    dialog.first_edit.setText(str(tmp_path / "lsu.mrc"))
+    dialog.second_edit.setText(str(tmp_path / "ssu.mrc"))
+    qtbot.waitUntil(lambda: "Fourier-cropped to 32 px" in dialog.frame_label.text(), timeout=2000)
+    for spin, v in zip(dialog.pivot, obj.pivot_A):
+        spin.setValue(v)
+    with qtbot.waitSignal(tab.sigObjectChanged, timeout=READY_MS) as blocker:
+        dialog.accept()
+    shown = blocker.args[0]
+    apix = obj.apix_A * BOX / 32
+    assert shown.box_size == 32 and shown.apix_A == pytest.approx(apix)
+    assert tab.preview.image().shape == (32, 32)
+    note = tab.status_label.text()
+    assert tab.status_label.isVisible() and "Fourier-cropped to 32 px" in note
+    assert f"{apix:.3f} Å/px" in note and "full size" in note
+
+
+def test_preparation_runs_in_the_job_runner_and_keeps_the_old_object(tab, obj, doc, qtbot,
+                                                                      monkeypatch):
+    """While a new object is built (here held back until the test lets it go) the busy bar
+    and status line show, the old object stays on screen and keeps following the
+    conformation, and the work happens outside the GUI thread."""
+    small = build_ribosome_like(box_size=32)
+    release, threads = threading.Event(), []
+
+    def slow_build(box_size):
+        threads.append(threading.current_thread())
+        assert release.wait(20)
+        return small
+
+    monkeypatch.setattr(structure_tab, "build_ribosome_like", slow_build)
+    tab.build_builtin_object(64)
+    qtbot.waitUntil(lambda: bool(threads), timeout=5000)
+    assert threads[0] is not threading.main_thread()
+    assert tab.busy_bar.isVisible() and tab.cursor().shape() == Qt.CursorShape.BusyCursor
+    assert "building the built-in object" in tab.status_label.text().lower()
+    assert tab.object is obj
+    rest = tab.view.ssu_vertices_A()
+    doc.set_conformation(12.0, 0.0)                 # the old object is still usable
+    assert np.abs(tab.view.ssu_vertices_A() - rest).max() > 5.0
+    with qtbot.waitSignal(tab.sigObjectChanged, timeout=READY_MS) as blocker:
+        release.set()
+    assert blocker.args[0] is small and tab.object is small
+    assert not tab.busy_bar.isVisible() and not tab.status_label.isVisible()
+    assert tab.cursor().shape() == Qt.CursorShape.ArrowCursor
+    assert tab.preview.image().shape == (32, 32)
+
+
+def test_label_names_the_mask_diameter_and_the_object_extent(tab, obj):
+    text = tab._object_label.text()
+    assert f"SNR mask diameter {obj.mask_diameter_A:.0f} Å" in text
+    assert f"object extent ~{obj.extent_A:.0f} Å" in text
+    assert obj.extent_A < obj.mask_diameter_A
 
 
 def test_main_window_has_the_tab(qtbot):
