@@ -248,7 +248,7 @@ class LineageView(QWidget):
             self.plots.ci.addItem(panel.plot, row=k // cols, col=k % cols)
         self._update_titles()
         self.plots.fit_canvas()
-        QTimer.singleShot(0, self.plots.fit_canvas)  # once more after Qt settled the layout
+        QTimer.singleShot(0, self.plots, self.plots.fit_canvas)  # once more after Qt settled the layout
 
     def set_grid(self, on: bool) -> None:
         self.grid = bool(on)

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
-from PySide6.QtGui import QFont
+from PySide6.QtCore import QRectF, Qt, QTimer
+from PySide6.QtGui import QFont, QFontMetrics
 
 from engine.palette import well_colour
 
@@ -39,6 +39,43 @@ def method_greys(n: int) -> list[str]:
         return ["#3a3a3a"]
     levels = np.linspace(0x30, 0xc4, n).round().astype(int)
     return [f"#{v:02x}{v:02x}{v:02x}" for v in levels]
+
+
+def fit_canvas(view: pg.GraphicsLayoutWidget) -> None:
+    """Make the layout exactly the visible area again (pyqtgraph only does so on a resize, so
+    a layout that grew for a long title or legend would otherwise stay cut off)."""
+    if view.closed:
+        return
+    view.ci.layout.activate()
+    view.ci.setGeometry(QRectF(0, 0, view.viewport().width(), view.viewport().height()))
+
+
+def elide(text: str, width_px: int, bold: bool = False) -> str:
+    """``text`` cut with "…" to fit ``width_px`` in the charts' 9 pt font."""
+    font = QFont()
+    font.setPointSizeF(9.0)
+    font.setBold(bold)
+    return QFontMetrics(font).elidedText(text, Qt.TextElideMode.ElideRight, max(30, int(width_px)))
+
+
+def set_fitted_title(plot: pg.PlotItem, text: str, width_px: int) -> None:
+    """A plot title elided to ``width_px`` that never widens the plot (no minimum width)."""
+    plot.setTitle(elide(text, width_px), color=AXIS_PEN, size="9pt")
+    plot.titleLabel.setMinimumWidth(0)
+    plot.titleLabel.setToolTip(text)
+
+
+def set_empty(plot: pg.PlotItem, message: str, width_px: int) -> None:
+    """Empty state: the message instead of meaningless axes."""
+    for name in ("left", "bottom"):
+        plot.hideAxis(name)
+    plot.showGrid(y=False)
+    set_fitted_title(plot, message, width_px)
+
+
+def _show_axes(plot: pg.PlotItem) -> None:
+    for name in ("left", "bottom"):
+        plot.showAxis(name)
 
 
 def _style(plot: pg.PlotItem) -> None:
@@ -62,7 +99,8 @@ class RecallChart(pg.GraphicsLayoutWidget):
         self.plot.setLabel("bottom", "ground-truth well")
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.showGrid(y=True, alpha=0.15)
-        self.legend = pg.LegendItem(colCount=2, labelTextColor=AXIS_PEN, labelTextSize="9pt")
+        # one column: two columns of "name: accuracy ± std" did not fit a narrow pane
+        self.legend = pg.LegendItem(colCount=1, labelTextColor=AXIS_PEN, labelTextSize="9pt")
         self.addItem(self.legend, row=1, col=0)
         self._bars: list[pg.BarGraphItem] = []
         self._heights: dict[str, dict[int, float]] = {}
@@ -70,6 +108,15 @@ class RecallChart(pg.GraphicsLayoutWidget):
                        comparison.sigLabelChanged, comparison.sigDatasetChanged):
             signal.connect(self.refresh)
         self.refresh()
+
+    def resizeEvent(self, ev):
+        super().resizeEvent(ev)
+        if not self.closed:
+            QTimer.singleShot(0, self, self.refresh)  # titles and legend re-elided for the new width
+
+    def showEvent(self, ev):
+        super().showEvent(ev)
+        QTimer.singleShot(0, self, self.refresh)
 
     def bar_heights(self) -> dict[str, dict[int, float]]:
         """{method label: {well: recall %}} as drawn."""
@@ -82,9 +129,15 @@ class RecallChart(pg.GraphicsLayoutWidget):
         self.legend.clear()
         self._heights = {}
         scored = [(k, m) for k, m in enumerate(self.comparison.methods) if m.scores is not None]
+        room = self.viewport().width() - 20
         if not scored:
-            self.plot.setTitle("Recall per well: load a dataset and method outputs", color=AXIS_PEN)
+            set_empty(self.plot, "Recall per well: no method scored yet — add method outputs"
+                      if self.comparison.dataset is not None else "Recall per well: open a dataset and add method outputs",
+                      room)
+            fit_canvas(self)
             return
+        _show_axes(self.plot)
+        self.plot.showGrid(y=True, alpha=0.15)
         wells = sorted({int(w) for _, m in scored for w in m.scores.wells})
         position = {w: i for i, w in enumerate(wells)}
         greys = method_greys(len(scored))
@@ -98,8 +151,9 @@ class RecallChart(pg.GraphicsLayoutWidget):
             self.plot.addItem(bars)
             self._bars.append(bars)
             self._heights[entry.label] = {int(w): float(100 * r) for w, r in zip(s.wells, s.recall)}
-            self.legend.addItem(bars, f"{entry.label}: {100 * s.accuracy:.1f} ± {100 * s.recall_std:.1f} %"
-                                      + ("  ◀" if current else ""))
+            numbers = f": {100 * s.accuracy:.1f} ± {100 * s.recall_std:.1f} %" + ("  ◀" if current else "")
+            self.legend.addItem(bars, elide(entry.label, room - 40 - QFontMetrics(QFont()).horizontalAdvance(numbers))
+                                + numbers)
         strip = pg.BarGraphItem(x=np.arange(len(wells)), y0=STRIP[0], height=STRIP[1] - STRIP[0],
                                 width=GROUP_WIDTH, brushes=[pg.mkBrush(well_colour(w)) for w in wells],
                                 pen=pg.mkPen(None))
@@ -109,8 +163,11 @@ class RecallChart(pg.GraphicsLayoutWidget):
         self.plot.getAxis("left").setTicks([[(v, str(v)) for v in range(0, 101, 20)]])
         self.plot.setXRange(-0.6, len(wells) - 0.4, padding=0)
         self.plot.setYRange(STRIP[0] - 1, 104, padding=0)
-        self.plot.setTitle(f"Recall per well (dims {self.comparison.settings.dims_text}"
-                           + (", core only" if self.comparison.settings.core_only else "") + ")", color=AXIS_PEN)
+        set_fitted_title(self.plot, f"Recall per well (dims {self.comparison.settings.dims_text}"
+                         + (", core only" if self.comparison.settings.core_only else "") + ")", room)
+        for _, label in self.legend.items:
+            label.setMinimumWidth(0)
+        fit_canvas(self)
 
 
 class ConfusionMatrixView(pg.GraphicsLayoutWidget):
@@ -138,6 +195,15 @@ class ConfusionMatrixView(pg.GraphicsLayoutWidget):
             signal.connect(self.refresh)
         self.refresh()
 
+    def resizeEvent(self, ev):
+        super().resizeEvent(ev)
+        if not self.closed:
+            QTimer.singleShot(0, self, self.refresh)
+
+    def showEvent(self, ev):
+        super().showEvent(ev)
+        QTimer.singleShot(0, self, self.refresh)
+
     def shown_matrix(self) -> np.ndarray:
         """(W, W) percentages drawn: row = ground-truth well, column = assigned well."""
         return self._matrix
@@ -150,9 +216,11 @@ class ConfusionMatrixView(pg.GraphicsLayoutWidget):
         if entry is None or entry.scores is None:
             self._matrix = np.zeros((0, 0))
             self.image.clear()
-            self.plot.setTitle("Confusion matrix" + (f": {entry.label} not scored" if entry is not None else ""),
-                               color=AXIS_PEN)
+            set_empty(self.plot, "Confusion matrix" + (f": {entry.label} not scored" if entry is not None
+                                                      else ": no method scored yet"), self.viewport().width() - 20)
+            fit_canvas(self)
             return
+        _show_axes(self.plot)
         s = entry.scores
         confusion = np.asarray(s.confusion, dtype=float)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -183,4 +251,6 @@ class ConfusionMatrixView(pg.GraphicsLayoutWidget):
         self.plot.getAxis("bottom").setTicks(ticks)
         self.plot.getAxis("left").setTicks(ticks)
         self.plot.setRange(xRange=(-0.5, w), yRange=(0, w + 0.5), padding=0.02)
-        self.plot.setTitle(f"Confusion matrix: {entry.label} (% of each true well)", color=AXIS_PEN)
+        set_fitted_title(self.plot, f"Confusion matrix: {entry.label} (% of each true well)",
+                         self.viewport().width() - 20)
+        fit_canvas(self)

@@ -269,3 +269,60 @@ def test_big_reports_are_written_by_a_background_job(tab, tmp_path, qtbot, monke
         assert tab.export_report(tmp_path / "report") is None
     qtbot.waitUntil(lambda: (tmp_path / "report" / "recall_cryoDRGN_z.png").is_file(), timeout=30_000)
     assert json.loads((tmp_path / "report" / "scores.json").read_text())["n_particles"] == 6000
+
+
+def test_recall_chart_and_confusion_fit_a_narrow_pane_on_screen_and_in_export(tab, files, tmp_path, qtbot):
+    """Five methods with long names in a 504 px pane: the last well's bars and colour strip are
+    drawn inside the widget and in the exported PNG; titles and legend are elided."""
+    from engine.palette import well_colour
+    from gui.figure_export import export_figure
+
+    folder, npy, pkl, _ = files
+    for k in range(3):
+        tab.model.add_output(npy, label=f"a method with a very long descriptive name, attempt number {k + 1}")
+    assert tab.model.wait_idle() and len(tab.model.methods) == 5
+    tab.model.set_current(4)
+    chart = tab.recall_chart
+    chart.setParent(None)
+    qtbot.addWidget(chart)
+    chart.resize(504, 340)
+    chart.show()
+    qtbot.wait(50)
+    chart.refresh()
+    vb = chart.plot.getViewBox()
+    (x0, x1), _ = vb.viewRange()
+    assert x0 < 0 and x1 > 11  # all 12 wells (positions 0..11)
+    strip_at_last = vb.mapViewToScene(pg_point(11.0, -4.5))
+    assert 0 < strip_at_last.x() < chart.viewport().width()
+    assert chart.ci.geometry().width() <= chart.viewport().width() + 1
+    png = QImage(str(export_figure(chart, tmp_path / "recall.png", scale=2)))
+    pixel = png.pixelColor(round(2 * strip_at_last.x()), round(2 * strip_at_last.y()))
+    assert pixel.name() == well_colour(12).lower()
+    labels = [label for _, label in chart.legend.items]
+    assert len(labels) == 5 and all("…" in label.text for label in labels if "long" in label.text)
+    assert all(label.sceneBoundingRect().right() <= chart.viewport().width() + 1 for label in labels)
+    confusion = tab.confusion
+    confusion.setParent(None)
+    qtbot.addWidget(confusion)
+    confusion.resize(504, 360)
+    confusion.show()
+    qtbot.wait(50)
+    confusion.refresh()
+    assert "…" in confusion.plot.titleLabel.text
+    assert confusion.ci.geometry().width() <= confusion.viewport().width() + 1
+
+
+def pg_point(x, y):
+    from PySide6.QtCore import QPointF
+    return QPointF(x, y)
+
+
+def test_empty_charts_say_so_instead_of_drawing_axes(qtbot):
+    doc = LandscapeDocument(load_preset("paper-3x4"))
+    tab = ComparisonTab(doc)
+    qtbot.addWidget(tab)
+    for chart in (tab.recall_chart, tab.confusion):
+        assert not chart.plot.getAxis("bottom").isVisible() and not chart.plot.getAxis("left").isVisible()
+    assert "no method scored" in tab.confusion.plot.titleLabel.text
+    assert "open a dataset" in tab.recall_chart.plot.titleLabel.text
+    tab.shutdown()
