@@ -147,7 +147,7 @@ def metadata_run(root: Path, n: int = 3_000_000) -> None:
     from engine.simulate import write_metadata_files
 
     plan = SimulationPlan(landscape=load_preset("paper-3x4"), n_particles=n, box_size=64, chunk_size=10_000, seed=2)
-    folder = root / "meta3m"
+    folder = root / f"meta{n}"
     folder.mkdir()
     t = time.perf_counter()
     write_metadata_files(plan, folder)
@@ -184,6 +184,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--big", action="store_true", help="also the 300,000-particle run")
     parser.add_argument("--tmp", default=None, help="scratch folder (default: system temp)")
+    parser.add_argument("--metadata", type=int, metavar="N", default=None,
+                        help="only the metadata files of N particles (time, peak RSS), then exit")
     parser.add_argument("--_mode", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     cores = os.cpu_count() or 1
@@ -193,6 +195,8 @@ def main() -> None:
             return big_run(root, cores)
         if args._mode == "meta3m":
             return metadata_run(root)
+        if args.metadata:
+            return metadata_run(root, args.metadata)
         print(f"{cores} cores; scratch {root}")
         compare(64, 40_000, root, cores)
         compare(128, 8_000, root, cores)

@@ -9,6 +9,8 @@
   ``ctf.pkl`` ``(N, 9) float32 [D, apix, dfU, dfV, dfang_deg, kV, Cs_mm, Q0, phase_deg]``,
   exactly what ``cryodrgn parse_pose_star`` / ``parse_ctf_star`` write from our STAR file.
 - :func:`write_cryosparc_particles`: a numpy-format ``.cs`` (blob/*, ctf/*, alignments3D/*).
+- :func:`write_npz_streaming`: an ``.npz`` exactly as ``np.savez`` lays it out, each array
+  written piece by piece (ground_truth.npz without holding its image names).
 
 Every file is written to a temporary name beside its target and renamed, so a reader never
 sees half a file. All take :class:`ParticleMetadata` chunks in particle order.
@@ -320,17 +322,65 @@ def cryosparc_rows(meta: ParticleMetadata, optics: Optics, uid: np.ndarray) -> n
 
 
 def write_cryosparc_particles(path, optics: Optics, chunks: Iterable[ParticleMetadata], n: int, uids) -> None:
-    """Numpy-format ``particles.cs`` (N rows), filled chunk by chunk through a memory map.
+    """Numpy-format ``particles.cs`` (N rows), written chunk by chunk (chunks in particle order;
+    memory: one chunk's rows).
 
     ``uids``: callable chunk -> (len(chunk),) uint64 unique ids."""
     path = Path(path)
     tmp = temporary_path(path)
     try:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=CS_DTYPE, shape=(n,))
-        for meta in chunks:
-            out[meta.first:meta.first + len(meta)] = cryosparc_rows(meta, optics, uids(meta))
-        out.flush()
-        del out
+        with open(tmp, "wb") as fh:
+            header = {"descr": np.lib.format.dtype_to_descr(CS_DTYPE), "fortran_order": False, "shape": (n,)}
+            np.lib.format.write_array_header_1_0(fh, header)
+            rows = 0
+            for meta in chunks:
+                if meta.first != rows:
+                    raise ValueError(f"{path}: chunk {meta.chunk} starts at particle {meta.first}, expected {rows} "
+                                     "(chunks must come in particle order)")
+                fh.write(cryosparc_rows(meta, optics, uids(meta)).data)
+                rows += len(meta)
+            if rows != n:
+                raise ValueError(f"{path}: {rows} rows written, {n} expected")
         fsync_replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+# --- numpy .npz ----------------------------------------------------------------------------
+def write_npz_streaming(path, entries) -> None:
+    """Write an ``.npz`` (the layout of ``np.savez``: an uncompressed zip of ``NAME.npy``) with
+    each array streamed in pieces, so no array needs to exist whole in memory.
+
+    entries: iterable of ``(name, dtype, shape, pieces)``; ``pieces`` an iterable of arrays whose
+    C-order bytes, cast to ``dtype`` and concatenated, are the array (their total size must
+    match ``shape``), or one ndarray. Written to a temporary file and renamed."""
+    import zipfile
+
+    path = Path(path)
+    tmp = temporary_path(path)
+    try:
+        with zipfile.ZipFile(tmp, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for name, dtype, shape, pieces in entries:
+                dtype = np.dtype(dtype)
+                if isinstance(pieces, np.ndarray):
+                    pieces = [pieces]
+                header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": tuple(shape)}
+                expected = int(np.prod(shape, dtype=np.int64))
+                written = 0
+                with zf.open(f"{name}.npy", "w", force_zip64=True) as fh:
+                    np.lib.format.write_array_header_1_0(fh, header) if _header_fits_1_0(header) \
+                        else np.lib.format.write_array_header_2_0(fh, header)
+                    for piece in pieces:
+                        piece = np.ascontiguousarray(piece, dtype=dtype)
+                        fh.write(piece.data if piece.size else b"")
+                        written += piece.size
+                if written != expected:
+                    raise ValueError(f"{path}: {name}: {written} values written, shape {tuple(shape)} needs {expected}")
+        fsync_replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _header_fits_1_0(header: dict) -> bool:
+    """Whether the .npy 1.0 header (length < 65536) holds ``header``, as np.save decides."""
+    return len(repr(header)) < 65000

@@ -39,7 +39,7 @@ import numpy as np
 from engine import manifest as mf
 from engine.dataset_writer import (Optics, write_cryodrgn_ctf, write_cryodrgn_poses, write_cryosparc_particles,
                                    write_particles_star)
-from engine.ground_truth import GroundTruth, save_ground_truth
+from engine.ground_truth import GroundTruth
 from engine.landscape_io import save_landscape
 from engine.sim_chunks import (BATCH_SIZE, CALIBRATION_STREAM, CHUNK_STREAM, UID_STREAM, NoiseLevel, calibrate_noise,
                                chunk_metadata, chunk_uids, get_context, plan_key)
@@ -202,7 +202,7 @@ def _run_locked(plan, folder, ctx, workers, scheduler, resume, progress, should_
     if not finished:
         log(f"cancelled: {done} of {plan.n_particles} particles in finished chunks; resume to complete")
         return SimulationResult(folder, "cancelled", done, plan.n_particles, time.monotonic() - t0, noise, executor_name)
-    # the workers are gone: the metadata files get the memory (~300 bytes per particle)
+    # the workers are gone: the metadata files get the memory (~90 bytes per particle)
     report("metadata")
     log("writing particles.star, cryoDRGN, cryoSPARC and ground-truth files")
     manifest["files"] = write_metadata_files(plan, folder)
@@ -351,44 +351,101 @@ def _cpu_text(cpu) -> str:
 
 def write_metadata_files(plan: SimulationPlan, folder) -> dict:
     """Write particles.star, cryodrgn/*.pkl, cryosparc/particles.cs (if planned) and
-    ground_truth.npz from the chunks' regenerated metadata; returns {file: sha256}."""
+    ground_truth.npz from the chunks' metadata, regenerated from the seed chunk by chunk for
+    each file (a chunk's metadata costs ~2 ms per 1,000 particles); returns {file: sha256}.
+    Memory: the whole-dataset arrays each file needs (cryoDRGN poses: 88 bytes per particle;
+    ground truth: 91), never the metadata of all chunks at once."""
     from engine.atomic_files import sha256_file
 
     folder = Path(folder)
     ctx = get_context(plan)
     optics = Optics(ctx.box_size, ctx.apix_A, plan.voltage_kV, plan.cs_mm, plan.amplitude_contrast, plan.bfactor_A2)
-    metas = [chunk_metadata(ctx, k) for k in range(plan.n_chunks)]
+
+    def chunks():
+        return (chunk_metadata(ctx, k) for k in range(plan.n_chunks))
+
     n = plan.n_particles
-    write_particles_star(folder / "particles.star", optics, metas)
+    write_particles_star(folder / "particles.star", optics, chunks())
     (folder / "cryodrgn").mkdir(exist_ok=True)
-    write_cryodrgn_poses(folder / "cryodrgn/poses.pkl", optics, metas, n)
-    write_cryodrgn_ctf(folder / "cryodrgn/ctf.pkl", optics, metas, n)
+    write_cryodrgn_poses(folder / "cryodrgn/poses.pkl", optics, chunks(), n)
+    write_cryodrgn_ctf(folder / "cryodrgn/ctf.pkl", optics, chunks(), n)
     if plan.write_cryosparc:
         (folder / "cryosparc").mkdir(exist_ok=True)
-        write_cryosparc_particles(folder / "cryosparc/particles.cs", optics, metas, n, lambda m: chunk_uids(plan, m))
-    save_ground_truth(ground_truth_of(plan, metas), folder / "ground_truth.npz")
-    del metas
+        write_cryosparc_particles(folder / "cryosparc/particles.cs", optics, chunks(), n, lambda m: chunk_uids(plan, m))
+    save_ground_truth_streaming(plan, folder / "ground_truth.npz", chunks())
     return {name: sha256_file(folder / name) for name in METADATA_FILES if (folder / name).exists()}
 
 
+# GroundTruth's per-particle fields (engine.ground_truth) from a chunk's ParticleMetadata
+_GT_COLUMNS = {
+    "cc1_deg": (np.float64, lambda m: m.cc1_deg), "cc2_deg": (np.float64, lambda m: m.cc2_deg),
+    "well": (np.int16, lambda m: m.well), "core": (bool, lambda m: m.core),
+    "energy_kcal_per_mol": (np.float64, lambda m: m.energy_kcal_per_mol),
+    "rot_deg": (np.float64, lambda m: m.euler_deg[:, 0]), "tilt_deg": (np.float64, lambda m: m.euler_deg[:, 1]),
+    "psi_deg": (np.float64, lambda m: m.euler_deg[:, 2]),
+    "origin_x_A": (np.float64, lambda m: m.origin_A[:, 0]), "origin_y_A": (np.float64, lambda m: m.origin_A[:, 1]),
+    "defocus_u_A": (np.float64, lambda m: m.defocus_u_A), "defocus_v_A": (np.float64, lambda m: m.defocus_v_A),
+    "defocus_angle_deg": (np.float64, lambda m: m.defocus_angle_deg),
+}
+
+
+def save_ground_truth_streaming(plan: SimulationPlan, path, metas) -> None:
+    """ground_truth.npz of the chunks ``metas`` (an iterable, consumed once, in particle order):
+    the same file as ``save_ground_truth(ground_truth_of(plan, metas))`` (engine.ground_truth's
+    format), but the numeric columns are filled in place (91 bytes per particle) and the image
+    names, the largest field (4 bytes per character), are made chunk by chunk into the file."""
+    from dataclasses import fields
+
+    from engine.dataset_writer import stack_file_name, write_npz_streaming
+
+    n = plan.n_particles
+    columns = {name: np.empty(n, dtype) for name, (dtype, _) in _GT_COLUMNS.items()}
+    sizes = []
+    for meta in metas:
+        s = slice(meta.first, meta.first + len(meta))
+        for name, (_, get) in _GT_COLUMNS.items():
+            columns[name][s] = get(meta)
+        sizes.append((meta.chunk, len(meta)))
+    if sum(size for _, size in sizes) != n:
+        raise SimulationError(f"{path}: chunks hold {sum(size for _, size in sizes)} particles, plan has {n}")
+    width = max((len(f"{size:06d}@{stack_file_name(chunk)}") for chunk, size in sizes), default=1)
+    gt = _ground_truth(plan, np.broadcast_to(np.array("x"), (n,)), columns)  # validates (well labels...)
+
+    def image_names():
+        for chunk, size in sizes:
+            name = stack_file_name(chunk)
+            yield np.array([f"{i:06d}@{name}" for i in range(1, size + 1)], dtype=f"<U{width}")
+
+    entries = []
+    for f in fields(gt):
+        if f.name == "image_name":
+            entries.append((f.name, f"<U{width}", (n,), image_names()))
+        else:
+            value = np.asarray(getattr(gt, f.name))
+            entries.append((f.name, value.dtype, value.shape, value))
+    write_npz_streaming(path, entries)
+
+
 def ground_truth_of(plan: SimulationPlan, metas) -> GroundTruth:
-    """The GroundTruth (engine.ground_truth) of the chunks ``metas``, in particle order."""
+    """The GroundTruth (engine.ground_truth) of the chunks ``metas``, in particle order (all in
+    memory; the dataset's file is written by :func:`save_ground_truth_streaming`)."""
+    metas = list(metas)
+    n = sum(len(m) for m in metas)
+    columns = {name: np.empty(n, dtype) for name, (dtype, _) in _GT_COLUMNS.items()}
+    first = 0
+    for m in metas:
+        for name, (_, get) in _GT_COLUMNS.items():
+            columns[name][first:first + len(m)] = get(m)
+        first += len(m)
+    names = np.array([name for m in metas for name in m.image_names()]) if metas else np.zeros(0)
+    return _ground_truth(plan, names, columns)
+
+
+def _ground_truth(plan: SimulationPlan, image_name: np.ndarray, columns: dict) -> GroundTruth:
     land = plan.landscape
     basins = land.sampling_grid().basins
-
-    def cat(get, dtype=None):
-        return np.concatenate([np.asarray(get(m), dtype=dtype) for m in metas]) if metas else np.zeros(0, dtype)
-
     return GroundTruth(
-        image_name=cat(lambda m: np.array(m.image_names())),
-        cc1_deg=cat(lambda m: m.cc1_deg), cc2_deg=cat(lambda m: m.cc2_deg),
-        well=cat(lambda m: m.well, np.int16), core=cat(lambda m: m.core, bool),
-        energy_kcal_per_mol=cat(lambda m: m.energy_kcal_per_mol),
-        rot_deg=cat(lambda m: m.euler_deg[:, 0]), tilt_deg=cat(lambda m: m.euler_deg[:, 1]),
-        psi_deg=cat(lambda m: m.euler_deg[:, 2]),
-        origin_x_A=cat(lambda m: m.origin_A[:, 0]), origin_y_A=cat(lambda m: m.origin_A[:, 1]),
-        defocus_u_A=cat(lambda m: m.defocus_u_A), defocus_v_A=cat(lambda m: m.defocus_v_A),
-        defocus_angle_deg=cat(lambda m: m.defocus_angle_deg),
+        image_name=image_name, **columns,
         well_centres_deg=land.centres_deg, well_names=np.array([w.name for w in land.wells]),
         merged_into=np.array([m or 0 for m in basins.merged_into], dtype=np.int16),
         kT_kcal_per_mol=float(land.kT_kcal_per_mol))

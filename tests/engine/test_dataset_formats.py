@@ -172,3 +172,24 @@ def test_ground_truth_and_manifest_agree_with_the_star(dataset):
     assert manifest["software"]["numpy"] == np.__version__
     assert set(manifest["files"]) >= {"particles.star", "cryodrgn/poses.pkl", "cryodrgn/ctf.pkl", "ground_truth.npz"}
     assert verify_dataset(folder) == []
+
+
+def test_streamed_ground_truth_is_the_savez_file(dataset, tmp_path):
+    """ground_truth.npz written streaming (image names chunk by chunk) holds exactly what
+    np.savez of the in-memory GroundTruth holds: same fields, dtypes, shapes and values."""
+    from dataclasses import fields
+
+    from engine.ground_truth import save_ground_truth
+    from engine.sim_chunks import chunk_metadata, get_context
+    from engine.simulate import ground_truth_of
+
+    plan, folder, _, _ = dataset
+    ctx = get_context(plan)
+    save_ground_truth(ground_truth_of(plan, [chunk_metadata(ctx, k) for k in range(plan.n_chunks)]),
+                      tmp_path / "savez.npz")
+    with np.load(folder / "ground_truth.npz") as streamed, np.load(tmp_path / "savez.npz") as reference:
+        assert streamed.files == reference.files == [f.name for f in fields(load_ground_truth(tmp_path / "savez.npz"))]
+        for name in reference.files:
+            assert streamed[name].dtype == reference[name].dtype, name
+            np.testing.assert_array_equal(streamed[name], reference[name], err_msg=name)
+    assert load_ground_truth(folder / "ground_truth.npz").image_name[-1] == "000100@particles/particles_00002.mrcs"
