@@ -105,6 +105,17 @@ def _load_output_job(path, dataset, kind, label, *, progress=None, should_stop=N
         return LoadFailure("Cannot add method output", str(exc))
 
 
+def scoring_summary(results: dict, settings: ScoringSettings) -> str:
+    """Status line after scoring: "Scored 3 methods (dims 0,1)" or, when some could not be
+    scored, "3 scored, 2 not scored: <first reason> (dims 0,2)"."""
+    errors = [error for scores, _, error in results.values() if scores is None]
+    n_ok = len(results) - len(errors)
+    where = f"(dims {settings.dims_text}{', core only' if settings.core_only else ''})"
+    if not errors:
+        return f"Scored {n_ok} method{'s' if n_ok != 1 else ''} {where}"
+    return f"{n_ok} scored, {len(errors)} not scored: {errors[0] or 'no reason given'} {where}"
+
+
 class ComparisonModel(QObject):
     """See the module docstring.
 
@@ -237,8 +248,8 @@ class ComparisonModel(QObject):
         self.current = -1
         self.truth_landscape = None
         self._scored_cache = None
-        wells = self.settings.wells
-        if wells is not None and max(wells) > dataset.n_wells:
+        self._truth_settings = None
+        if self.settings.wells is not None:  # a subset of the old dataset's wells means nothing here
             self.settings = dataclasses.replace(self.settings, wells=None)
             self.sigSettingsChanged.emit(self.settings)
         self.selection.reset(dataset.n_particles)
@@ -319,7 +330,8 @@ class ComparisonModel(QObject):
             self.scorer.cancel()
             self._apply_scores(score_methods(self.dataset, stale, self.settings))
         else:
-            self.sigStatus.emit(f"Scoring {len(stale)} method{'s' if len(stale) != 1 else ''}…")
+            self.sigStatus.emit(f"Scoring {len(stale)} method{'s' if len(stale) != 1 else ''}…" if stale
+                                else "Computing the ground-truth landscape…")
             self.scorer.start(score_methods, self.dataset, stale, self.settings, name="scoring")
 
     def _truth_key(self):
@@ -337,9 +349,9 @@ class ComparisonModel(QObject):
         self.truth_landscape = result["truth"]
         self._truth_settings = self._truth_key()
         self.sigScoresChanged.emit()
-        if result["results"]:
-            self.sigStatus.emit(f"Scored {len(result['results'])} method{'s' if len(result['results']) != 1 else ''} "
-                                f"(dims {self.settings.dims_text}{', core only' if self.settings.core_only else ''})")
+        self.sigStatus.emit(scoring_summary(result["results"], self.settings) if result["results"]
+                            else f"Ready: {self.dataset.n_particles:,} particles, {self.dataset.n_wells} wells"
+                            + ("" if self.methods else "; add method outputs"))
         if self._stale():  # a method was added while this job ran
             self._rescore()
 

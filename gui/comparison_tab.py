@@ -269,8 +269,25 @@ class ComparisonTab(QWidget):
         return view
 
     # --- files --------------------------------------------------------------------------
-    def open_dataset(self, path) -> None:
-        self.model.open_dataset(path)
+    def open_dataset(self, path) -> bool:
+        """Open a dataset folder; with methods loaded or particles selected, ask first (they are
+        discarded). False when the user keeps the current comparison."""
+        m = self.model
+        if m.methods or m.selection.count:
+            what = ", ".join(filter(None, (f"{len(m.methods)} loaded method{'s' if len(m.methods) != 1 else ''}"
+                                           if m.methods else "",
+                                           f"a selection of {m.selection.count:,} particles" if m.selection.count else "")))
+            answer = QMessageBox.question(
+                self, "Open another dataset",
+                f"Opening {Path(path).name} discards {what} (outputs are matched to one dataset's particles).",
+                QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel)
+            if answer not in (QMessageBox.StandardButton.Discard, QMessageBox.StandardButton.Yes,
+                              QMessageBox.StandardButton.Ok):
+                self.sigStatusMessage.emit("Kept the current dataset and methods")
+                return False
+        m.open_dataset(path)
+        return True
 
     def add_outputs(self, paths, kind: str | None = None) -> None:
         """Add outputs with ``kind`` (default: the loader combo's choice; None detects)."""
@@ -282,7 +299,8 @@ class ComparisonTab(QWidget):
         """Dropped or given paths: dataset folders first, then outputs."""
         paths = [Path(p) for p in paths]
         for path in [p for p in paths if is_dataset_path(p)]:
-            self.open_dataset(path.parent if path.is_file() else path)
+            if not self.open_dataset(path.parent if path.is_file() else path):
+                return  # the user kept the current comparison: outputs dropped with it are not added
         outputs = [p for p in paths if not is_dataset_path(p)]
         if outputs:
             self.add_outputs(outputs)

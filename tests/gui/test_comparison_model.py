@@ -143,3 +143,17 @@ def test_outputs_need_a_dataset_first(qtbot, files):
     m.add_output(files[2])
     assert m.wait_idle()
     assert m.methods == [] and "open a dataset first" in failures[0]
+
+
+def test_background_scoring_without_methods_ends_with_a_clear_status(qtbot, files):
+    """A dataset scored in the background before any method is loaded: the status never says
+    "Scoring 0 methods" and ends on a ready line, not on a progress message."""
+    m = ComparisonModel()
+    m.sync_limit_rows = 0  # everything through the job runner
+    statuses = []
+    m.sigStatus.connect(statuses.append)
+    m.open_dataset(files[0])
+    assert m.wait_idle()
+    assert not any("Scoring 0" in s for s in statuses)
+    assert statuses[-1].startswith("Ready") and "add method outputs" in statuses[-1]
+    m.shutdown()

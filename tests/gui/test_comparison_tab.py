@@ -326,3 +326,27 @@ def test_empty_charts_say_so_instead_of_drawing_axes(qtbot):
     assert "no method scored" in tab.confusion.plot.titleLabel.text
     assert "open a dataset" in tab.recall_chart.plot.titleLabel.text
     tab.shutdown()
+
+
+def test_opening_another_dataset_asks_then_resets_wells_and_status(tab, files, tmp_path, message_boxes, qtbot):
+    """Methods loaded: opening a second dataset asks first; Cancel keeps everything, Discard
+    opens it with every well scored (the old subset means nothing there) and a clear status."""
+    from PySide6.QtWidgets import QMessageBox
+
+    other, _, _ = make_dataset(tmp_path / "other", n=800, seed=4, preset="paper-3x4")
+    QTest.mouseClick(tab.well_toggles.buttons[4], Qt.MouseButton.LeftButton)
+    assert tab.model.settings.wells is not None
+    statuses = []
+    tab.sigStatusMessage.connect(statuses.append)
+    message_boxes.reply = QMessageBox.StandardButton.Cancel
+    drop(tab, [other])
+    assert tab.model.wait_idle()
+    assert len(message_boxes.questions) == 1 and "2 loaded methods" in message_boxes.questions[0]
+    assert len(tab.model.methods) == 2 and tab.model.dataset.n_particles == 6000
+    message_boxes.reply = QMessageBox.StandardButton.Discard
+    tab.open_dataset(other)
+    assert tab.model.wait_idle()
+    assert len(message_boxes.questions) == 2
+    assert tab.model.dataset.n_particles == 800 and tab.model.methods == []
+    assert tab.model.settings.wells is None and all(b.isChecked() for b in tab.well_toggles.buttons)
+    assert not any("Scoring 0" in s for s in statuses) and statuses[-1].startswith("Ready")
