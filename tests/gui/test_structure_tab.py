@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
+import gui.load_maps_dialog as load_maps_dialog
 import gui.structure_tab as structure_tab
 from engine.maps import write_map
 from engine.object_model import build_ribosome_like
@@ -264,3 +265,27 @@ def test_main_window_has_the_tab(qtbot):
     tab = window.tabs.widget(titles.index("Structure & projections"))
     assert isinstance(tab, StructureTab) and tab.object is None   # built when first shown
     tab.close_view()
+
+
+def test_cancelling_the_dialog_while_loading_cancels_the_job(tab, obj, tmp_path, qtbot, monkeypatch):
+    _write_object_maps(tmp_path, obj)
+    release, started = threading.Event(), threading.Event()
+
+    def slow_load(request, max_box=None):
+        started.set()
+        assert release.wait(20)
+        return obj
+
+    monkeypatch.setattr(load_maps_dialog.MapsRequest, "load", slow_load)
+    dialog = tab.open_load_maps_dialog()
+    dialog.first_edit.setText(str(tmp_path / "lsu.mrc"))
+    dialog.second_edit.setText(str(tmp_path / "ssu.mrc"))
+    dialog.accept()
+    assert started.wait(5) and tab.loader.is_running()
+    assert not dialog.buttons.button(dialog.buttons.StandardButton.Ok).isEnabled()
+    changed = []
+    tab.sigObjectChanged.connect(changed.append)
+    with qtbot.waitSignal(tab.loader.sigCancelled, timeout=READY_MS):
+        dialog.reject()
+        release.set()
+    assert not tab.busy_bar.isVisible() and changed == [] and tab.object is obj
