@@ -9,7 +9,9 @@ they never talk to each other.
 
 A drag is live but only one undo step: call ``preview_landscape`` on every mouse move (views
 redraw, nothing is pushed), then the edit method on release (one command from the state
-before the preview), or ``cancel_preview`` to go back.
+before the preview), or ``cancel_preview`` to go back. ``preview_move_well`` keeps the
+energy of every other well on the grid from the first move of the drag
+(``engine.landscape_drag.DragGrid``), so each move adds one well's term.
 
 Example::
 
@@ -28,6 +30,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
 from engine.landscape import EnergyGrid, Landscape, Well
+from engine.landscape_drag import DragGrid
 from engine.landscape_io import load_landscape, save_landscape
 from engine.presets import DEFAULT_PRESET, load_preset
 from gui import undo_commands as cmd
@@ -66,6 +69,10 @@ class LandscapeDocument(QObject):
         self._path = str(path) if path else ""
         self._preview_base: Landscape | None = None
         self._grids: dict[int, tuple[Landscape, EnergyGrid]] = {}
+        # the drag in progress: (base landscape, well index, previewed landscape) and the
+        # DragGrid of each grid size asked for during it
+        self._drag: tuple[Landscape, int, Landscape] | None = None
+        self._drag_grids: dict[int, DragGrid] = {}
         self._selected = -1
         self._conformation = self._default_conformation()
         self._energy_unit = ENERGY_UNITS[0]
@@ -122,9 +129,21 @@ class LandscapeDocument(QObject):
     def _grid(self, n: int) -> EnergyGrid:
         cached = self._grids.get(n)
         if cached is None or not (cached[0] is self._landscape or cached[0] == self._landscape):
-            cached = (self._landscape, self._landscape.grid(n))
+            cached = (self._landscape, self._drag_grid(n) or self._landscape.grid(n))
             self._grids[n] = cached
         return cached[1]
+
+    def _drag_grid(self, n: int) -> EnergyGrid | None:
+        """The grid of the landscape shown now from the drag's cached other wells, or None
+        when the landscape shown is not the drag's preview."""
+        drag = self._drag
+        if drag is None or drag[2] is not self._landscape or self._preview_base is not drag[0]:
+            return None
+        base, index, shown = drag
+        cached = self._drag_grids.get(n)
+        if cached is None:
+            cached = self._drag_grids[n] = DragGrid(base, index, n)
+        return cached.energy_with(shown.wells[index])
 
     # --- whole document ---------------------------------------------------------------
     def reset(self, landscape: Landscape, path: str | None = None) -> None:
@@ -219,7 +238,9 @@ class LandscapeDocument(QObject):
         """Make ``landscape`` current (ending any preview) without an undo step. For undo
         commands and ``reset`` only; user edits go through the edit methods above."""
         self._preview_base = None
+        self._drag, self._drag_grids = None, {}
         self._show(landscape)
+        self.set_conformation(*self._conformation)  # back inside a domain that shrank
 
     def _show(self, landscape: Landscape) -> None:
         self._landscape = landscape
@@ -239,7 +260,11 @@ class LandscapeDocument(QObject):
         base = self.committed_landscape
         cc1_deg, cc2_deg = self.clamp_to_domain(cc1_deg, cc2_deg)
         moved = dataclasses.replace(base.wells[index], cc1_deg=cc1_deg, cc2_deg=cc2_deg)
-        self.preview_landscape(base.with_well(index, moved))
+        shown = base.with_well(index, moved)
+        if self._drag is None or self._drag[0] is not base or self._drag[1] != index:
+            self._drag_grids = {}  # a new drag: other wells are summed at the first grid asked
+        self._drag = (base, index, shown)
+        self.preview_landscape(shown)
 
     def cancel_preview(self) -> None:
         """Go back to the landscape from before the preview."""
@@ -251,6 +276,7 @@ class LandscapeDocument(QObject):
         """Drop the preview silently (the command pushed next redraws) and return the base."""
         if self._preview_base is not None:
             self._landscape, self._preview_base = self._preview_base, None
+            self._drag, self._drag_grids = None, {}
         return self._landscape
 
     # --- shared view state (not undoable) -----------------------------------------------

@@ -1,10 +1,13 @@
 """The "Landscape" tab: design an energy landscape by dragging wells.
 
 Left: the energy map with marginal densities (``LandscapeMapWidget``). Right: landscape
-controls (temperature, energy unit, core radius, live sample size, contours), the selected
-well's numbers (``WellInspector``) and the table of wells with their occupancies
-(``WellTable``). All of them share the ``LandscapeDocument``; this widget only lays them out
-and turns the map's cursor position into a status-bar message.
+controls (domain ranges, grid size, background energy, confinement, temperature, energy
+unit, core radius, live sample size, contours), the selected well's numbers
+(``WellInspector``) and the table of wells with their occupancies (``WellTable``). All of
+them share the ``LandscapeDocument``; this widget only lays them out and turns the map's
+cursor position into a status-bar message. Every landscape edit is one undo command; an
+edit the landscape refuses (a domain that would leave a well centre outside, min >= max)
+leaves it unchanged and says why under the controls and in the status bar.
 
 Example::
 
@@ -13,6 +16,8 @@ Example::
     designer.set_sample_size(5000)
 """
 from __future__ import annotations
+
+import re
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
@@ -29,19 +34,94 @@ MAX_SAMPLE_SIZE = 20000
 SAMPLE_STEP = 500
 DEFAULT_SAMPLE_SIZE = 5000
 DEFAULT_CORE_RADIUS_DEG = 3.0  # offered when the core radius is switched on
+GRID_SIZES = (512, 768, 1024)  # cells per axis offered (ground truth needs >= 512, DESIGN.md 3)
+DOMAIN_LIMIT_DEG = 180.0
+_FIELD_TEXT = {"cc1_range_deg": "cc1 range", "cc2_range_deg": "cc2 range",
+               "background_kcal_per_mol": "Background energy", "grid_size": "Grid size",
+               "confinement_kcal_per_mol": "Confinement", "temperature_K": "Temperature",
+               "core_radius_deg": "Core radius"}
+_OUTSIDE = re.compile(r"wells\[(\d+)\]\.(cc[12])_deg")
+
+
+def _spin(lo: float, hi: float, step: float, suffix: str, decimals: int = 2) -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setRange(lo, hi)
+    box.setDecimals(decimals)
+    box.setSingleStep(step)
+    box.setSuffix(suffix)
+    box.setKeyboardTracking(False)
+    return box
+
+
+def refusal_message(landscape, field: str, value, error: Exception) -> str:
+    """What to tell the user when the landscape refused ``field = value``."""
+    what = _FIELD_TEXT.get(field, field)
+    if isinstance(value, tuple):
+        shown = f"[{value[0]:g}°, {value[1]:g}°]"
+    else:
+        shown = f"{value:g}" if isinstance(value, (int, float)) else str(value)
+    match = _OUTSIDE.search(str(error))
+    if match and int(match.group(1)) < len(landscape.wells):
+        i, axis = int(match.group(1)), match.group(2)
+        well = landscape.wells[i]
+        centre = getattr(well, f"{axis}_deg")
+        return (f"{what} not changed to {shown}: well {i + 1} ({well.name}) at {axis} = "
+                f"{centre:g}° would lie outside it. Move or delete the well first.")
+    return f"{what} not changed to {shown}: {error}"
 
 
 class LandscapeControls(QGroupBox):
-    """Temperature, energy unit, core radius, sample size and contour toggle."""
+    """Domain ranges, grid size, background, confinement, temperature, energy unit, core
+    radius, sample size and contour toggle.
+
+    Signals: sigSampleSizeChanged(int), sigContoursToggled(bool), sigRefused(str): an edit
+    was refused and the landscape left unchanged (the text says why).
+    """
 
     sigSampleSizeChanged = Signal(int)
     sigContoursToggled = Signal(bool)
+    sigRefused = Signal(str)
 
     def __init__(self, document, parent=None):
         super().__init__("Landscape", parent)
         self.doc = document
         self._updating = False
         form = QFormLayout(self)
+        self.range_boxes: dict[str, tuple[QDoubleSpinBox, QDoubleSpinBox]] = {}
+        for field, label in (("cc1_range_deg", "cc1 range"), ("cc2_range_deg", "cc2 range")):
+            lo = _spin(-DOMAIN_LIMIT_DEG, DOMAIN_LIMIT_DEG, 1.0, " °")
+            hi = _spin(-DOMAIN_LIMIT_DEG, DOMAIN_LIMIT_DEG, 1.0, " °")
+            lo.setToolTip(f"Smallest {label.split()[0]} of the domain (degrees)")
+            hi.setToolTip(f"Largest {label.split()[0]} of the domain (degrees)")
+            lo.valueChanged.connect(lambda v, f=field: self._on_range(f, 0, v))
+            hi.valueChanged.connect(lambda v, f=field: self._on_range(f, 1, v))
+            self.range_boxes[field] = (lo, hi)
+            row = QHBoxLayout()
+            row.addWidget(lo, 1)
+            row.addWidget(QLabel("to"))
+            row.addWidget(hi, 1)
+            form.addRow(label, row)
+
+        self.grid_size = QComboBox()
+        self.grid_size.setToolTip("Cells per axis of the energy grid that is drawn, sampled and "
+                                  "labelled (ground truth uses at least 512 x 512)")
+        self.grid_size.activated.connect(self._on_grid_size)
+        form.addRow("Grid", self.grid_size)
+
+        self.background = _spin(-100.0, 100.0, 0.1, " kcal/mol")
+        self.background.setToolTip("Constant background energy E_bg (shifts every energy; "
+                                   "occupancies do not change)")
+        self.background.valueChanged.connect(
+            lambda v: self._edit("background_kcal_per_mol", float(v)))
+        form.addRow("Background", self.background)
+        self.confinement = _spin(0.0, 100.0, 0.5, " kcal/mol")
+        self.confinement.setToolTip("Gentle bowl c (u1² + u2²) added to the background, u the "
+                                    "position from the domain centre in half-widths: it "
+                                    "reaches c at the middle of each edge (0: flat)")
+        self.confinement.valueChanged.connect(
+            lambda v: self._edit("confinement_kcal_per_mol", float(v)))
+        form.addRow("Confinement", self.confinement)
+
         self.temperature = QDoubleSpinBox()
         self.temperature.setRange(1.0, 2000.0)
         self.temperature.setDecimals(1)
@@ -92,6 +172,12 @@ class LandscapeControls(QGroupBox):
         self.contours.toggled.connect(self.sigContoursToggled)
         form.addRow("", self.contours)
 
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #b0102a")
+        self.message.hide()
+        form.addRow(self.message)
+
         document.sigLandscapeChanged.connect(self._refresh)
         document.sigEnergyUnitChanged.connect(self._refresh)
         self._refresh()
@@ -104,6 +190,12 @@ class LandscapeControls(QGroupBox):
         land = self.doc.landscape
         self._updating = True
         try:
+            for field, boxes in self.range_boxes.items():
+                for box, value in zip(boxes, getattr(land, field)):
+                    box.setValue(value)
+            self._fill_grid_sizes(land.grid_size)
+            self.background.setValue(land.background_kcal_per_mol)
+            self.confinement.setValue(land.confinement_kcal_per_mol)
             self.temperature.setValue(land.temperature_K)
             self.kT_label.setText(f"kT = {land.kT_kcal_per_mol:.3f} kcal/mol")
             self.unit.setCurrentText(self.doc.energy_unit)
@@ -114,16 +206,53 @@ class LandscapeControls(QGroupBox):
         finally:
             self._updating = False
 
+    def _fill_grid_sizes(self, current: int) -> None:
+        """Offer GRID_SIZES, plus the landscape's own size when it is another one."""
+        sizes = sorted(set(GRID_SIZES) | {current})
+        if [self.grid_size.itemData(i) for i in range(self.grid_size.count())] != sizes:
+            self.grid_size.clear()
+            for n in sizes:
+                note = "" if n in GRID_SIZES else " (from the file)"
+                self.grid_size.addItem(f"{n} × {n}{note}", n)
+        self.grid_size.setCurrentIndex(sizes.index(current))
+
+    def _edit(self, field: str, value) -> bool:
+        """Set one landscape field (one undo step); on refusal, say why and show the
+        landscape's values again. True when the landscape took it."""
+        if self._updating:
+            return False
+        land = self.doc.landscape
+        try:
+            self.doc.set_landscape_field(field, value)
+        except ValueError as error:
+            text = refusal_message(land, field, value, error)
+            self.message.setText(text)
+            self.message.show()
+            self._refresh()
+            self.sigRefused.emit(text)
+            return False
+        self.message.hide()
+        return True
+
+    def _on_range(self, field: str, side: int, value: float) -> None:
+        if self._updating:
+            return
+        new = list(getattr(self.doc.landscape, field))
+        new[side] = float(value)
+        self._edit(field, tuple(new))
+
+    def _on_grid_size(self, index: int) -> None:
+        self._edit("grid_size", int(self.grid_size.itemData(index)))
+
     def _on_temperature(self, value: float) -> None:
-        if not self._updating:
-            self.doc.set_landscape_field("temperature_K", float(value))
+        self._edit("temperature_K", float(value))
 
     def _on_core(self, *_):
         if self._updating:
             return
         self.core_radius.setEnabled(self.core_enabled.isChecked())
         value = float(self.core_radius.value()) if self.core_enabled.isChecked() else None
-        self.doc.set_landscape_field("core_radius_deg", value)
+        self._edit("core_radius_deg", value)
 
     def _on_sample(self, position: int) -> None:
         n = position * SAMPLE_STEP
@@ -134,7 +263,8 @@ class LandscapeControls(QGroupBox):
 class LandscapeDesigner(QWidget):
     """Map, controls, inspector and well table of one LandscapeDocument.
 
-    Signals: sigStatusMessage(str): cursor position and energy for the status bar.
+    Signals: sigStatusMessage(str): cursor position and energy, or why an edit was
+    refused, for the status bar.
     Actions (for the window's Edit menu): ``action_add_well``, ``action_delete_well`` (Del).
     """
 
@@ -191,6 +321,7 @@ class LandscapeDesigner(QWidget):
         self.controls.sigContoursToggled.connect(self.map.set_contours_visible)
         self.map.sigCursorMoved.connect(self._on_cursor)
         self.map.sigCursorLeft.connect(lambda: self.sigStatusMessage.emit(""))
+        self.controls.sigRefused.connect(self.sigStatusMessage)
         document.sigSelectionChanged.connect(self._on_selection)
         self._on_selection(document.selected_well)
         self.set_sample_size(DEFAULT_SAMPLE_SIZE)

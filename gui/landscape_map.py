@@ -11,7 +11,11 @@ One widget serves both uses:
 
 Everything is redrawn from the document's signals; nothing here edits the landscape except
 through the document's edit methods. Drawing reuses its items (``setImage(autoLevels=False)``,
-``setData``) so a drag redraws at mouse rate.
+``setData``). During a drag preview the image, colour levels, handles and total marginals
+follow every mouse move; the layers derived from basins and sampling (contours, merged flags,
+live sample, per-well marginals) are redrawn at most every ``SLOW_REFRESH_MS`` from the
+latest preview (a throttle: the latest state wins, nothing queues up), and all of them at
+once when the drag ends.
 
 Example (another tab picking a conformation)::
 
@@ -22,18 +26,27 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QTransform
 from PySide6.QtWidgets import QMenu
 
 from engine.palette import well_colour
 from engine.sampling import sample_conformations
 from gui.contours import contour_segments, nice_levels
-from gui.well_handles import WellOverlay
+from gui.well_handles import WellOverlay, WellPointsItem
 
 COLOUR_MAP = "viridis"
 SAMPLE_SEED = 0
 CONTOUR_GRID_MAX = 256  # contours are traced on at most this many cells per axis
+SLOW_REFRESH_MS = 40  # during a drag: contours, basins, sample at most this often
+MARGINAL_HEADROOM = 1.08  # the marginal plots' top is this times the highest density
+# During a drag, ranges that would change on every move get slack so that the axes (slow to
+# redraw) stay put: the colour levels are widened by this fraction of the energy range on
+# each side and kept while the energy range stays inside them and covers most of them; the
+# marginal plots get this much more headroom and keep it while the curve fits and fills half.
+DRAG_LEVELS_SLACK = 0.03
+DRAG_MARGINAL_HEADROOM = 1.25
+_CACHED = pg.GraphicsObject.CacheMode.DeviceCoordinateCache
 MARGINAL_SIZE_PX = 110
 AXIS_LEFT_PX = 52
 AXIS_BOTTOM_PX = 42
@@ -82,6 +95,11 @@ class LandscapeMapWidget(pg.GraphicsLayoutWidget):
         self._show_sample = show_sample
         self._show_contours = True
         self._extent = None
+        self._image_shape = None
+        self._merged: tuple = ()
+        self._slow_timer = QTimer(self)
+        self._slow_timer.setSingleShot(True)
+        self._slow_timer.timeout.connect(self._refresh_slow)
         self.setBackground("w")
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.ci.layout.setSpacing(4)
@@ -109,8 +127,15 @@ class LandscapeMapWidget(pg.GraphicsLayoutWidget):
             self.addItem(self.colorbar, row=1, col=2)
         self.contours = pg.PlotCurveItem(pen=pg.mkPen(*CONTOUR_RGBA, width=1), antialias=False)
         self.contours.setZValue(-5)
+        # layers redrawn only by the throttled refresh are cached as pixmaps, so the image
+        # changing under them on every mouse move does not repaint them
+        self.contours.setCacheMode(_CACHED)
         self.map_plot.addItem(self.contours)
-        self._sample_items: list[pg.ScatterPlotItem] = []
+        self.samples = WellPointsItem()
+        self.samples.setZValue(10)
+        self.samples.setCacheMode(_CACHED)
+        self.samples.hide()
+        self.map_plot.addItem(self.samples)
         self.overlay = WellOverlay(self.map_plot, movable=editable, parent=self)
         self.marker = pg.TargetItem(size=18, movable=self.pick_conformation,
                                     pen=pg.mkPen("#ff2d2d", width=2.5))
@@ -136,7 +161,8 @@ class LandscapeMapWidget(pg.GraphicsLayoutWidget):
         self.doc.sigSelectionChanged.connect(self._refresh_wells)
         self.doc.sigEnergyUnitChanged.connect(self._on_unit_changed)
         self.doc.sigConformationChanged.connect(self._move_marker)
-        self.refresh()
+        self._stale = False
+        self._redraw()
         self._move_marker(*self.doc.conformation)
 
     # --- public -----------------------------------------------------------------------
@@ -152,7 +178,7 @@ class LandscapeMapWidget(pg.GraphicsLayoutWidget):
     def set_contours_visible(self, visible: bool) -> None:
         self._show_contours = bool(visible)
         self.contours.setVisible(self._show_contours)
-        self._refresh_energy()
+        self._refresh_contours()
 
     def reset_view(self) -> None:
         lo1, hi1, lo2, hi2 = self.doc.grid.extent_deg
@@ -169,64 +195,104 @@ class LandscapeMapWidget(pg.GraphicsLayoutWidget):
 
     def shown_samples(self) -> dict[int, np.ndarray]:
         """Well number (1-based) -> (n, 2) positions of the sample points drawn in its colour."""
-        out = {}
-        for k, item in enumerate(self._sample_items, start=1):
-            if item.isVisible() and len(item.data):
-                out[k] = np.column_stack([item.data["x"], item.data["y"]])
-        return out
+        if not self.samples.isVisible():
+            return {}
+        return self.samples.points_by_well()
+
+    @property
+    def slow_refresh_pending(self) -> bool:
+        """True while a drag's throttled layers wait for their next redraw."""
+        return self._slow_timer.isActive()
 
     # --- redraw -----------------------------------------------------------------------
     def refresh(self, *_):
+        """Redraw for the document's landscape: all layers, or during a drag preview the
+        cheap ones now and the rest throttled (see the module docstring). A hidden map (in
+        another tab) only notes that it is stale and redraws when it is shown."""
+        if not self.isVisible():
+            self._stale = True
+            self._slow_timer.stop()
+            return
+        self._stale = False
+        self._redraw()
+
+    def showEvent(self, ev):
+        super().showEvent(ev)
+        if self._stale:
+            self.refresh()
+
+    def _redraw(self) -> None:
         self._refresh_energy()
+        self._refresh_handles()
+        self._refresh_total_marginals()
+        if self.doc.is_previewing:
+            if not self._slow_timer.isActive():
+                self._slow_timer.start(SLOW_REFRESH_MS)
+        else:
+            self._slow_timer.stop()
+            self._refresh_slow()
+
+    def _refresh_slow(self) -> None:
+        """The layers derived from contours, basins and the sample."""
+        self._refresh_contours()
         self._refresh_wells()
         self._refresh_samples()
-        self._refresh_marginals()
+        self._refresh_well_marginals()
 
     def _refresh_energy(self) -> None:
         grid = self.doc.grid
         energy = grid.energy * self.doc.energy_scale
         lo, hi = float(energy.min()), float(energy.max())
         self.image.setImage(energy, autoLevels=False)
-        if (grid.extent_deg, energy.shape) != self._extent:  # setRect needs the image's size
-            self._extent = (grid.extent_deg, energy.shape)
+        if energy.shape != self._image_shape or grid.extent_deg != self._extent:
+            self._image_shape = energy.shape  # setRect needs the image's size
             lo1, hi1, lo2, hi2 = grid.extent_deg
             self.image.setRect(QRectF(lo1, lo2, hi1 - lo1, hi2 - lo2))
+        if grid.extent_deg != self._extent:
+            self._extent = grid.extent_deg
             self.reset_view()
-        self.colorbar.setLevels((lo, hi if hi > lo else lo + 1e-6))
-        if self._show_contours:
-            stride = max(1, -(-energy.shape[0] // CONTOUR_GRID_MAX))
-            x, y = contour_segments(energy[::stride, ::stride], grid.cc1[::stride],
-                                    grid.cc2[::stride], nice_levels(lo, hi, 12))
-            self.contours.setData(x, y, connect="pairs")
+        hi = hi if hi > lo else lo + 1e-6
+        old_lo, old_hi = self.colorbar.levels()
+        if self.doc.is_previewing:
+            if old_lo <= lo and hi <= old_hi and hi - lo >= (1 - 4 * DRAG_LEVELS_SLACK) * (old_hi - old_lo):
+                return  # the image keeps its levels
+            slack = DRAG_LEVELS_SLACK * (hi - lo)
+            lo, hi = lo - slack, hi + slack
+        if (lo, hi) != (old_lo, old_hi):
+            self.colorbar.setLevels((lo, hi))
+
+    def _refresh_contours(self) -> None:
+        if not self._show_contours:
+            return
+        grid = self.doc.grid
+        energy = grid.energy * self.doc.energy_scale
+        stride = max(1, -(-energy.shape[0] // CONTOUR_GRID_MAX))
+        x, y = contour_segments(energy[::stride, ::stride], grid.cc1[::stride],
+                                grid.cc2[::stride], nice_levels(float(energy.min()), float(energy.max()), 12))
+        self.contours.setData(x, y, connect="pairs", skipFiniteCheck=True)
+
+    def _refresh_handles(self) -> None:
+        """Handles, numbers and the selected well's ellipse at the wells' positions, with the
+        merged flags of the last basin computation (it runs in ``_refresh_wells``)."""
+        land = self.doc.landscape
+        if len(self._merged) != len(land.wells):
+            self._merged = self.doc.live_grid.basins.merged_into
+        self.overlay.update(land, self._merged, self.doc.selected_well)
 
     def _refresh_wells(self, *_):
-        merged = self.doc.live_grid.basins.merged_into
-        self.overlay.update(self.doc.landscape, merged, self.doc.selected_well)
+        self._merged = self.doc.live_grid.basins.merged_into
+        self.overlay.update(self.doc.landscape, self._merged, self.doc.selected_well)
 
     def _refresh_samples(self) -> None:
         n = self._sample_size if self._show_sample else 0
         grid = self.doc.live_grid
         self._set_dimmed(n > 0)
         if n == 0 or not self.doc.landscape.wells:
-            for item in self._sample_items:
-                item.hide()
+            self.samples.hide()
             return
         sample = sample_conformations(grid, n, SAMPLE_SEED)
-        n_wells = len(self.doc.landscape.wells)
-        while len(self._sample_items) < n_wells:
-            colour = pg.mkColor(well_colour(len(self._sample_items) + 1))
-            colour.setAlpha(235)
-            item = pg.ScatterPlotItem(pxMode=True, size=3.5, pen=None, brush=pg.mkBrush(colour),
-                                      antialias=False)
-            item.setZValue(10)
-            self.map_plot.addItem(item)
-            self._sample_items.append(item)
-        order = np.argsort(sample.well, kind="stable")
-        bounds = np.searchsorted(sample.well[order], np.arange(1, len(self._sample_items) + 2))
-        for k, item in enumerate(self._sample_items):
-            idx = order[bounds[k]:bounds[k + 1]]
-            item.setData(sample.cc1_deg[idx], sample.cc2_deg[idx])
-            item.setVisible(k < n_wells and idx.size > 0)
+        self.samples.set_points(sample.cc1_deg, sample.cc2_deg, sample.well)
+        self.samples.show()
 
     def _set_dimmed(self, dimmed: bool) -> None:
         """Fade the energy map (and its colour bar alike) behind a sample, so that points of
@@ -259,7 +325,9 @@ class LandscapeMapWidget(pg.GraphicsLayoutWidget):
             axis.enableAutoSIPrefix(False)
         self.ci.layout.setRowFixedHeight(0, MARGINAL_SIZE_PX)
         self.ci.layout.setColumnFixedWidth(1, MARGINAL_SIZE_PX)
-        swap = QTransform(0, 1, 1, 0, 0, 0)  # the right plot draws (cc2, p) as (p, cc2)
+        # the right plot draws its filled total (cc2, p) as (p, cc2) through a swap transform;
+        # the per-well curves are given (p, cc2) directly, since Qt caches no rotated item
+        swap = QTransform(0, 1, 1, 0, 0, 0)
         self._total_curves = []
         self._well_curves: list[list[pg.PlotCurveItem]] = [[], []]
         for plot in (self.top_plot, self.right_plot):
@@ -270,37 +338,52 @@ class LandscapeMapWidget(pg.GraphicsLayoutWidget):
                 curve.setTransform(swap)
             plot.addItem(curve)
             self._total_curves.append(curve)
-        self._swap = swap
 
-    def _refresh_marginals(self) -> None:
+    def _refresh_total_marginals(self) -> None:
+        """The landscape's marginal densities along cc1 and cc2 (full grid) and the plots'
+        ranges; during a drag a range only changes when the curve outgrows it or falls
+        below half of it, so the axes are not redrawn on every move."""
         if self.top_plot is None:
             return
-        grid, live = self.doc.grid, self.doc.live_grid
+        grid = self.doc.grid
         total = grid.marginals()
+        for axis, plot in enumerate((self.top_plot, self.right_plot)):
+            self._total_curves[axis].setData((grid.cc1, grid.cc2)[axis], total[axis],
+                                             skipFiniteCheck=True)
+            top = MARGINAL_HEADROOM * float(total[axis].max())
+            (_, x1), (_, y1) = plot.getViewBox().viewRange()
+            shown = y1 if axis == 0 else x1
+            if self.doc.is_previewing:
+                if 0.5 * shown <= top <= shown:
+                    continue
+                top *= DRAG_MARGINAL_HEADROOM / MARGINAL_HEADROOM
+            if axis == 0:
+                plot.setYRange(0, top, padding=0)
+            else:
+                plot.setXRange(0, top, padding=0)
+
+    def _refresh_well_marginals(self) -> None:
+        """Each basin's share of the marginals (preview grid during a drag)."""
+        if self.top_plot is None:
+            return
+        live = self.doc.live_grid
         per_well = _basin_marginals(live, len(self.doc.landscape.wells))
         merged = live.basins.merged_into
         for axis, plot in enumerate((self.top_plot, self.right_plot)):
-            coords = (grid.cc1, grid.cc2)[axis]
-            self._total_curves[axis].setData(coords, total[axis])
             curves = self._well_curves[axis]
             while len(curves) < len(per_well[axis]):
                 curve = pg.PlotCurveItem(pen=pg.mkPen(well_colour(len(curves) + 1), width=2),
                                          antialias=True)
-                if axis == 1:
-                    curve.setTransform(self._swap)
+                curve.setCacheMode(_CACHED)
                 plot.addItem(curve)
                 curves.append(curve)
             live_coords = (live.cc1, live.cc2)[axis]
             for k, curve in enumerate(curves):
                 visible = k < len(per_well[axis]) and merged[k] is None
                 if visible:
-                    curve.setData(live_coords, per_well[axis][k])
+                    xy = (live_coords, per_well[axis][k])
+                    curve.setData(*(xy if axis == 0 else xy[::-1]), skipFiniteCheck=True)
                 curve.setVisible(visible)
-            top = 1.08 * float(total[axis].max())
-            if axis == 0:
-                plot.setYRange(0, top, padding=0)
-            else:
-                plot.setXRange(0, top, padding=0)
 
     # --- document and mouse events ----------------------------------------------------
     def _energy_label(self) -> str:
@@ -309,6 +392,7 @@ class LandscapeMapWidget(pg.GraphicsLayoutWidget):
     def _on_unit_changed(self, _unit: str) -> None:
         self.colorbar.axis.setLabel(self._energy_label())
         self._refresh_energy()
+        self._refresh_contours()
 
     def _move_marker(self, cc1: float, cc2: float) -> None:
         if self.marker.pos() != QPointF(cc1, cc2):

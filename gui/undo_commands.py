@@ -22,6 +22,8 @@ _FIELD_LABELS = {
     "name": "name", "cc1_deg": "cc1", "cc2_deg": "cc2", "depth_kcal_per_mol": "depth",
     "sigma1_deg": "sigma1", "sigma2_deg": "sigma2", "angle_deg": "angle",
     "temperature_K": "temperature", "core_radius_deg": "core radius",
+    "cc1_range_deg": "cc1 range", "cc2_range_deg": "cc2 range", "grid_size": "grid size",
+    "background_kcal_per_mol": "background energy", "confinement_kcal_per_mol": "confinement",
 }
 
 

@@ -5,7 +5,10 @@ angle. Each committed value (Enter, focus out, arrow step) is one undo command t
 ``LandscapeDocument.update_well``; consecutive steps of one field merge into one undo step.
 ``WellTable`` lists every well with its basin's Boltzmann occupancy, its free energy
 G = -kT ln(P / P_max) in kT, and whether it has merged into a neighbour; clicking a row
-selects the well. Both redraw from the document's signals.
+selects the well. Both redraw from the document's signals; during a drag preview the table
+(basins) is redrawn at most every ``TABLE_REFRESH_MS`` from the latest preview, and the
+inspector only touches the boxes whose value or range changed. The centre boxes' ranges are
+the landscape's domain (wells never lie outside it), so they follow domain edits.
 
 Example::
 
@@ -16,12 +19,14 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QDoubleSpinBox, QFormLayout, QHeaderView,
                                QLabel, QLineEdit, QTableWidget, QTableWidgetItem, QWidget)
 
 from engine.palette import well_colour
+
+TABLE_REFRESH_MS = 60  # during a drag, occupancies are redrawn at most this often
 
 # field -> (label, unit suffix, decimals, step)
 _FIELDS = {
@@ -102,7 +107,9 @@ class WellInspector(QWidget):
                 "sigma2_deg": (0.05, max(land.cc2_range_deg[1] - land.cc2_range_deg[0], 1.0)),
             }
             for field, box in self.spin_boxes.items():
-                box.setRange(*ranges[field])
+                lo, hi = ranges[field]
+                if (box.minimum(), box.maximum()) != (round(lo, box.decimals()), round(hi, box.decimals())):
+                    box.setRange(lo, hi)
                 value = getattr(well, field)
                 if not math.isclose(box.value(), value, abs_tol=0.5 * 10 ** -box.decimals()):
                     box.setValue(value)
@@ -146,9 +153,20 @@ class WellTable(QTableWidget):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.verticalHeader().setDefaultSectionSize(22)
         self.itemSelectionChanged.connect(self._on_row_selected)
-        document.sigLandscapeChanged.connect(self._refresh)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._refresh)
+        document.sigLandscapeChanged.connect(self._on_landscape)
         document.sigSelectionChanged.connect(self._select_row)
         self._refresh()
+
+    def _on_landscape(self, *_):
+        if self.doc.is_previewing and self.rowCount() == len(self.doc.landscape.wells):
+            if not self._timer.isActive():
+                self._timer.start(TABLE_REFRESH_MS)
+        else:
+            self._timer.stop()
+            self._refresh()
 
     def row_texts(self, row: int) -> list[str]:
         return [self.item(row, c).text() for c in range(self.columnCount())]

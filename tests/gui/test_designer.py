@@ -193,8 +193,7 @@ def test_live_sample_is_coloured_by_ground_truth_well(designer):
     lo1, _, lo2, _ = grid.extent_deg
     step1, step2 = grid.step_deg
     for number, points in shown.items():
-        item = view._sample_items[number - 1]
-        assert item.opts["brush"].color().name() == well_colour(number)
+        assert view.samples.colour(number).name() == well_colour(number)
         i1 = ((points[:, 0] - lo1) / step1).astype(int)
         i2 = ((points[:, 1] - lo2) / step2).astype(int)
         assert np.all(grid.basins.label[i2, i1] == number)
