@@ -251,3 +251,83 @@ def test_read_only_map_picks_the_conformation(qtbot, mouse):
     assert picker.marker.pos().x() == pytest.approx(sig.args[0])
     mouse.drag(picker, picker.map_to_widget(well.cc1_deg, well.cc2_deg), picker.map_to_widget(0.0, 0.0))
     assert doc.landscape == load_preset("paper-3x4") and doc.undo_stack.count() == 0
+
+
+def test_throttled_layers_catch_up_with_the_latest_move(designer, qtbot):
+    """During a drag the image and total marginals follow every move at once; contours,
+    sample, per-well marginals and the table follow the latest move within the throttle."""
+    from engine.sampling import sample_conformations
+    from gui.landscape_map import SAMPLE_SEED
+
+    doc, view = designer.doc, designer.map
+    designer.set_sample_size(3000)
+    contours_before = view.contours.xData.copy()
+    table_before = designer.table.row_texts(1)
+    for x in (5.0, 3.0, 1.0, -1.0):  # four moves before the event loop runs
+        doc.preview_move_well(1, x, 2.0)
+    # immediate layers: the image is the moved landscape's energy, the handle is there
+    np.testing.assert_allclose(view.image.image, doc.landscape.grid().energy, atol=1e-12)
+    assert tuple(view.overlay.handles.data["x"]) == (-6.0, -1.0)
+    assert view.slow_refresh_pending
+    qtbot.waitUntil(lambda: not view.slow_refresh_pending, timeout=2000)
+    qtbot.waitUntil(lambda: designer.table.row_texts(1) != table_before, timeout=2000)
+    # the throttled layers show the latest preview (not any of the earlier ones)
+    live = doc.live_grid
+    assert live.energy.shape == (128, 128) and doc.landscape.wells[1].cc1_deg == -1.0
+    want = sample_conformations(live, 3000, SAMPLE_SEED)
+    shown = view.shown_samples()
+    for number, points in shown.items():
+        mask = want.well == number
+        np.testing.assert_allclose(np.sort(points[:, 0]), np.sort(want.cc1_deg[mask]))
+    assert not np.array_equal(view.contours.xData, contours_before)
+    assert designer.table.row_texts(1)[2] == f"{100 * live.basins.occupancy[1]:.1f} %"
+    doc.move_well(1, -1.0, 2.0)  # release: everything at once, nothing pending
+    assert not view.slow_refresh_pending and doc.undo_stack.count() == 1
+
+
+def test_a_hidden_map_redraws_when_shown(qtbot):
+    from gui.landscape_map import LandscapeMapWidget
+
+    doc = LandscapeDocument(two_wells())
+    picker = LandscapeMapWidget(doc, editable=False, marginals=False, show_sample=False)
+    qtbot.addWidget(picker)
+    with qtbot.waitExposed(picker):
+        picker.show()
+    picker.hide()
+    before = picker.image.image.copy()
+    doc.move_well(0, 0.0, 3.0)
+    np.testing.assert_array_equal(picker.image.image, before)  # nothing drawn while hidden
+    with qtbot.waitExposed(picker):
+        picker.show()
+    np.testing.assert_allclose(picker.image.image, doc.grid.energy)
+    assert tuple(picker.overlay.handles.data["x"]) == (0.0, 6.0)
+
+
+def test_sample_points_are_painted_in_their_wells_colours(qtbot):
+    """WellPointsItem draws each point as a disc of its well's palette colour."""
+    import pyqtgraph as pg
+    from PySide6.QtGui import QColor
+
+    from gui.well_handles import WellPointsItem
+
+    plot = pg.PlotWidget(background="w")
+    qtbot.addWidget(plot)
+    plot.resize(300, 300)
+    points = WellPointsItem(size_px=9.0, alpha=255)
+    plot.addItem(points)
+    plot.setRange(xRange=(0, 10), yRange=(0, 10), padding=0)
+    with qtbot.waitExposed(plot):
+        plot.show()
+    xy = {1: (2.0, 2.0), 3: (5.0, 7.0), 12: (8.0, 4.0)}
+    numbers = np.array([1, 3, 12, 3])
+    points.set_points(np.array([xy[k][0] for k in numbers]), np.array([xy[k][1] for k in numbers]), numbers)
+    assert set(points.points_by_well()) == {1, 3, 12} and len(points.points_by_well()[3]) == 2
+    image = plot.grab().toImage()
+    for number, (x, y) in xy.items():
+        pixel = plot.mapFromScene(plot.getViewBox().mapViewToScene(pg.QtCore.QPointF(x, y)))
+        colour = QColor(image.pixel(pixel))
+        want = QColor(well_colour(number))
+        assert max(abs(colour.red() - want.red()), abs(colour.green() - want.green()),
+                   abs(colour.blue() - want.blue())) < 30, number
+    empty = QColor(image.pixel(plot.mapFromScene(plot.getViewBox().mapViewToScene(pg.QtCore.QPointF(5.0, 2.0)))))
+    assert empty.name() == "#ffffff"

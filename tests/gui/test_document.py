@@ -1,6 +1,8 @@
 """LandscapeDocument: edits are undo commands, previews are not, files round-trip."""
+import dataclasses
 import json
 
+import numpy as np
 import pytest
 
 from engine.landscape import Landscape, Well
@@ -147,3 +149,46 @@ def test_bad_file_leaves_the_document_untouched(doc, tmp_path):
     with pytest.raises(LandscapeFileError, match=r"wells\[0\]\.sigma1_deg"):
         doc.open(bad)
     assert doc.landscape is before and doc.is_dirty and doc.undo_stack.count() == 1
+
+
+def test_drag_grids_equal_the_full_recompute(qapp):
+    land = load_preset("paper-3x4")
+    doc = LandscapeDocument(land)
+    for index, moves in ((5, [(-1.0, 2.0), (0.5, 3.0), (2.0, 4.5)]), (0, [(-12.0, -8.0)])):
+        for x, y in moves:
+            doc.preview_move_well(index, x, y)
+            for grid, n in ((doc.grid, 512), (doc.live_grid, 256)):
+                want = doc.landscape.grid(n)
+                np.testing.assert_allclose(grid.energy, want.energy, rtol=0, atol=1e-12)
+                assert grid.landscape == doc.landscape
+            assert doc.live_grid.basins.merged_into == doc.landscape.grid(256).basins.merged_into
+        doc.cancel_preview()
+        assert doc.grid.landscape == land
+    # a preview that is not a one-well move is recomputed in full
+    doc.preview_move_well(3, 0.0, 0.0)
+    other = dataclasses.replace(doc.landscape, temperature_K=200.0)
+    doc.preview_landscape(other)
+    np.testing.assert_allclose(doc.grid.energy, other.grid().energy, rtol=0, atol=1e-12)
+    doc.move_well(3, 1.0, 1.0)
+    np.testing.assert_allclose(doc.grid.energy, doc.landscape.grid().energy, rtol=0, atol=1e-12)
+
+
+def test_domain_edit_that_leaves_a_well_outside_is_refused(doc):
+    with pytest.raises(ValueError, match=r"wells\[1\]\.cc1_deg"):
+        doc.set_landscape_field("cc1_range_deg", (-10.0, 4.0))
+    assert doc.landscape == small_landscape() and doc.undo_stack.count() == 0
+    doc.set_landscape_field("cc1_range_deg", (-10.0, 6.0))
+    doc.set_landscape_field("grid_size", 512)
+    doc.set_landscape_field("background_kcal_per_mol", -1.0)
+    doc.set_landscape_field("confinement_kcal_per_mol", 0.5)
+    assert doc.undo_stack.count() == 4 and doc.grid.energy.shape == (512, 512)
+    assert doc.undo_stack.undoText() == "Set confinement"
+    for _ in range(4):
+        doc.undo_stack.undo()
+    assert doc.landscape == small_landscape()
+
+
+def test_conformation_stays_inside_a_shrunk_domain(doc):
+    doc.set_conformation(9.0, 7.0)
+    doc.set_landscape_field("cc1_range_deg", (-10.0, 6.0))
+    assert doc.conformation == (6.0, 7.0)
