@@ -30,7 +30,7 @@ from engine.dataset import GROUND_TRUTH_FILE
 from engine.palette import well_colour
 from gui.comparison_model import LOADABLE_KINDS, ComparisonModel
 from gui.comparison_table import ComparisonTable
-from gui.figure_export import ask_and_export
+from gui.figure_export import ask_and_export, dialog_folder, remember_folder
 from gui.jobs import JobRunner
 from gui.lineage_view import LineageView
 from gui.recall_chart import ConfusionMatrixView, RecallChart
@@ -262,7 +262,8 @@ class ComparisonTab(QWidget):
 
     def _with_export(self, view, name: str):
         """A small "Export…" button in the view's top-right corner (PNG or SVG)."""
-        button = self._tool("Export…", "Save this figure as PNG or SVG", lambda: ask_and_export(self, view, name))
+        button = self._tool("Export…", "Save this figure as PNG or SVG",
+                            lambda: ask_and_export(self, view, name, self._dataset_folder()))
         button.setParent(view)
         button.setAutoRaise(True)
         _CornerKeeper(view, button)
@@ -306,17 +307,24 @@ class ComparisonTab(QWidget):
             self.add_outputs(outputs)
 
     def open_dataset_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open dataset folder")
+        folder = QFileDialog.getExistingDirectory(self, "Open dataset folder", dialog_folder(self._dataset_folder()))
         if folder:
+            remember_folder(Path(folder).parent)
             self.open_dataset(folder)
 
     def add_output_dialog(self) -> None:
         if self.model.dataset is None and not self.model.busy:
             self._warn("Cannot add method output", "Open a dataset first: outputs are matched to its particles.")
             return
-        paths, _ = QFileDialog.getOpenFileNames(self, "Add method outputs", "", OUTPUT_FILTER)
+        paths, _ = QFileDialog.getOpenFileNames(self, "Add method outputs", dialog_folder(self._dataset_folder()),
+                                                OUTPUT_FILTER)
         if paths:
+            remember_folder(paths[0])
             self.add_outputs(paths)
+
+    def _dataset_folder(self):
+        dataset = self.model.dataset
+        return dataset.root if dataset is not None else None
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls() and all(u.isLocalFile() for u in event.mimeData().urls()):
@@ -377,8 +385,10 @@ class ComparisonTab(QWidget):
 
     # --- report -------------------------------------------------------------------------
     def export_report_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export the comparison report into a folder")
+        folder = QFileDialog.getExistingDirectory(self, "Export the comparison report into a folder",
+                                                  dialog_folder(self._dataset_folder()))
         if folder:
+            remember_folder(folder)
             self.export_report(folder)
 
     def export_report(self, folder):

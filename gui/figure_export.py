@@ -23,6 +23,33 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 FIGURE_FILTER = "PNG image (*.png);;SVG vector image (*.svg)"
 PNG_SCALE = 2
+LAST_FOLDER_KEY = "comparison/last_folder"
+
+
+def dialog_folder(fallback=None) -> str:
+    """Folder a Comparison-tab file dialog starts in: the last folder a file was chosen in
+    (this or an earlier session), else ``fallback`` (the dataset folder), else ''."""
+    from gui.settings import AppSettings
+
+    last = AppSettings().read_str(LAST_FOLDER_KEY)
+    if last and Path(last).is_dir():
+        return last
+    return str(fallback) if fallback is not None and Path(fallback).is_dir() else ""
+
+
+def remember_folder(path) -> None:
+    """Remember the folder of ``path`` (a chosen file, or a chosen folder itself)."""
+    from gui.settings import AppSettings
+
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    AppSettings().write(LAST_FOLDER_KEY, str(folder))
+
+
+def start_path(name: str, fallback=None) -> str:
+    """``name`` inside ``dialog_folder(fallback)`` (a save dialog's proposed file)."""
+    folder = dialog_folder(fallback)
+    return str(Path(folder) / name) if folder else name
 
 
 def export_figure(graphics_view, path, scale: int = PNG_SCALE) -> Path:
@@ -72,12 +99,15 @@ def _write_svg(graphics_view, path: Path) -> None:
         painter.end()
 
 
-def ask_and_export(parent, graphics_view, name: str) -> Path | None:
-    """File dialog (PNG or SVG), then ``export_figure``; None when cancelled or when the file
-    cannot be written (a message box says why)."""
-    path, chosen = QFileDialog.getSaveFileName(parent, "Export figure", f"{name}.png", FIGURE_FILTER)
+def ask_and_export(parent, graphics_view, name: str, folder=None) -> Path | None:
+    """File dialog (PNG or SVG) in the last folder used (else ``folder``), then
+    ``export_figure``; None when cancelled or when the file cannot be written (a message box
+    says why)."""
+    path, chosen = QFileDialog.getSaveFileName(parent, "Export figure", start_path(f"{name}.png", folder),
+                                               FIGURE_FILTER)
     if not path:
         return None
+    remember_folder(path)
     if not Path(path).suffix:
         path += ".svg" if "svg" in chosen else ".png"
     try:

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QHBoxLayout
                                QMessageBox, QToolButton, QVBoxLayout, QWidget)
 
 from gui.contours import contour_segments, nice_levels
-from gui.figure_export import ask_and_export, export_figure
+from gui.figure_export import ask_and_export, export_figure, remember_folder, start_path
 from gui.jobs import JobRunner
 from gui.point_cloud import COLOUR_MODES
 from gui.point_panel import AXIS_PEN, PointPanel, well_codes
@@ -185,7 +185,7 @@ class LineageView(QWidget):
         self.colour_combo.currentIndexChanged.connect(lambda i: self.set_colour_mode(COLOUR_MODES[i]))
         bar.addWidget(self.colour_combo)
         bar.addWidget(self._button("Export figure…", "Save this figure as PNG or SVG",
-                                   lambda: ask_and_export(self, self.plots, "lineage")))
+                                   lambda: ask_and_export(self, self.plots, "lineage", self._dataset_folder())))
         self.plots = LineagePlots()
         self.plots.setBackground("w")
         self.plots.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -438,11 +438,18 @@ class LineageView(QWidget):
         self.sigStatusMessage.emit(f"Wrote {len(indices):,} particles to {path}")
         return path
 
+    def _dataset_folder(self):
+        dataset = self.comparison.dataset
+        return dataset.root if dataset is not None else None
+
     def _ask_export_selection(self, suffix: str) -> None:
         filters = {".txt": "Text, one index a line (*.txt)", ".npy": "NumPy array (*.npy)",
                    ".star": "RELION STAR (*.star)"}
-        path, _ = QFileDialog.getSaveFileName(self, "Export selection", f"selection{suffix}", filters[suffix])
+        path, _ = QFileDialog.getSaveFileName(self, "Export selection",
+                                              start_path(f"selection{suffix}", self._dataset_folder()),
+                                              filters[suffix])
         if path:
+            remember_folder(path)
             self.export_selection(path if Path(path).suffix else path + suffix)
 
     def shutdown(self) -> None:

@@ -24,6 +24,7 @@ Example::
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -268,6 +269,35 @@ def write_indices(path, indices) -> Path:
     return path
 
 
+def rebase_image_names(names, from_folder, to_folder) -> np.ndarray:
+    """RELION image names "000001@stack.mrcs" whose relative stack paths are relative to
+    ``from_folder``, rewritten relative to ``to_folder`` (where the new STAR file lies), so
+    RELION run from the new file's folder finds the stacks. Absolute paths stay; a stack on
+    another drive than ``to_folder`` (Windows) is written absolute. (M,) str array."""
+    names = np.asarray(names).astype(str)
+    from_folder = Path(from_folder).resolve()
+    to_folder = Path(to_folder).resolve()
+    if from_folder == to_folder:
+        return names
+    parts = np.char.partition(names, "@")
+    has_at = parts[:, 1] == "@"
+    prefix = np.where(has_at, parts[:, 0], "")
+    stacks = np.where(has_at, parts[:, 2], parts[:, 0])
+    unique, inverse = np.unique(stacks, return_inverse=True)
+    rebased = []
+    for stack in unique.tolist():
+        if not stack or os.path.isabs(stack):
+            rebased.append(stack)
+            continue
+        target = os.path.normpath(from_folder / stack)
+        try:
+            rebased.append(Path(os.path.relpath(target, to_folder)).as_posix())
+        except ValueError:  # another drive: no relative path exists
+            rebased.append(Path(target).as_posix())
+    new_stacks = np.asarray(rebased, dtype=object)[inverse.ravel()].astype(str)
+    return np.where(has_at, np.char.add(np.char.add(prefix, "@"), new_stacks), new_stacks)
+
+
 def write_star_subset(path, dataset, indices, *, progress=None, should_stop=None, log=None) -> Path:
     """Write the rows ``indices`` of ``dataset``'s particles.star (optics block kept) to
     ``path``. Checks that the STAR has one row per particle and that the rows' image names
@@ -304,6 +334,7 @@ def write_star_subset(path, dataset, indices, *, progress=None, should_stop=None
         if wrong.size:
             raise SelectionError(f"{star}: row {indices[wrong[0]] + 1} is {names[wrong[0]]!r}, but the ground truth "
                                  f"names {known[indices[wrong[0]]]!r}: the STAR file is not in dataset order")
+    subset["rlnImageName"] = rebase_image_names(subset["rlnImageName"].to_numpy().astype(str), star.parent, path.parent)
     out = {name: block for name, block in blocks.items() if name != "particles"}
     out["particles"] = subset
     try:

@@ -1,5 +1,7 @@
 """Linked selection: exact region tests, real lasso and rectangle drags in one panel highlight
 the same particles in every other panel, and the selection exports as indices and STAR."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import starfile
@@ -202,7 +204,15 @@ def test_export_selection_as_indices_and_star_subset(view, files, tmp_path):
     assert loaded.dtype == np.int64 and loaded.tolist() == picked.tolist()
     blocks = starfile.read(star, always_dict=True)
     full = starfile.read(folder / "particles.star", always_dict=True)
-    assert blocks["particles"]["rlnImageName"].tolist() == gt.image_name[picked].tolist()
+    # the stacks are found from the new file's folder (RELION run there), not the dataset's
+    written = blocks["particles"]["rlnImageName"].astype(str).tolist()
+    for name, original in zip(written, gt.image_name[picked].tolist()):
+        index, stack = name.split("@")
+        assert index == original.split("@")[0] and not Path(stack).is_absolute()
+        assert (star.parent / stack).resolve() == (folder / original.split("@")[1]).resolve()
+    same_folder = view.export_selection(folder / "subset_here.star")
+    assert starfile.read(same_folder, always_dict=True)["particles"]["rlnImageName"].tolist() == gt.image_name[picked].tolist()
+    same_folder.unlink()
     np.testing.assert_allclose(blocks["particles"]["rlnDefocusU"], full["particles"]["rlnDefocusU"].to_numpy()[picked],
                                rtol=1e-6)
     assert blocks["optics"].equals(full["optics"])
@@ -227,6 +237,26 @@ def test_star_export_refuses_a_star_file_out_of_dataset_order(view, files, tmp_p
     assert write_indices(tmp_path / "ok.txt", [1]).read_text() == "1\n"
 
 
+def test_rebase_image_names_relative_absolute_and_other_drive(tmp_path, monkeypatch):
+    import os
+
+    from gui.selection import rebase_image_names
+
+    ds = tmp_path / "runs" / "ds"
+    out = tmp_path / "exports" / "deep"
+    names = ["000001@particles/p_0.mrcs", "000002@particles/p_0.mrcs", "3@/abs/stack.mrcs"]
+    got = rebase_image_names(names, ds, out).tolist()
+    assert got[:2] == ["000001@../../runs/ds/particles/p_0.mrcs", "000002@../../runs/ds/particles/p_0.mrcs"]
+    assert got[2] == "3@/abs/stack.mrcs"
+    assert rebase_image_names(names, ds, ds).tolist() == names
+
+    def other_drive(*_):
+        raise ValueError("path is on mount 'D:', start on mount 'C:'")
+    monkeypatch.setattr(os.path, "relpath", other_drive)
+    absolute = rebase_image_names(names[:1], ds, out).tolist()[0]
+    assert absolute == "000001@" + (ds.resolve() / "particles" / "p_0.mrcs").as_posix()
+
+
 def _segment_distance(p, a, b) -> float:
     p, a, b = (np.asarray(v, dtype=float) for v in (p, a, b))
     t = np.clip(np.dot(p - a, b - a) / np.dot(b - a, b - a), 0, 1)
@@ -242,4 +272,27 @@ def test_big_star_subsets_are_written_in_the_background(view, files, tmp_path, q
     with qtbot.waitSignal(view.star_runner.sigFinished, timeout=30_000):
         assert view.export_selection(tmp_path / "big.star") is None  # returned at once
     names = starfile.read(tmp_path / "big.star", always_dict=True)["particles"]["rlnImageName"]
-    assert names.tolist() == gt.image_name[[5, 6, 7]].tolist()
+    assert [n.split("@")[0] for n in names] == [n.split("@")[0] for n in gt.image_name[[5, 6, 7]]]
+    assert all((tmp_path / n.split("@")[1]).resolve() == (files[0] / o.split("@")[1]).resolve()
+               for n, o in zip(names, gt.image_name[[5, 6, 7]]))
+
+
+def test_export_dialogs_start_in_the_dataset_folder_then_the_last_one_used(view, files, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    folder = files[0]
+    asked = []
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    def save_dialog(parent, caption, start, filters=""):
+        asked.append(start)
+        return str(elsewhere / "picked.star"), filters
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(save_dialog))
+    view.comparison.selection.select([1, 2, 3])
+    view._ask_export_selection(".star")
+    assert Path(asked[0]).parent == Path(folder) and Path(asked[0]).name == "selection.star"
+    assert (elsewhere / "picked.star").is_file()
+    view._ask_export_selection(".txt")
+    assert Path(asked[1]) == elsewhere / "selection.txt"
