@@ -105,6 +105,18 @@ def _load_output_job(path, dataset, kind, label, *, progress=None, should_stop=N
         return LoadFailure("Cannot add method output", str(exc))
 
 
+def unique_label(label: str, taken) -> str:
+    """``label``, or "label (2)", "label (3)"… the first not in ``taken`` (method names are
+    table rows and report keys: they must differ)."""
+    taken = set(taken)
+    if label not in taken:
+        return label
+    k = 2
+    while f"{label} ({k})" in taken:
+        k += 1
+    return f"{label} ({k})"
+
+
 def scoring_summary(results: dict, settings: ScoringSettings) -> str:
     """Status line after scoring: "Scored 3 methods (dims 0,1)" or, when some could not be
     scored, "3 scored, 2 not scored: <first reason> (dims 0,2)"."""
@@ -260,7 +272,7 @@ class ComparisonModel(QObject):
         self._rescore()
 
     def _add_method(self, request: _Request, output) -> None:
-        label = request.label or output.label
+        label = unique_label(request.label or output.label, (m.label for m in self.methods))
         entry = MethodEntry(next(self._ids), label, output.kind, request.path,
                             dataclasses.replace(output, label=label))
         self.methods.append(entry)
@@ -283,10 +295,14 @@ class ComparisonModel(QObject):
 
     # --- edits ------------------------------------------------------------------------
     def set_label(self, position: int, label: str) -> bool:
-        """Rename method ``position``; an empty name is refused (False)."""
+        """Rename method ``position``; an empty name is refused (False); a name another method
+        has gets " (2)" (or the next free number) appended."""
         label = label.strip()
         entry = self.methods[position]
         if not label or label == entry.label:
+            return False
+        label = unique_label(label, (m.label for i, m in enumerate(self.methods) if i != position))
+        if label == entry.label:
             return False
         entry.label = label
         entry.output = dataclasses.replace(entry.output, label=label)

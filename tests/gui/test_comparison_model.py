@@ -157,3 +157,15 @@ def test_background_scoring_without_methods_ends_with_a_clear_status(qtbot, file
     assert not any("Scoring 0" in s for s in statuses)
     assert statuses[-1].startswith("Ready") and "add method outputs" in statuses[-1]
     m.shutdown()
+
+
+def test_method_names_stay_unique_on_add_and_rename(model, files):
+    folder, npy, pkl, _ = files
+    model.add_output(npy, label="noisy truth")
+    model.add_output(npy, label="noisy truth")
+    assert model.wait_idle()
+    assert [m.label for m in model.methods] == ["noisy truth", "cryoDRGN z", "noisy truth (2)", "noisy truth (3)"]
+    assert model.set_label(1, "noisy truth")
+    assert model.methods[1].label == "noisy truth (4)" and model.methods[1].output.label == "noisy truth (4)"
+    assert model.set_label(2, "PCA") and model.set_label(1, "noisy truth (2)")
+    assert len({m.label for m in model.methods}) == 4
