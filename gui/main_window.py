@@ -58,6 +58,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.structure, "Structure && projections")  # && shows one &
         self.simulation = SimulationPanel(self.doc)
         self.simulation.sigStatusMessage.connect(self.statusBar().showMessage)
+        self.simulation.follow_structure_tab(self.structure)  # maps loaded there become the plan's object
         self.tabs.addTab(self.simulation, "Simulation")
         self.comparison = ComparisonTab(self.doc)
         self.comparison.sigStatusMessage.connect(self.statusBar().showMessage)

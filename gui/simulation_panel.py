@@ -15,7 +15,7 @@ Example::
 """
 from __future__ import annotations
 
-import os
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,8 +26,9 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayo
                                QWidget)
 
 from engine.manifest import ManifestError, read_manifest
-from engine.sim_plan import (PlanError, SimulationPlan, estimate_disk_bytes, format_bytes, load_plan,
+from engine.sim_plan import (ObjectSpec, PlanError, SimulationPlan, estimate_disk_bytes, format_bytes, load_plan,
                              plan_from_dict, save_plan)
+from engine.executors import available_cpus
 from engine.simulate import estimate_seconds, run_simulation
 from gui.jobs import JobRunner
 from gui.particle_gallery import ParticleGallery
@@ -85,6 +86,9 @@ class SimulationPanel(QWidget):
         self.doc = document
         self.runner = JobRunner(self)
         self._base_plan = SimulationPlan(landscape=document.landscape)  # object spec etc. of a loaded plan
+        self._object_source = ""       # where the plan's object came from, for the Object label
+        self._structure_tab = None     # the Structure tab followed (follow_structure_tab)
+        self._maps_request = None      # the last MapsRequest sent to it
         self._gallery_loaded = False
         self._build()
         self.doc.sigLandscapeChanged.connect(self._on_landscape_changed)
@@ -172,7 +176,7 @@ class SimulationPanel(QWidget):
         form.addRow("Folder", row)
         self.chunk_spin = _spin(1, 1_000_000, 10_000, 1000)
         form.addRow("Particles per stack", self.chunk_spin)
-        self.workers_spin = _spin(1, 1024, os.cpu_count() or 1)
+        self.workers_spin = _spin(1, 1024, available_cpus())
         form.addRow("Local workers", self.workers_spin)
         self.scheduler_edit = QLineEdit()
         self.scheduler_edit.setPlaceholderText("optional Dask scheduler, tcp://host:8786")
@@ -282,7 +286,82 @@ class SimulationPanel(QWidget):
         text = {"ribosome-like": f"built-in ribosome-like (seed {spec.seed})",
                 "two-maps": f"maps {Path(spec.lsu_map or '').name} + {Path(spec.ssu_map or '').name}",
                 "map-and-mask": f"map {Path(spec.full_map or '').name} + mask {Path(spec.ssu_mask or '').name}"}
-        self.object_label.setText(text[spec.kind])
+        self.object_label.setText(text[spec.kind] + (f" ({self._object_source})" if self._object_source else ""))
+        self.object_label.setToolTip("\n".join(spec.map_paths))
+
+    # --- the object: set directly, or following the Structure tab ----------------------
+    def set_object_spec(self, spec: ObjectSpec, source: str = "") -> None:
+        """Simulate ``spec`` (engine.sim_plan.ObjectSpec) from now on; the other fields stay.
+        For user maps the box and pixel size follow the map files (box from the header, pixel
+        size "auto"). ``source``: shown after the Object label, e.g. "loaded in the Structure tab"."""
+        self._base_plan = replace(self._base_plan, object=spec)
+        self._object_source = source
+        if spec.kind != "ribosome-like":
+            from engine.maps import MapFileError, map_frame
+
+            try:
+                self.box_spin.setValue(map_frame(spec.map_paths[0]).box_size)
+            except MapFileError as exc:
+                self._append_log(f"warning: {exc}")
+            self.apix_spin.setValue(0.0)
+        self._update_object_label()
+        self._update_estimate()
+
+    def set_user_maps(self, request, obj=None) -> ObjectSpec:
+        """Simulate the maps of ``request`` (gui.load_maps_dialog.MapsRequest: kind, first_path,
+        second_path, pivot and axes). ``obj``: the TwoBodyObject loaded from it; its pivot
+        (Angstrom from the box centre, whatever frame the user typed it in) and normalised axes
+        are used. Without ``obj`` the request's pivot must be box-centred. Returns the spec."""
+        from engine.maps import PIVOT_FRAME_BOX
+        from gui.load_maps_dialog import KIND_MAPS
+
+        if obj is None and request.pivot_frame != PIVOT_FRAME_BOX:
+            raise ValueError("pivot_frame: a pivot in the map's frame needs the loaded object (obj)")
+        pivot = tuple(map(float, obj.pivot_A if obj is not None else request.pivot_A))
+        axis1 = tuple(map(float, obj.axis1 if obj is not None else request.axis1))
+        axis2 = tuple(map(float, obj.axis2 if obj is not None else request.axis2))
+        paths = [str(Path(request.first_path).resolve()), str(Path(request.second_path).resolve())]
+        if request.kind == KIND_MAPS:
+            spec = ObjectSpec(kind="two-maps", lsu_map=paths[0], ssu_map=paths[1], pivot_A=pivot, axis1=axis1, axis2=axis2)
+        else:
+            spec = ObjectSpec(kind="map-and-mask", full_map=paths[0], ssu_mask=paths[1], pivot_A=pivot, axis1=axis1,
+                              axis2=axis2)
+        self.set_object_spec(spec, "loaded in the Structure tab")
+        return spec
+
+    def follow_structure_tab(self, tab) -> None:
+        """Keep the plan's object in step with ``tab`` (gui.structure_tab.StructureTab): on its
+        sigObjectChanged, maps loaded there become the plan's object (at full size: the tab's
+        preview may be cropped) and its built-in object the built-in spec. The tab's objects
+        carry no file paths, so the MapsRequest is taken from ``tab.last_maps_request`` when the
+        tab has one, else noted as it passes through ``tab.load_maps``."""
+        self._structure_tab = tab
+        load_maps = tab.load_maps
+
+        def noting_load_maps(request, *args, **kwargs):
+            self._maps_request = request
+            return load_maps(request, *args, **kwargs)
+
+        tab.load_maps = noting_load_maps  # the tab's Load maps dialog calls self.load_maps(request)
+        tab.sigObjectChanged.connect(self.on_structure_object)
+
+    def on_structure_object(self, obj) -> None:
+        """The Structure tab shows ``obj`` (engine.object_model.TwoBodyObject): follow it."""
+        builtin = re.fullmatch(r"ribosome-like \(seed (\d+)\)", obj.name)
+        request = getattr(self._structure_tab, "last_maps_request", None) or self._maps_request
+        if builtin:
+            self.set_object_spec(ObjectSpec(seed=int(builtin.group(1))), "as in the Structure tab")
+        elif request is not None:
+            self._maps_request = None
+            try:
+                spec = self.set_user_maps(request, obj)
+            except (PlanError, ValueError) as exc:
+                self._append_log(f"error: the maps loaded in the Structure tab cannot be simulated: {exc}")
+                return
+            self._append_log(f"object: {', '.join(spec.map_paths)} (loaded in the Structure tab)")
+        else:
+            self._append_log(f"the Structure tab shows {obj.name!r}, which names no map files; the plan keeps "
+                             f"its object ({self.object_label.text()})")
 
     def _update_estimate(self, *_) -> None:
         try:

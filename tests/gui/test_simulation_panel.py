@@ -137,3 +137,43 @@ def test_job_runner_cancels_the_old_job_when_a_new_one_starts(qtbot):
         runner.start(broken)
     assert errored.args[0] == "ValueError: bad plan field"
     assert runner.shutdown(5000)
+
+
+def test_panel_follows_maps_loaded_in_the_structure_tab(qtbot, tmp_path):
+    """Maps loaded through the Structure tab (its load_maps, then sigObjectChanged with the
+    object) become the plan's object: file paths from the request, pivot and axes from the
+    loaded object, box from the map header; the built-in object switches the plan back."""
+    from PySide6.QtCore import QObject, Signal
+
+    from engine.maps import write_map
+    from engine.object_model import build_ribosome_like
+    from gui.load_maps_dialog import KIND_MAPS, MapsRequest
+
+    class StructureTabStandIn(QObject):
+        """The StructureTab's interface the panel uses: load_maps(request) -> sigObjectChanged(obj)."""
+
+        sigObjectChanged = Signal(object)
+
+        def load_maps(self, request):
+            self.sigObjectChanged.emit(request.load(max_box=None))
+
+    obj = build_ribosome_like(box_size=32)
+    write_map(tmp_path / "lsu.mrc", obj.lsu, obj.apix_A)
+    write_map(tmp_path / "ssu.mrc", obj.ssu, obj.apix_A)
+    doc, panel = make_panel(qtbot)
+    panel.box_spin.setValue(64)
+    tab = StructureTabStandIn()
+    panel.follow_structure_tab(tab)
+    request = MapsRequest(KIND_MAPS, str(tmp_path / "lsu.mrc"), str(tmp_path / "ssu.mrc"),
+                          pivot_A=tuple(obj.pivot_A), axis1=tuple(obj.axis1), axis2=tuple(obj.axis2))
+    tab.load_maps(request)
+    spec = panel.plan().object
+    assert (spec.kind, spec.lsu_map, spec.ssu_map) == ("two-maps", str(tmp_path / "lsu.mrc"), str(tmp_path / "ssu.mrc"))
+    np.testing.assert_allclose(spec.pivot_A, obj.pivot_A, atol=1e-6)
+    np.testing.assert_allclose(spec.axis1, obj.axis1, atol=1e-9)
+    assert panel.plan().effective_box_size() == 32 and panel.box_spin.value() == 32
+    assert panel.plan().effective_apix_A() == np.float32(obj.apix_A)
+    assert "lsu.mrc + ssu.mrc" in panel.object_label.text() and "Structure tab" in panel.object_label.text()
+    tab.sigObjectChanged.emit(build_ribosome_like(box_size=32, seed=3))
+    assert panel.plan().object.kind == "ribosome-like" and panel.plan().object.seed == 3
+    assert "built-in" in panel.object_label.text()
