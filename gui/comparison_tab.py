@@ -41,6 +41,15 @@ DIMS_PRESETS = ("0,1", "0,1,2", "all")
 SYNC_REPORT_ROWS = 250_000
 
 
+MIN_TABLE_ROWS = 5
+
+
+def table_height(table, rows: int) -> int:
+    """Pixels a table needs to show its header and ``rows`` rows without scrolling."""
+    return (table.horizontalHeader().sizeHint().height() + rows * table.verticalHeader().defaultSectionSize()
+            + 2 * table.frameWidth() + 4)
+
+
 def is_dataset_path(path) -> bool:
     """A dataset folder (holding ground_truth.npz) or a ground_truth.npz file itself."""
     path = Path(path)
@@ -229,7 +238,13 @@ class ComparisonTab(QWidget):
         left.addWidget(self.table)
         left.addWidget(self._with_export(self.recall_chart, "recall_per_well"))
         left.addWidget(self._with_export(self.confusion, "confusion"))
-        left.setSizes([120, 340, 360])
+        self.table.setMinimumHeight(table_height(self.table, MIN_TABLE_ROWS))
+        left.setChildrenCollapsible(False)
+        left.setStretchFactor(0, 1)   # the table grows with the methods; the charts keep room
+        left.setStretchFactor(1, 2)
+        left.setStretchFactor(2, 2)
+        left.setSizes([table_height(self.table, MIN_TABLE_ROWS), 320, 340])
+        self.left_splitter = left
         self.lineage = LineageView(self.model)
         self.landscapes = RecoveredLandscapeView(self.model, self.doc)
         self.views = QTabWidget()

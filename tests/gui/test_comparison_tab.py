@@ -350,3 +350,15 @@ def test_opening_another_dataset_asks_then_resets_wells_and_status(tab, files, t
     assert tab.model.dataset.n_particles == 800 and tab.model.methods == []
     assert tab.model.settings.wells is None and all(b.isChecked() for b in tab.well_toggles.buttons)
     assert not any("Scoring 0" in s for s in statuses) and statuses[-1].startswith("Ready")
+
+
+def test_method_table_shows_five_rows_without_scrolling(tab, files):
+    folder, npy, pkl, _ = files
+    for k in range(3):
+        tab.model.add_output(npy, label=f"copy {k}")
+    assert tab.model.wait_idle() and len(tab.model.methods) == 5
+    table = tab.table
+    QApplication.processEvents()
+    last = table.visualRect(table.proxy.index(4, COL_METHOD))
+    assert last.isValid() and last.bottom() <= table.viewport().height()
+    assert table.verticalScrollBar().maximum() == 0
