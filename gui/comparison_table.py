@@ -103,6 +103,8 @@ def _text(entry, col: int) -> str:
     if col == COL_KIND:
         return entry.kind
     if s is None:
+        if col == COL_ACCURACY and entry.error:
+            return f"{NO_VALUE} ({short_reason(entry)})"
         return NO_VALUE
     if col == COL_ACCURACY:
         return f"{100 * s.accuracy:.2f}"
@@ -114,6 +116,18 @@ def _text(entry, col: int) -> str:
         n = entry.output.n_dims
         return f"all {n}" if len(s.dims) == n and n > 2 else f"{','.join(map(str, s.dims))} of {n}"
     return ""
+
+
+def short_reason(entry) -> str:
+    """Why ``entry`` is not scored, short enough for a table cell: "dims 0,2: output has 2
+    dims" when the settings ask for a dimension the output lacks, else the engine's message
+    (cut to 60 characters; the tooltip has it whole)."""
+    settings = entry.scored_with
+    n = entry.output.n_dims
+    if settings is not None and settings.dims is not None and max(settings.dims) >= n:
+        return f"dims {settings.dims_text}: output has {n} dim{'s' if n != 1 else ''}"
+    text = entry.error.strip().splitlines()[0] if entry.error.strip() else "not scored"
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def _sort_value(entry, col: int):

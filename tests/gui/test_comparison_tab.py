@@ -81,13 +81,17 @@ def test_settings_widgets_update_the_table_live(tab, files, qtbot):
     folder, npy, pkl, gt = files
     ds = load_dataset(folder)
     z = load_output(pkl, ds)
+    statuses = []
+    tab.sigStatusMessage.connect(statuses.append)
     edit = tab.dims_combo.lineEdit()
     edit.selectAll()
     QTest.keyClicks(edit, "0,1,2,3")
     QTest.keyClick(edit, Qt.Key.Key_Return)
     assert float(shown(tab, 1)[COL_ACCURACY]) == pytest.approx(100 * score(ds, z, dims=(0, 1, 2, 3)).accuracy, abs=0.005)
     assert shown(tab, 1)[COL_DIMS] == "all 4"
-    assert shown(tab, 0)[COL_ACCURACY] == NO_VALUE  # the .npy has two dimensions only
+    # the .npy has two dimensions only: the cell and the status say why it is not scored
+    assert shown(tab, 0)[COL_ACCURACY] == f"{NO_VALUE} (dims 0,1,2,3: output has 2 dims)"
+    assert statuses[-1].startswith("1 scored, 1 not scored: ") and "dimension 2 does not exist" in statuses[-1]
     tooltip = tab.table.source_model.data(tab.table.source_model.index(0, COL_ACCURACY), Qt.ItemDataRole.ToolTipRole)
     assert "dimension 2 does not exist" in tooltip
     edit.selectAll()
