@@ -437,6 +437,17 @@ class ComparisonTab(QWidget):
         self.sigStatusMessage.emit(f"Wrote {len(written)} files to {folder}")
         return written
 
+    def work_that_quitting_loses(self) -> list[str]:
+        """What closing the application would lose here (empty: nothing), for a question."""
+        m = self.model
+        lost = []
+        if m.methods:
+            lost.append(f"{len(m.methods)} loaded method output{'s' if len(m.methods) != 1 else ''} "
+                        "must be added again")
+        if m.selection.count:
+            lost.append(f"the selection of {m.selection.count:,} particles is lost (export it first)")
+        return lost
+
     def shutdown(self) -> None:
         """Stop background work (application exit)."""
         self.model.shutdown()

@@ -91,6 +91,9 @@ class MainWindow(QMainWindow):
         self.action_redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
         edit_menu.addAction(self.action_undo)
         edit_menu.addAction(self.action_redo)
+        # undo edits the landscape: off where Ctrl+Z would change it unseen (after the stack's own updates)
+        for signal in (self.tabs.currentChanged, self.doc.undo_stack.canUndoChanged, self.doc.undo_stack.canRedoChanged):
+            signal.connect(self._update_undo_actions)
         edit_menu.addSeparator()
         edit_menu.addAction(self.designer.action_add_well)
         edit_menu.addAction(self.designer.action_delete_well)
@@ -216,8 +219,25 @@ class MainWindow(QMainWindow):
             settings.last_landscape_json = json.dumps(landscape_to_dict(self.doc.clean_landscape))
         settings.sync()
 
+    def _update_undo_actions(self, *_) -> None:
+        editable = self.tabs.currentWidget() not in (self.comparison, self.simulation)
+        self.action_undo.setEnabled(editable and self.doc.undo_stack.canUndo())
+        self.action_redo.setEnabled(editable and self.doc.undo_stack.canRedo())
+
+    def _confirm_quit(self) -> bool:
+        """Ask before a running simulation or the comparison's methods/selection are lost."""
+        lost = self.comparison.work_that_quitting_loses()
+        if self.simulation.runner.is_running():
+            lost.insert(0, "the running simulation job is stopped (it can be resumed later with Resume)")
+        if not lost:
+            return True
+        answer = QMessageBox.question(self, "Quit", "Quitting now:\n• " + "\n• ".join(lost),
+                                      QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+                                      QMessageBox.StandardButton.Cancel)
+        return answer != QMessageBox.StandardButton.Cancel
+
     def closeEvent(self, event) -> None:
-        if not self._maybe_save():
+        if not self._maybe_save() or not self._confirm_quit():
             event.ignore()
             return
         self._remember()

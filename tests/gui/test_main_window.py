@@ -171,3 +171,33 @@ def test_bad_settings_fall_back_to_the_default(make_window, tmp_path):
     assert window.doc.landscape == load_preset("paper-3x4")
     assert window.designer.sample_size == 5000
     assert "gone.json" in window.statusBar().currentMessage()
+
+
+def test_undo_is_off_on_the_comparison_and_simulation_tabs(make_window):
+    """Ctrl+Z on the Comparison tab must not undo a landscape edit made on the Landscape tab."""
+    window = make_window()
+    doc = window.doc
+    doc.set_landscape_field("temperature_K", doc.landscape.temperature_K + 10.0)
+    edited = doc.landscape
+    assert window.action_undo.isEnabled()
+    index = doc.undo_stack.index()
+    window.tabs.setCurrentWidget(window.comparison)
+    assert not window.action_undo.isEnabled()
+    window.action_undo.trigger()
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert doc.undo_stack.index() == index and doc.landscape == edited
+    window.tabs.setCurrentWidget(window.simulation)
+    assert not window.action_undo.isEnabled()
+    window.tabs.setCurrentWidget(window.designer)
+    assert window.action_undo.isEnabled()
+
+
+def test_quitting_with_a_running_simulation_asks_and_says_it_can_be_resumed(make_window, message_boxes, monkeypatch):
+    window = make_window()
+    monkeypatch.setattr(window.simulation.runner, "is_running", lambda: True)
+    message_boxes.reply = QMessageBox.StandardButton.Cancel
+    assert not window.close()
+    assert window.isVisible() and "resumed" in message_boxes.questions[-1]
+    message_boxes.reply = QMessageBox.StandardButton.Discard
+    monkeypatch.undo()
+    assert window.close()
