@@ -88,7 +88,6 @@ class SimulationPanel(QWidget):
         self._base_plan = SimulationPlan(landscape=document.landscape)  # object spec etc. of a loaded plan
         self._object_source = ""       # where the plan's object came from, for the Object label
         self._structure_tab = None     # the Structure tab followed (follow_structure_tab)
-        self._maps_request = None      # the last MapsRequest sent to it
         self._gallery_loaded = False
         self._build()
         self.doc.sigLandscapeChanged.connect(self._on_landscape_changed)
@@ -331,28 +330,18 @@ class SimulationPanel(QWidget):
 
     def follow_structure_tab(self, tab) -> None:
         """Keep the plan's object in step with ``tab`` (gui.structure_tab.StructureTab): on its
-        sigObjectChanged, maps loaded there become the plan's object (at full size: the tab's
-        preview may be cropped) and its built-in object the built-in spec. The tab's objects
-        carry no file paths, so the MapsRequest is taken from ``tab.last_maps_request`` when the
-        tab has one, else noted as it passes through ``tab.load_maps``."""
+        sigObjectChanged, maps loaded there (``tab.maps_request``) become the plan's object (at
+        full size: the tab's preview may be cropped) and its built-in object the built-in spec."""
         self._structure_tab = tab
-        load_maps = tab.load_maps
-
-        def noting_load_maps(request, *args, **kwargs):
-            self._maps_request = request
-            return load_maps(request, *args, **kwargs)
-
-        tab.load_maps = noting_load_maps  # the tab's Load maps dialog calls self.load_maps(request)
         tab.sigObjectChanged.connect(self.on_structure_object)
 
     def on_structure_object(self, obj) -> None:
         """The Structure tab shows ``obj`` (engine.object_model.TwoBodyObject): follow it."""
         builtin = re.fullmatch(r"ribosome-like \(seed (\d+)\)", obj.name)
-        request = getattr(self._structure_tab, "last_maps_request", None) or self._maps_request
+        request = getattr(self._structure_tab, "maps_request", None)
         if builtin:
             self.set_object_spec(ObjectSpec(seed=int(builtin.group(1))), "as in the Structure tab")
         elif request is not None:
-            self._maps_request = None
             try:
                 spec = self.set_user_maps(request, obj)
             except (PlanError, ValueError) as exc:

@@ -111,6 +111,10 @@ class StructureTab(QWidget):
         self._obj = None
         self._box_size = box_size
         self._waiting_dialog: LoadMapsDialog | None = None
+        # The MapsRequest behind the object on screen (None for the built-in object), so that
+        # other tabs (the simulation plan) can name the files; set when the object is shown.
+        self.maps_request: MapsRequest | None = None
+        self._pending_request: MapsRequest | None = None
         self.max_preview_box = MAX_PREVIEW_BOX   # larger maps are cropped to this for display
         self.loader = JobRunner(self)
         self._build()
@@ -140,12 +144,14 @@ class StructureTab(QWidget):
     def set_object(self, obj) -> None:
         """Show ``obj``: its projector and meshes are prepared in the job runner, then it
         replaces the current object and sigObjectChanged is emitted."""
+        self._pending_request = None
         self._start(lambda: obj, f"preparing {obj.name}")
 
     def build_builtin_object(self, box_size: int | None = None) -> None:
         """Build the built-in ribosome-like object at ``box_size`` (default: chosen) in the
         job runner and show it when ready."""
         box = int(box_size or self.box_combo.currentText())
+        self._pending_request = None
         self._start(lambda: build_ribosome_like(box_size=box), f"building the built-in object (box {box})")
 
     def load_maps(self, request: MapsRequest) -> None:
@@ -157,6 +163,7 @@ class StructureTab(QWidget):
             note = cropped_note(frame.box_size, frame.apix_A, self.max_preview_box)
         except MapFileError:
             pass  # the job reads the file again and reports the problem
+        self._pending_request = request
         self._start(partial(request.load, max_box=self.max_preview_box),
                     f"reading {Path(request.first_path).name} and {Path(request.second_path).name}",
                     note)
@@ -174,6 +181,7 @@ class StructureTab(QWidget):
         """Put a prepared object on screen (GUI thread; fast: no FFTs, no meshing)."""
         obj = prepared.obj
         self._obj = obj
+        self.maps_request = self._pending_request
         self.view.set_object(obj, prepared.surfaces)
         self.view.set_conformation(*self.doc.conformation)
         self.preview.set_object(obj, prepared.projector)

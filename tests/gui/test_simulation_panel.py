@@ -140,7 +140,7 @@ def test_job_runner_cancels_the_old_job_when_a_new_one_starts(qtbot):
 
 
 def test_panel_follows_maps_loaded_in_the_structure_tab(qtbot, tmp_path):
-    """Maps loaded through the Structure tab (its load_maps, then sigObjectChanged with the
+    """Maps loaded through the Structure tab (its maps_request, then sigObjectChanged with the
     object) become the plan's object: file paths from the request, pivot and axes from the
     loaded object, box from the map header; the built-in object switches the plan back."""
     from PySide6.QtCore import QObject, Signal
@@ -150,11 +150,13 @@ def test_panel_follows_maps_loaded_in_the_structure_tab(qtbot, tmp_path):
     from gui.load_maps_dialog import KIND_MAPS, MapsRequest
 
     class StructureTabStandIn(QObject):
-        """The StructureTab's interface the panel uses: load_maps(request) -> sigObjectChanged(obj)."""
+        """The StructureTab's interface the panel uses: maps_request, then sigObjectChanged(obj)."""
 
         sigObjectChanged = Signal(object)
+        maps_request = None
 
         def load_maps(self, request):
+            self.maps_request = request
             self.sigObjectChanged.emit(request.load(max_box=None))
 
     obj = build_ribosome_like(box_size=32)
@@ -174,6 +176,7 @@ def test_panel_follows_maps_loaded_in_the_structure_tab(qtbot, tmp_path):
     assert panel.plan().effective_box_size() == 32 and panel.box_spin.value() == 32
     assert panel.plan().effective_apix_A() == np.float32(obj.apix_A)
     assert "lsu.mrc + ssu.mrc" in panel.object_label.text() and "Structure tab" in panel.object_label.text()
+    tab.maps_request = None
     tab.sigObjectChanged.emit(build_ribosome_like(box_size=32, seed=3))
     assert panel.plan().object.kind == "ribosome-like" and panel.plan().object.seed == 3
     assert "built-in" in panel.object_label.text()

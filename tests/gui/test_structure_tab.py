@@ -289,3 +289,31 @@ def test_cancelling_the_dialog_while_loading_cancels_the_job(tab, obj, tmp_path,
         dialog.reject()
         release.set()
     assert not tab.busy_bar.isVisible() and changed == [] and tab.object is obj
+
+
+def test_maps_request_names_the_files_of_the_object_on_screen(qtbot, tmp_path):
+    """Other tabs read tab.maps_request when sigObjectChanged fires: the request behind the
+    loaded maps, None again for the built-in object."""
+    from engine.maps import write_map
+    from engine.object_model import build_ribosome_like
+    from gui.document import LandscapeDocument
+    from gui.load_maps_dialog import KIND_MAPS, MapsRequest
+    from gui.structure_tab import StructureTab
+
+    obj = build_ribosome_like(box_size=32)
+    write_map(tmp_path / "lsu.mrc", obj.lsu, obj.apix_A)
+    write_map(tmp_path / "ssu.mrc", obj.ssu, obj.apix_A)
+    tab = StructureTab(LandscapeDocument(), box_size=32)
+    qtbot.addWidget(tab)
+    request = MapsRequest(KIND_MAPS, str(tmp_path / "lsu.mrc"), str(tmp_path / "ssu.mrc"),
+                          pivot_A=tuple(obj.pivot_A), axis1=tuple(obj.axis1), axis2=tuple(obj.axis2))
+    seen = []
+    tab.sigObjectChanged.connect(lambda o: seen.append(tab.maps_request))
+    with qtbot.waitSignal(tab.sigObjectChanged, timeout=30000):
+        tab.load_maps(request)
+    assert seen[-1] is request
+    with qtbot.waitSignal(tab.sigObjectChanged, timeout=30000):
+        tab.build_builtin_object(32)
+    assert seen[-1] is None
+    tab.shutdown()
+    tab.close_view()
