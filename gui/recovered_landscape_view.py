@@ -17,6 +17,7 @@ Example::
 """
 from __future__ import annotations
 
+import html
 import math
 
 import numpy as np
@@ -29,6 +30,7 @@ from engine.recovered_landscape import compare_wells
 from gui.document import ENERGY_UNITS
 from gui.figure_export import ask_and_export, export_figure
 from gui.point_panel import centre_font, centre_text_colour
+from gui.recall_chart import elide, fit_canvas
 
 COLOUR_MAP = "viridis"
 AXIS_PEN = "#303030"
@@ -118,6 +120,10 @@ class RecoveredLandscapeView(QWidget):
     def truth_energy(self) -> np.ndarray | None:
         return self._energies[0] if self._energies else None
 
+    def _title_room(self, n_panels: int) -> int:
+        cols = max(1, math.ceil(math.sqrt(n_panels)))
+        return max(60, (self.plots.viewport().width() - 80) // cols - 70)
+
     def _shown_entries(self):
         return [m for m in self.comparison.methods if m.landscape is not None]
 
@@ -139,7 +145,8 @@ class RecoveredLandscapeView(QWidget):
             rho = compare_wells(s, rl, kT).spearman_rho
             rho_text = f"ΔG rank agreement ρ = {rho:.2f}" if math.isfinite(rho) else "ΔG rank agreement: n/a"
             names = entry.output.dim_names
-            panels.append((f"<b>{entry.label}</b><br><span style='font-size:9pt'>{rho_text}</span>",
+            name = html.escape(elide(entry.label, self._title_room(len(self._shown_entries()) + 1), bold=True))
+            panels.append((f"<b>{name}</b><br><span style='font-size:9pt'>{rho_text}</span>",
                            rl.free_energy * scale, rl.extent,
                            names[s.dims[0]], names[s.dims[1]], s.centres[:, :2], s.wells))
         histograms = [p[1] for k, p in enumerate(panels) if not (k == 0 and self.truth_source == "designed")]
@@ -157,6 +164,7 @@ class RecoveredLandscapeView(QWidget):
         self.colorbar.axis.setLabel(f"G ({unit})")
         rows = math.ceil(len(panels) / cols)
         self.plots.ci.addItem(self.colorbar, row=0, col=cols, rowspan=max(1, rows))
+        fit_canvas(self.plots)
 
     def _truth_panel(self, scale: float):
         ds = self.comparison.dataset
@@ -183,6 +191,9 @@ class RecoveredLandscapeView(QWidget):
             plot.getAxis(name).setPen(AXIS_PEN)
             plot.getAxis(name).setTextPen(AXIS_PEN)
         plot.setTitle(title, color=AXIS_PEN)
+        plot.titleLabel.setMinimumWidth(0)  # a long name must not widen the panel off screen
+        if x_label == "cc1 (°)" and y_label == "cc2 (°)":
+            plot.setAspectLocked(True)  # degrees on both axes: circular wells look circular
         plot.setLabel("bottom", x_label)
         plot.setLabel("left", y_label)
         image = pg.ImageItem(np.clip(g, None, self.levels[1]), axisOrder="row-major")

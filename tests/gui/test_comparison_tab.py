@@ -366,3 +366,23 @@ def test_method_table_shows_five_rows_without_scrolling(tab, files):
     last = table.visualRect(table.proxy.index(4, COL_METHOD))
     assert last.isValid() and last.bottom() <= table.viewport().height()
     assert table.verticalScrollBar().maximum() == 0
+
+
+def test_recovered_landscapes_fit_with_long_names_and_truth_is_equal_aspect(tab, files, qtbot):
+    folder, npy, pkl, _ = files
+    tab.model.add_output(npy, label="a method with a very long descriptive name that would not fit, run 12")
+    assert tab.model.wait_idle()
+    tab.views.setCurrentWidget(tab.landscapes)
+    qtbot.wait(30)
+    view = tab.landscapes.plots
+    import pyqtgraph as pg
+    plots = [item for item in view.ci.items if isinstance(item, pg.PlotItem) and not isinstance(item, pg.ColorBarItem)]
+    assert len(plots) == 4
+    width = view.viewport().width()
+    for plot in plots:
+        assert plot.mapRectToScene(plot.boundingRect()).right() <= width + 1
+    assert any("…" in plot.titleLabel.text for plot in plots)
+    vb = plots[0].getViewBox()
+    (x0, x1), (y0, y1) = vb.viewRange()
+    rect = vb.sceneBoundingRect()
+    assert rect.width() / (x1 - x0) == pytest.approx(rect.height() / (y1 - y0), rel=0.02)
