@@ -49,8 +49,8 @@ SYNC_STAR_LIMIT = 200_000   # STAR subsets of larger datasets are written by a b
 def same_unit(name_a: str, name_b: str) -> bool:
     """True when two output dimension names differ only by their number ("z0"/"z1",
     "component 1"/"component 2", "dim 0"/"dim 3"): the same kind of coordinate."""
-    stem = lambda name: re.sub(r"[\s_.-]*\d+$", "", name.strip())  # noqa: E731
-    return bool(stem(name_a)) and stem(name_a) == stem(name_b)
+    stem_a, stem_b = (re.sub(r"[\s_.-]*\d+$", "", name.strip()) for name in (name_a, name_b))
+    return bool(stem_a) and stem_a == stem_b
 
 
 def title_font() -> QFont:
