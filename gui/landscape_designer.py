@@ -344,12 +344,14 @@ class LandscapeDesigner(QWidget):
     def _on_cursor(self, cc1: float, cc2: float) -> None:
         doc = self.doc
         energy = float(doc.landscape.energy(cc1, cc2)) * doc.energy_scale
-        grid = doc.live_grid
-        lo1, _, lo2, _ = grid.extent_deg
-        step1, step2 = grid.step_deg
-        n2, n1 = grid.energy.shape
-        i1 = int(np.clip((cc1 - lo1) // step1, 0, n1 - 1))
-        i2 = int(np.clip((cc2 - lo2) // step2, 0, n2 - 1))
-        basin = f"   basin of well {grid.basins.label[i2, i1]}" if doc.landscape.wells else ""
+        basin = ""
+        if doc.landscape.wells and not doc.is_previewing:  # basins are not redone per move
+            grid = doc.live_grid
+            lo1, _, lo2, _ = grid.extent_deg
+            step1, step2 = grid.step_deg
+            n2, n1 = grid.energy.shape
+            i1 = int(np.clip((cc1 - lo1) // step1, 0, n1 - 1))
+            i2 = int(np.clip((cc2 - lo2) // step2, 0, n2 - 1))
+            basin = f"   basin of well {grid.basins.label[i2, i1]}"
         self.sigStatusMessage.emit(f"cc1 = {cc1:.2f}°   cc2 = {cc2:.2f}°   "
                                    f"E = {energy:.2f} {doc.energy_unit}{basin}")

@@ -12,10 +12,11 @@ One widget serves both uses:
 Everything is redrawn from the document's signals; nothing here edits the landscape except
 through the document's edit methods. Drawing reuses its items (``setImage(autoLevels=False)``,
 ``setData``). During a drag preview the image, colour levels, handles and total marginals
-follow every mouse move; the layers derived from basins and sampling (contours, merged flags,
-live sample, per-well marginals) are redrawn at most every ``SLOW_REFRESH_MS`` from the
-latest preview (a throttle: the latest state wins, nothing queues up), and all of them at
-once when the drag ends.
+follow every mouse move; the slower layers are redrawn from the latest preview at most every
+``SLOW_REFRESH_MS`` (a throttle: the latest state wins, nothing queues up) in two groups on
+separate event-loop passes, so no pass pays for both: the contours (traced on a coarser grid
+while dragging), then everything derived from basins and sampling (merged flags, live sample,
+per-well marginals). All of them are redrawn at once, at full resolution, when the drag ends.
 
 Example (another tab picking a conformation)::
 
@@ -38,7 +39,8 @@ from gui.well_handles import WellOverlay, WellPointsItem
 COLOUR_MAP = "viridis"
 SAMPLE_SEED = 0
 CONTOUR_GRID_MAX = 256  # contours are traced on at most this many cells per axis
-SLOW_REFRESH_MS = 40  # during a drag: contours, basins, sample at most this often
+CONTOUR_GRID_MAX_DRAG = 128  # ... and on at most this many while dragging
+SLOW_REFRESH_MS = 40  # during a drag: contours, basins, sample at most this often (0: always)
 MARGINAL_HEADROOM = 1.08  # the marginal plots' top is this times the highest density
 # During a drag, ranges that would change on every move get slack so that the axes (slow to
 # redraw) stay put: the colour levels are widened by this fraction of the energy range on
@@ -99,7 +101,12 @@ class LandscapeMapWidget(pg.GraphicsLayoutWidget):
         self._merged: tuple = ()
         self._slow_timer = QTimer(self)
         self._slow_timer.setSingleShot(True)
-        self._slow_timer.timeout.connect(self._refresh_slow)
+        self._slow_timer.timeout.connect(self._on_slow_timer)
+        # method names, not bound methods: those would make a reference cycle through self,
+        # leaving the widget to the garbage collector (which tears Qt objects down badly)
+        self._slow_groups = ("_refresh_contours", "_refresh_basin_layers")
+        self._slow_phase = 0  # the group the timer redraws next
+        self._slow_dirty = False  # a preview arrived since the current round began
         self.setBackground("w")
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.ci.layout.setSpacing(4)
@@ -225,23 +232,40 @@ class LandscapeMapWidget(pg.GraphicsLayoutWidget):
         self._refresh_energy()
         self._refresh_handles()
         self._refresh_total_marginals()
-        if self.doc.is_previewing:
+        if self.doc.is_previewing and SLOW_REFRESH_MS > 0:
+            self._slow_dirty = True
             if not self._slow_timer.isActive():
-                self._slow_timer.start(SLOW_REFRESH_MS)
+                self._slow_timer.start(self._slow_step_ms())
         else:
             self._slow_timer.stop()
+            self._slow_phase, self._slow_dirty = 0, False
             self._refresh_slow()
 
+    def _slow_step_ms(self) -> int:
+        return SLOW_REFRESH_MS // len(self._slow_groups)
+
+    def _on_slow_timer(self) -> None:
+        """Redraw the next group of a round; start another round if the drag went on."""
+        if self._slow_phase == 0:
+            self._slow_dirty = False
+        getattr(self, self._slow_groups[self._slow_phase])()
+        self._slow_phase = (self._slow_phase + 1) % len(self._slow_groups)
+        if self._slow_phase or self._slow_dirty:
+            self._slow_timer.start(self._slow_step_ms())
+
     def _refresh_slow(self) -> None:
-        """The layers derived from contours, basins and the sample."""
-        self._refresh_contours()
+        """Every layer derived from contours, basins and the sample."""
+        for group in self._slow_groups:
+            getattr(self, group)()
+
+    def _refresh_basin_layers(self) -> None:
         self._refresh_wells()
         self._refresh_samples()
         self._refresh_well_marginals()
 
     def _refresh_energy(self) -> None:
         grid = self.doc.grid
-        energy = grid.energy * self.doc.energy_scale
+        energy = self._energy_shown(grid)
         lo, hi = float(energy.min()), float(energy.max())
         self.image.setImage(energy, autoLevels=False)
         if energy.shape != self._image_shape or grid.extent_deg != self._extent:
@@ -261,12 +285,19 @@ class LandscapeMapWidget(pg.GraphicsLayoutWidget):
         if (lo, hi) != (old_lo, old_hi):
             self.colorbar.setLevels((lo, hi))
 
+    def _energy_shown(self, grid) -> np.ndarray:
+        """The grid's energy in the display unit (the grid's own array for kcal/mol: the
+        grids are never modified, and a copy per mouse move costs page faults)."""
+        scale = self.doc.energy_scale
+        return grid.energy if scale == 1.0 else grid.energy * scale
+
     def _refresh_contours(self) -> None:
         if not self._show_contours:
             return
         grid = self.doc.grid
-        energy = grid.energy * self.doc.energy_scale
-        stride = max(1, -(-energy.shape[0] // CONTOUR_GRID_MAX))
+        energy = self._energy_shown(grid)
+        cells = CONTOUR_GRID_MAX_DRAG if self.doc.is_previewing else CONTOUR_GRID_MAX
+        stride = max(1, -(-energy.shape[0] // cells))
         x, y = contour_segments(energy[::stride, ::stride], grid.cc1[::stride],
                                 grid.cc2[::stride], nice_levels(float(energy.min()), float(energy.max()), 12))
         self.contours.setData(x, y, connect="pairs", skipFiniteCheck=True)

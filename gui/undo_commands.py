@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import weakref
 
 from PySide6.QtGui import QUndoCommand
 
@@ -31,12 +32,27 @@ def _label(field: str) -> str:
     return _FIELD_LABELS.get(field, field)
 
 
-class MoveWellCommand(QUndoCommand):
+class _DocumentCommand(QUndoCommand):
+    """A command of a document's undo stack. It holds the document weakly: the document owns
+    the stack and the stack its commands, so a strong reference back would make a cycle that
+    only Python's garbage collector frees, in an order Qt objects may not survive; without
+    it the document goes when its last reference does."""
+
+    def __init__(self, text: str, doc):
+        super().__init__(text)
+        self._doc = weakref.ref(doc)
+
+    @property
+    def doc(self):
+        return self._doc()
+
+
+class MoveWellCommand(_DocumentCommand):
     """Move well ``index`` (0-based) from ``old_xy`` to ``new_xy`` (cc1, cc2) degrees."""
 
     def __init__(self, doc, index: int, old_xy: tuple[float, float], new_xy: tuple[float, float]):
-        super().__init__(f"Move well {index + 1}")
-        self.doc, self.index, self.old_xy, self.new_xy = doc, index, old_xy, new_xy
+        super().__init__(f"Move well {index + 1}", doc)
+        self.index, self.old_xy, self.new_xy = index, old_xy, new_xy
 
     def _set(self, xy) -> None:
         land = self.doc.committed_landscape
@@ -50,15 +66,15 @@ class MoveWellCommand(QUndoCommand):
         self._set(self.old_xy)
 
 
-class EditWellCommand(QUndoCommand):
+class EditWellCommand(_DocumentCommand):
     """Change fields of well ``index``: ``old`` and ``new`` map field names to values."""
 
     ID = 1001
 
     def __init__(self, doc, index: int, old: dict, new: dict):
         fields = ", ".join(_label(k) for k in new)
-        super().__init__(f"Edit well {index + 1} {fields}")
-        self.doc, self.index, self.old, self.new = doc, index, old, new
+        super().__init__(f"Edit well {index + 1} {fields}", doc)
+        self.index, self.old, self.new = index, old, new
         self.time = time.monotonic()
 
     def _set(self, values: dict) -> None:
@@ -83,12 +99,12 @@ class EditWellCommand(QUndoCommand):
         return True
 
 
-class AddWellCommand(QUndoCommand):
+class AddWellCommand(_DocumentCommand):
     """Insert ``well`` at position ``index``."""
 
     def __init__(self, doc, index: int, well):
-        super().__init__(f"Add well {index + 1}")
-        self.doc, self.index, self.well = doc, index, well
+        super().__init__(f"Add well {index + 1}", doc)
+        self.index, self.well = index, well
 
     def redo(self) -> None:
         land = self.doc.committed_landscape
@@ -114,14 +130,14 @@ class RemoveWellCommand(QUndoCommand):
         self._add.redo()
 
 
-class SetLandscapeFieldCommand(QUndoCommand):
+class SetLandscapeFieldCommand(_DocumentCommand):
     """Change one field of the landscape (temperature_K, core_radius_deg, ...)."""
 
     ID = 1002
 
     def __init__(self, doc, field: str, old, new):
-        super().__init__(f"Set {_label(field)}")
-        self.doc, self.field, self.old, self.new = doc, field, old, new
+        super().__init__(f"Set {_label(field)}", doc)
+        self.field, self.old, self.new = field, old, new
         self.time = time.monotonic()
 
     def _set(self, value) -> None:

@@ -266,7 +266,7 @@ class WellPointsItem(pg.GraphicsObject):
 
     def _sprites(self, dpr: float, colours: int) -> tuple[QPixmap, int]:
         """One disc per palette colour side by side; returns (pixmap, cell size in px)."""
-        cell = int(math.ceil(self.size_px * dpr)) + 2
+        cell = math.ceil(self.size_px * dpr) + 2
         if self._atlas is None or self._atlas[:2] != (dpr, colours):
             pixmap = QPixmap(cell * colours, cell)
             pixmap.fill(Qt.GlobalColor.transparent)

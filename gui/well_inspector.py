@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QDoubleSpinBox, QFormLayout, Q
 
 from engine.palette import well_colour
 
-TABLE_REFRESH_MS = 60  # during a drag, occupancies are redrawn at most this often
+TABLE_REFRESH_MS = 60  # during a drag, occupancies are redrawn at most this often (0: always)
 
 # field -> (label, unit suffix, decimals, step)
 _FIELDS = {
@@ -148,8 +148,10 @@ class WellTable(QTableWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setAlternatingRowColors(True)
+        # columns are fitted to their contents after each committed change, not on every
+        # text change during a drag (ResizeToContents measures every row each time)
         header = self.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.verticalHeader().setDefaultSectionSize(22)
         self.itemSelectionChanged.connect(self._on_row_selected)
@@ -161,7 +163,8 @@ class WellTable(QTableWidget):
         self._refresh()
 
     def _on_landscape(self, *_):
-        if self.doc.is_previewing and self.rowCount() == len(self.doc.landscape.wells):
+        if (self.doc.is_previewing and TABLE_REFRESH_MS > 0
+                and self.rowCount() == len(self.doc.landscape.wells)):
             if not self._timer.isActive():
                 self._timer.start(TABLE_REFRESH_MS)
         else:
@@ -200,6 +203,9 @@ class WellTable(QTableWidget):
                 self.item(row, 4).setForeground(QColor("#c0102a" if owner is not None else "#404040"))
         finally:
             self._updating = False
+        if not self.doc.is_previewing:
+            for col in (0, 2, 3, 4):
+                self.resizeColumnToContents(col)
         self._select_row(self.doc.selected_well)
 
     def _select_row(self, index: int) -> None:
