@@ -65,7 +65,8 @@ def refusal_message(landscape, field: str, value, error: Exception) -> str:
         i, axis = int(match.group(1)), match.group(2)
         well = landscape.wells[i]
         centre = getattr(well, f"{axis}_deg")
-        return (f"{what} not changed to {shown}: well {i + 1} ({well.name}) at {axis} = "
+        name = f" ({well.name})" if well.name != str(i + 1) else ""
+        return (f"{what} not changed to {shown}: well {i + 1}{name} at {axis} = "
                 f"{centre:g}° would lie outside it. Move or delete the well first.")
     return f"{what} not changed to {shown}: {error}"
 
