@@ -389,6 +389,7 @@ class StructureTab(QWidget):
     # --- reactions ----------------------------------------------------------------------
     def showEvent(self, event) -> None:
         super().showEvent(event)
+        self._describe_conformation()
         if self._obj is None and not self.loader.is_running():
             QTimer.singleShot(0, self._build_first_object)
 
@@ -409,9 +410,13 @@ class StructureTab(QWidget):
         self._describe_conformation()
 
     def _describe_conformation(self) -> None:
-        """Which basin the conformation is in and its energy above the global minimum."""
+        """Which basin the conformation is in and its energy above the global minimum.
+        Skipped while the tab is hidden (showEvent catches up): during a drag in the designer
+        it would cost a full-grid basin search per mouse move."""
+        if not self.isVisible():
+            return
         cc1, cc2 = self.doc.conformation
-        grid = self.doc.grid
+        grid = self.doc.live_grid
         land = grid.landscape
         lo1, _, lo2, _ = grid.extent_deg
         step1, step2 = grid.step_deg
