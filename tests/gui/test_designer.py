@@ -5,29 +5,15 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMenu
 
-from engine.landscape import Landscape, Well
 from engine.palette import well_colour
 from engine.presets import load_preset
 from gui.document import LandscapeDocument
-from gui.landscape_designer import LandscapeDesigner
-
-
-def two_wells():
-    wells = (Well("left", -6.0, 0.0, 3.0, 2.0, 2.0), Well("right", 6.0, 0.0, 2.5, 2.0, 2.0))
-    return Landscape(wells, (-12.0, 12.0), (-9.0, 9.0), grid_size=128, name="two")
+from designer_data import show_designer, two_wells
 
 
 @pytest.fixture
 def designer(qtbot):
-    doc = LandscapeDocument(two_wells())
-    widget = LandscapeDesigner(doc)
-    qtbot.addWidget(widget)
-    widget.resize(1200, 800)
-    with qtbot.waitExposed(widget):
-        widget.show()
-    with qtbot.waitActive(widget):  # shortcuts (Del) need an active window
-        widget.activateWindow()
-    return widget
+    return show_designer(qtbot, active=True)
 
 
 def deg_per_px(designer):

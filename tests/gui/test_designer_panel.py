@@ -5,25 +5,13 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from engine.landscape import Landscape, Well
-from gui.document import LandscapeDocument
-from gui.landscape_designer import GRID_SIZES, LandscapeDesigner
-
-
-def two_wells():
-    wells = (Well("left", -6.0, 0.0, 3.0, 2.0, 2.0), Well("right", 6.0, 0.0, 2.5, 2.0, 2.0))
-    return Landscape(wells, (-12.0, 12.0), (-9.0, 9.0), grid_size=128, name="two")
+from gui.landscape_designer import GRID_SIZES
+from designer_data import show_designer, two_wells
 
 
 @pytest.fixture
 def designer(qtbot):
-    doc = LandscapeDocument(two_wells())
-    widget = LandscapeDesigner(doc)
-    qtbot.addWidget(widget)
-    widget.resize(1200, 800)
-    with qtbot.waitExposed(widget):
-        widget.show()
-    return widget
+    return show_designer(qtbot)
 
 
 def type_value(box, text):
