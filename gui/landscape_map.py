@@ -17,6 +17,8 @@ follow every mouse move; the slower layers are redrawn from the latest preview a
 separate event-loop passes, so no pass pays for both: the contours (traced on a coarser grid
 while dragging), then everything derived from basins and sampling (merged flags, live sample,
 per-well marginals). All of them are redrawn at once, at full resolution, when the drag ends.
+The marginal plots live in gui.marginal_plots, the mouse and keyboard handling in
+gui.map_interaction, the plots' shared look in gui.map_style.
 
 Example (another tab picking a conformation)::
 
@@ -28,12 +30,12 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QTransform
-from PySide6.QtWidgets import QMenu
 
-from engine.palette import well_colour
 from engine.sampling import sample_conformations
 from gui.contours import contour_segments, nice_levels
+from gui.map_interaction import MapInteractionMixin, MapViewBox
+from gui.map_style import AXIS_BOTTOM_PX, AXIS_LEFT_PX, CACHED, style_axes
+from gui.marginal_plots import MarginalPlotsMixin
 from gui.well_handles import WellOverlay, WellPointsItem
 
 COLOUR_MAP = "viridis"
@@ -41,45 +43,21 @@ SAMPLE_SEED = 0
 CONTOUR_GRID_MAX = 256  # contours are traced on at most this many cells per axis
 CONTOUR_GRID_MAX_DRAG = 128  # ... and on at most this many while dragging
 SLOW_REFRESH_MS = 40  # during a drag: contours, basins, sample at most this often (0: always)
-MARGINAL_HEADROOM = 1.08  # the marginal plots' top is this times the highest density
-# During a drag, ranges that would change on every move get slack so that the axes (slow to
-# redraw) stay put: the colour levels are widened by this fraction of the energy range on
-# each side and kept while the energy range stays inside them and covers most of them; the
-# marginal plots get this much more headroom and keep it while the curve fits and fills half.
+# During a drag the colour levels (the colour bar's axis is slow to redraw) get slack so that
+# they stay put: they are widened by this fraction of the energy range on each side and kept
+# while the energy range stays inside them and covers most of them.
 DRAG_LEVELS_SLACK = 0.03
-DRAG_MARGINAL_HEADROOM = 1.25
-_CACHED = pg.GraphicsObject.CacheMode.DeviceCoordinateCache
-MARGINAL_SIZE_PX = 110
-AXIS_LEFT_PX = 52
-AXIS_BOTTOM_PX = 42
-_AXIS_PEN = "#303030"
 DIMMED_OPACITY = 0.5
 CONTOUR_RGBA = (255, 255, 255, 110)
 CONTOUR_RGBA_DIMMED = (40, 40, 40, 70)
 
 
-class _MapViewBox(pg.ViewBox):
-    """A ViewBox that reports clicks (single, double, right) instead of showing its menu."""
-
-    sigClicked = Signal(object)  # pyqtgraph MouseClickEvent
-
-    def mouseClickEvent(self, ev):
-        ev.accept()
-        self.sigClicked.emit(ev)
-
-
-def _style_axes(plot: pg.PlotItem) -> None:
-    for name in ("left", "bottom", "right", "top"):
-        axis = plot.getAxis(name)
-        axis.setPen(_AXIS_PEN)
-        axis.setTextPen(_AXIS_PEN)
-
-
-class LandscapeMapWidget(pg.GraphicsLayoutWidget):
+class LandscapeMapWidget(MapInteractionMixin, MarginalPlotsMixin, pg.GraphicsLayoutWidget):
     """Energy map of ``document`` (a gui.document.LandscapeDocument).
 
     Signals: sigCursorMoved(cc1, cc2) degrees while the mouse is over the domain,
     sigCursorLeft(), sigMapClicked(cc1, cc2) on a left click away from the handles.
+    Mouse and keys: gui.map_interaction; marginal plots: gui.marginal_plots.
     """
 
     sigCursorMoved = Signal(float, float)
@@ -112,16 +90,16 @@ class LandscapeMapWidget(pg.GraphicsLayoutWidget):
         self.ci.layout.setSpacing(4)
         self.ci.layout.setContentsMargins(4, 4, 4, 4)
 
-        self.map_plot = pg.PlotItem(viewBox=_MapViewBox(lockAspect=True))
+        self.map_plot = pg.PlotItem(viewBox=MapViewBox(lockAspect=True))
         self.map_plot.setMenuEnabled(False)
         self.map_plot.hideButtons()
         self.map_plot.setLabel("bottom", "cc1 (°)")
         self.map_plot.setLabel("left", "cc2 (°)")
         self.map_plot.getAxis("left").setWidth(AXIS_LEFT_PX)
         self.map_plot.getAxis("bottom").setHeight(AXIS_BOTTOM_PX)
-        _style_axes(self.map_plot)
+        style_axes(self.map_plot)
         self.addItem(self.map_plot, row=1, col=0)
-        self.view_box: _MapViewBox = self.map_plot.getViewBox()
+        self.view_box: MapViewBox = self.map_plot.getViewBox()
 
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setZValue(-10)
@@ -129,18 +107,18 @@ class LandscapeMapWidget(pg.GraphicsLayoutWidget):
         self.colorbar = pg.ColorBarItem(colorMap=COLOUR_MAP, interactive=False, width=16,
                                         label=self._energy_label())
         self.colorbar.setImageItem(self.image)
-        _style_axes(self.colorbar)
+        style_axes(self.colorbar)
         if colorbar:
             self.addItem(self.colorbar, row=1, col=2)
         self.contours = pg.PlotCurveItem(pen=pg.mkPen(*CONTOUR_RGBA, width=1), antialias=False)
         self.contours.setZValue(-5)
         # layers redrawn only by the throttled refresh are cached as pixmaps, so the image
         # changing under them on every mouse move does not repaint them
-        self.contours.setCacheMode(_CACHED)
+        self.contours.setCacheMode(CACHED)
         self.map_plot.addItem(self.contours)
         self.samples = WellPointsItem()
         self.samples.setZValue(10)
-        self.samples.setCacheMode(_CACHED)
+        self.samples.setCacheMode(CACHED)
         self.samples.hide()
         self.map_plot.addItem(self.samples)
         self.overlay = WellOverlay(self.map_plot, movable=editable, parent=self)
@@ -154,16 +132,7 @@ class LandscapeMapWidget(pg.GraphicsLayoutWidget):
         if marginals:
             self._build_marginals()
 
-        handles = self.overlay.handles
-        handles.sigDragStarted.connect(self.doc.select_well)
-        handles.sigDragMoved.connect(self.doc.preview_move_well)
-        handles.sigDragFinished.connect(self.doc.move_well)
-        handles.sigDragCancelled.connect(lambda _i: self.doc.cancel_preview())
-        handles.sigWellClicked.connect(self.doc.select_well)
-        handles.sigWellContextMenu.connect(self._well_menu)
-        self.view_box.sigClicked.connect(self._on_view_clicked)
-        self.marker.sigPositionChanged.connect(self._on_marker_dragged)
-        self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self._connect_interaction()
         self.doc.sigLandscapeChanged.connect(self.refresh)
         self.doc.sigSelectionChanged.connect(self._refresh_wells)
         self.doc.sigEnergyUnitChanged.connect(self._on_unit_changed)
@@ -334,89 +303,7 @@ class LandscapeMapWidget(pg.GraphicsLayoutWidget):
             self.colorbar.bar.setOpacity(opacity)
             self.contours.setPen(pg.mkPen(*(CONTOUR_RGBA_DIMMED if dimmed else CONTOUR_RGBA), width=1))
 
-    # --- marginals --------------------------------------------------------------------
-    def _build_marginals(self) -> None:
-        self.top_plot = self.addPlot(row=0, col=0)
-        self.right_plot = self.addPlot(row=1, col=1)
-        for plot in (self.top_plot, self.right_plot):
-            plot.setMenuEnabled(False)
-            plot.hideButtons()
-            plot.setMouseEnabled(False, False)
-            _style_axes(plot)
-        self.top_plot.setXLink(self.map_plot)
-        self.right_plot.setYLink(self.map_plot)
-        self.top_plot.getAxis("left").setWidth(AXIS_LEFT_PX)
-        self.top_plot.getAxis("bottom").setStyle(showValues=False)
-        self.top_plot.setLabel("left", "p(cc1)")
-        self.right_plot.getAxis("bottom").setHeight(AXIS_BOTTOM_PX)
-        self.right_plot.getAxis("left").setStyle(showValues=False)
-        self.right_plot.setLabel("bottom", "p(cc2)")
-        for axis in (self.top_plot.getAxis("left"), self.right_plot.getAxis("bottom")):
-            axis.setTicks([])
-            axis.enableAutoSIPrefix(False)
-        self.ci.layout.setRowFixedHeight(0, MARGINAL_SIZE_PX)
-        self.ci.layout.setColumnFixedWidth(1, MARGINAL_SIZE_PX)
-        # the right plot draws its filled total (cc2, p) as (p, cc2) through a swap transform;
-        # the per-well curves are given (p, cc2) directly, since Qt caches no rotated item
-        swap = QTransform(0, 1, 1, 0, 0, 0)
-        self._total_curves = []
-        self._well_curves: list[list[pg.PlotCurveItem]] = [[], []]
-        for plot in (self.top_plot, self.right_plot):
-            curve = pg.PlotCurveItem(pen=pg.mkPen("#202020", width=1.5), fillLevel=0.0,
-                                     brush=pg.mkBrush(0, 0, 0, 28), antialias=True)
-            curve.setZValue(5)
-            if plot is self.right_plot:
-                curve.setTransform(swap)
-            plot.addItem(curve)
-            self._total_curves.append(curve)
-
-    def _refresh_total_marginals(self) -> None:
-        """The landscape's marginal densities along cc1 and cc2 (full grid) and the plots'
-        ranges; during a drag a range only changes when the curve outgrows it or falls
-        below half of it, so the axes are not redrawn on every move."""
-        if self.top_plot is None:
-            return
-        grid = self.doc.grid
-        total = grid.marginals()
-        for axis, plot in enumerate((self.top_plot, self.right_plot)):
-            self._total_curves[axis].setData((grid.cc1, grid.cc2)[axis], total[axis],
-                                             skipFiniteCheck=True)
-            top = MARGINAL_HEADROOM * float(total[axis].max())
-            (_, x1), (_, y1) = plot.getViewBox().viewRange()
-            shown = y1 if axis == 0 else x1
-            if self.doc.is_previewing:
-                if 0.5 * shown <= top <= shown:
-                    continue
-                top *= DRAG_MARGINAL_HEADROOM / MARGINAL_HEADROOM
-            if axis == 0:
-                plot.setYRange(0, top, padding=0)
-            else:
-                plot.setXRange(0, top, padding=0)
-
-    def _refresh_well_marginals(self) -> None:
-        """Each basin's share of the marginals (preview grid during a drag)."""
-        if self.top_plot is None:
-            return
-        live = self.doc.live_grid
-        per_well = _basin_marginals(live, len(self.doc.landscape.wells))
-        merged = live.basins.merged_into
-        for axis, plot in enumerate((self.top_plot, self.right_plot)):
-            curves = self._well_curves[axis]
-            while len(curves) < len(per_well[axis]):
-                curve = pg.PlotCurveItem(pen=pg.mkPen(well_colour(len(curves) + 1), width=2),
-                                         antialias=True)
-                curve.setCacheMode(_CACHED)
-                plot.addItem(curve)
-                curves.append(curve)
-            live_coords = (live.cc1, live.cc2)[axis]
-            for k, curve in enumerate(curves):
-                visible = k < len(per_well[axis]) and merged[k] is None
-                if visible:
-                    xy = (live_coords, per_well[axis][k])
-                    curve.setData(*(xy if axis == 0 else xy[::-1]), skipFiniteCheck=True)
-                curve.setVisible(visible)
-
-    # --- document and mouse events ----------------------------------------------------
+    # --- document events --------------------------------------------------------------
     def _energy_label(self) -> str:
         return f"E ({self.doc.energy_unit})"
 
@@ -424,83 +311,3 @@ class LandscapeMapWidget(pg.GraphicsLayoutWidget):
         self.colorbar.axis.setLabel(self._energy_label())
         self._refresh_energy()
         self._refresh_contours()
-
-    def _move_marker(self, cc1: float, cc2: float) -> None:
-        if self.marker.pos() != QPointF(cc1, cc2):
-            self.marker.blockSignals(True)
-            self.marker.setPos(cc1, cc2)
-            self.marker.blockSignals(False)
-
-    def _on_marker_dragged(self, *_):
-        p = self.marker.pos()
-        self.doc.set_conformation(p.x(), p.y())
-
-    def _on_view_clicked(self, ev) -> None:
-        p = self.view_box.mapSceneToView(ev.scenePos())
-        x, y = p.x(), p.y()
-        if ev.button() == Qt.MouseButton.LeftButton:
-            if ev.double():
-                if self.editable:
-                    self.doc.add_well(self.doc.new_well_at(x, y))
-                return
-            if self.editable:
-                self.doc.select_well(-1)
-            if self.pick_conformation:
-                self.doc.set_conformation(x, y)
-            self.sigMapClicked.emit(*self.doc.clamp_to_domain(x, y))
-        elif ev.button() == Qt.MouseButton.RightButton:
-            self._map_menu(x, y, ev.screenPos().toPoint())
-
-    def _popup(self, actions: list[tuple[str, object]], screen_pos: QPoint) -> QMenu:
-        menu = QMenu(self)
-        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        for text, slot in actions:
-            action = QAction(text, menu)
-            action.triggered.connect(slot)
-            menu.addAction(action)
-        menu.popup(screen_pos)
-        return menu
-
-    def _map_menu(self, x: float, y: float, screen_pos: QPoint) -> None:
-        actions = []
-        if self.editable:
-            actions.append((f"Add well at ({x:.1f}°, {y:.1f}°)",
-                            lambda: self.doc.add_well(self.doc.new_well_at(x, y))))
-        if self.pick_conformation:
-            actions.append(("Set conformation here", lambda: self.doc.set_conformation(x, y)))
-        actions.append(("Reset view", self.reset_view))
-        self._popup(actions, screen_pos)
-
-    def _well_menu(self, index: int, screen_pos: QPoint) -> None:
-        self.doc.select_well(index)
-        if self.editable:
-            self._popup([(f"Delete well {index + 1}", lambda: self.doc.remove_well(index))], screen_pos)
-
-    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
-        if self.view_box.sceneBoundingRect().contains(scene_pos):
-            p = self.view_box.mapSceneToView(scene_pos)
-            lo1, hi1, lo2, hi2 = self.doc.grid.extent_deg
-            if lo1 <= p.x() <= hi1 and lo2 <= p.y() <= hi2:
-                self.sigCursorMoved.emit(p.x(), p.y())
-                return
-        self.sigCursorLeft.emit()
-
-    def keyPressEvent(self, ev):
-        if ev.key() == Qt.Key.Key_Escape and self.overlay.handles.cancel_drag():
-            ev.accept()
-            return
-        super().keyPressEvent(ev)
-
-
-def _basin_marginals(grid, n_wells: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each basin's share of the marginal densities: ((n_wells, n1), (n_wells, n2)) per
-    degree, summing over wells to ``grid.marginals()``."""
-    label = grid.basins.label.astype(np.int64)
-    occ = grid.occupancy
-    n2, n1 = label.shape
-    step1, step2 = grid.step_deg
-    m1 = np.bincount((label * n1 + np.arange(n1)[None, :]).ravel(), occ.ravel(),
-                     (n_wells + 1) * n1).reshape(n_wells + 1, n1)[1:] / step1
-    m2 = np.bincount((label * n2 + np.arange(n2)[:, None]).ravel(), occ.ravel(),
-                     (n_wells + 1) * n2).reshape(n_wells + 1, n2)[1:] / step2
-    return m1, m2
