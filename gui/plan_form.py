@@ -22,11 +22,30 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.executors import available_cpus
-from engine.sim_plan import PlanError, SimulationPlan, estimate_disk_bytes, format_bytes, load_plan, save_plan
+from engine.sim_plan import (
+    PlanError,
+    SimulationPlan,
+    estimate_disk_bytes,
+    format_bytes,
+    load_plan,
+    save_plan,
+)
 from engine.simulate import estimate_seconds
 
 
