@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.recovered_landscape import recovered_landscape
+from engine.sampling import within_radius
 from engine.scoring import ScoringError, score
 
 
@@ -63,10 +64,8 @@ class ScoringSettings:
 def core_mask(ground_truth, radius_deg: float) -> np.ndarray:
     """(N,) bool: particle within ``radius_deg`` of its well's centre in (cc1, cc2) degrees
     (DESIGN.md section 3: farther ones are transition particles)."""
-    well = np.asarray(ground_truth.well, dtype=np.int64)
-    centres = np.asarray(ground_truth.well_centres_deg)[well - 1]
-    d = np.hypot(np.asarray(ground_truth.cc1_deg) - centres[:, 0], np.asarray(ground_truth.cc2_deg) - centres[:, 1])
-    return d <= radius_deg
+    gt = ground_truth
+    return within_radius(gt.well_centres_deg, radius_deg, gt.cc1_deg, gt.cc2_deg, gt.well)
 
 
 def scoring_ground_truth(ground_truth, settings: ScoringSettings):

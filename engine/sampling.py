@@ -67,5 +67,11 @@ def core_flags(landscape, cc1_deg: np.ndarray, cc2_deg: np.ndarray, well: np.nda
     (all True when the landscape has no core radius)."""
     if landscape.core_radius_deg is None or not len(landscape.wells):
         return np.ones(np.shape(well), dtype=bool)
-    centres = landscape.centres_deg[np.asarray(well, dtype=np.int64) - 1]
-    return np.hypot(cc1_deg - centres[:, 0], cc2_deg - centres[:, 1]) <= landscape.core_radius_deg
+    return within_radius(landscape.centres_deg, landscape.core_radius_deg, cc1_deg, cc2_deg, well)
+
+
+def within_radius(centres_deg, radius_deg: float, cc1_deg, cc2_deg, well) -> np.ndarray:
+    """True where (cc1, cc2) lies within ``radius_deg`` of ``centres_deg[well - 1]`` (the centre
+    of its 1-based well), all in degrees: the core rule of DESIGN.md section 3."""
+    centres = np.asarray(centres_deg)[np.asarray(well, dtype=np.int64) - 1]
+    return np.hypot(np.asarray(cc1_deg) - centres[:, 0], np.asarray(cc2_deg) - centres[:, 1]) <= radius_deg

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu,
                                QMessageBox, QToolButton, QVBoxLayout, QWidget)
@@ -41,6 +41,7 @@ from gui.figure_export import ask_and_export, export_figure, remember_folder, st
 from gui.jobs import JobRunner
 from gui.point_cloud import COLOUR_MODES
 from gui.point_panel import AXIS_PEN, PointPanel, well_codes
+from gui.recall_chart import fit_canvas
 from gui.selection import SelectionError, write_indices, write_star_subset
 
 SYNC_STAR_LIMIT = 200_000   # STAR subsets of larger datasets are written by a background job
@@ -108,12 +109,9 @@ class LineagePlots(pg.GraphicsLayoutWidget):
         self.sigResized.emit()
 
     def fit_canvas(self) -> None:
-        """Make the panels' layout exactly the visible area (pyqtgraph only does so on a
-        resize, so a layout that grew for more panels would otherwise stay too big)."""
-        if self.closed:
-            return
-        self.ci.layout.activate()
-        self.ci.setGeometry(QRectF(0, 0, self.viewport().width(), self.viewport().height()))
+        """Make the panels' layout exactly the visible area (a layout that grew for more
+        panels would otherwise stay too big)."""
+        fit_canvas(self)
 
 
 class LineageView(QWidget):
