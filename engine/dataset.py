@@ -112,9 +112,20 @@ class Dataset:
         if self.root is None or not (self.root / STAR_FILE).is_file():
             raise DatasetError(f"{self.source}: particle image names are unknown (no image_name "
                                f"in the ground truth and no {STAR_FILE})")
+        _, blocks = self.read_star()
+        return blocks["particles"]["rlnImageName"].to_numpy().astype(str)
+
+    def read_star(self) -> tuple[Path, dict]:
+        """(path, blocks) of the dataset's ``particles.star`` as starfile reads it (dict of
+        DataFrames by block name), checked: a data_particles block with rlnImageName and one
+        row per particle. DatasetError names the file and the problem."""
         import starfile
 
+        if self.root is None:
+            raise DatasetError(f"{self.source}: the dataset has no folder, so no {STAR_FILE}")
         path = self.root / STAR_FILE
+        if not path.is_file():
+            raise DatasetError(f"{path}: no such file")
         try:
             blocks = starfile.read(path, always_dict=True)
         except Exception as exc:  # starfile raises many types on a bad file
@@ -122,10 +133,9 @@ class Dataset:
         block = blocks.get("particles")
         if block is None or "rlnImageName" not in getattr(block, "columns", ()):
             raise DatasetError(f"{path}: no data_particles block with rlnImageName")
-        names = block["rlnImageName"].to_numpy().astype(str)
-        if len(names) != self.n_particles:
-            raise DatasetError(f"{path}: {len(names)} particles, but {GROUND_TRUTH_FILE} has {self.n_particles}")
-        return names
+        if len(block) != self.n_particles:
+            raise DatasetError(f"{path}: {len(block)} particles, but {GROUND_TRUTH_FILE} has {self.n_particles}")
+        return path, blocks
 
     @cached_property
     def cryosparc_uids(self) -> np.ndarray | None:

@@ -33,6 +33,8 @@ from PySide6.QtCore import QObject, QPointF, Qt, Signal
 from PySide6.QtGui import QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsPathItem
 
+from engine.dataset import DatasetError
+
 TOOLS = ("pan", "rect", "lasso")
 MODES = ("replace", "add", "subtract")
 OUTLINE_COLOUR = "#d81b60"
@@ -306,22 +308,13 @@ def write_star_subset(path, dataset, indices, *, progress=None, should_stop=None
 
     path = Path(path)
     indices = np.asarray(indices, dtype=np.int64).ravel()
-    if dataset.root is None:
-        raise SelectionError(f"{dataset.source}: the dataset has no folder, so no particles.star to take rows from")
-    star = Path(dataset.root) / "particles.star"
-    if not star.is_file():
-        raise SelectionError(f"{star}: no such file (a STAR subset needs the dataset's particles.star)")
     if log:
-        log(f"reading {star}")
+        log("reading the dataset's particles.star")
     try:
-        blocks = starfile.read(star, always_dict=True)
-    except Exception as exc:  # starfile raises many types on a damaged file
-        raise SelectionError(f"{star}: not a readable STAR file ({exc})") from None
-    particles = blocks.get("particles")
-    if particles is None or "rlnImageName" not in getattr(particles, "columns", ()):
-        raise SelectionError(f"{star}: no data_particles block with rlnImageName")
-    if len(particles) != dataset.n_particles:
-        raise SelectionError(f"{star}: {len(particles)} particles, but the dataset has {dataset.n_particles}")
+        star, blocks = dataset.read_star()
+    except DatasetError as exc:
+        raise SelectionError(f"{exc} (a STAR subset takes its rows from it)") from None
+    particles = blocks["particles"]
     if indices.size and (indices.min() < 0 or indices.max() >= len(particles)):
         raise SelectionError(f"{path}: particle index out of range 0..{len(particles) - 1}")
     if should_stop is not None and should_stop():
