@@ -19,6 +19,7 @@ run: deps-gui venv
 	$(BIN)/python main.py
 
 test: deps-gui deps-test venv
+	$(BIN)/lint-imports --no-cache
 	$(XVFB) $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # Speed figures (the GUI ones need the virtual X server); BENCH_ARGS=--big adds the

@@ -2,13 +2,20 @@
 
 ``python main.py`` opens the GUI on the last landscape (or the built-in default);
 ``python main.py COMMAND --help`` describes a headless command. Headless commands are the
-modules of ``engine/commands/`` and ``gui/commands/``: each has a docstring, ``add_args(parser)`` and ``main(args)``.
+modules of ``engine/commands/``: each has a docstring, ``add_args(parser)`` and ``main(args)``.
+``pip install .`` installs the same entry point as the ``elbench`` command.
+
+This module is the one place where the engine's commands meet the GUI's plotting stack:
+``evaluate`` draws its report figures with ``gui.comparison.report_figures``, handed to it
+here as ``args.figure_writer`` (imported only when figures are written), so that
+``engine/`` never imports ``gui/``.
 
 Example::
 
-    python main.py                       # the GUI
-    python main.py gui --landscape my.json
-    python main.py sample --preset paper-3x4 --n 100000 --out samples.npz
+    elbench                              # the GUI (same as python main.py)
+    elbench gui --landscape my.json
+    elbench gui runs/ds1 train/z.25.pkl  # the Comparison tab on a dataset, outputs added
+    elbench sample --preset paper-3x4 --n 100000 --out samples.npz
 """
 from __future__ import annotations
 
@@ -18,23 +25,53 @@ import pkgutil
 import sys
 
 
-# Commands that draw figures live in gui/commands (they use the plotting stack, offscreen);
-# all others in engine/commands. Both are discovered, so a command is one module.
-_COMMAND_PACKAGES = ("engine.commands", "gui.commands")
+# Every headless command is a module of engine/commands, discovered, so a command is one module.
+_COMMAND_PACKAGE = "engine.commands"
 
 
 def _command_modules():
     """Yield (name, module) for every headless command, sorted by name."""
-    found = []
-    for package in _COMMAND_PACKAGES:
-        path = importlib.import_module(package).__path__
-        found += [(info.name, f"{package}.{info.name}") for info in pkgutil.iter_modules(path)]
-    for name, module in sorted(found):
-        yield name, importlib.import_module(module)
+    path = importlib.import_module(_COMMAND_PACKAGE).__path__
+    for name in sorted(info.name for info in pkgutil.iter_modules(path)):
+        yield name, importlib.import_module(f"{_COMMAND_PACKAGE}.{name}")
+
+
+def _write_report_figures(folder, dataset, reports, maps):
+    """The evaluate report's PNG figures (Qt offscreen); Qt is imported only here."""
+    from gui.comparison.report_figures import write_report_figures
+
+    return write_report_figures(folder, dataset, reports, maps)
+
+
+# What the GUI lends a headless command, by command name (see the module docstring).
+_GUI_DEFAULTS = {"evaluate": {"figure_writer": _write_report_figures}}
 
 
 def _add_gui_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dataset", metavar="DATASET", nargs="?",
+                        help="dataset folder to open in the Comparison tab")
+    parser.add_argument("outputs", metavar="OUTPUT", nargs="*",
+                        help="method outputs to add to that comparison (as in evaluate)")
+    parser.add_argument("--label", action="append", metavar="NAME", help="method name, once per OUTPUT")
+    parser.add_argument("--kind", action="append", metavar="KIND",
+                        help="loader, once per OUTPUT (default: detected from the file)")
     parser.add_argument("--landscape", metavar="FILE", help="landscape JSON to open")
+
+
+def _gui_request(args, parser) -> dict:
+    """run_gui's keyword arguments from the gui command's arguments (refusing bad counts)."""
+    outputs = list(getattr(args, "outputs", None) or [])
+    per_output = {}
+    for option in ("label", "kind"):
+        given = getattr(args, option, None) or []
+        if given and len(given) not in (1, len(outputs)):
+            parser.error(f"--{option} is given {len(given)} times for {len(outputs)} OUTPUT(s): "
+                         "give it once per OUTPUT or once for all")
+        given = given * len(outputs) if len(given) == 1 else given
+        per_output[option] = [None if v in (None, "-") else v for v in given] or [None] * len(outputs)
+    return {"landscape_path": getattr(args, "landscape", None),
+            "dataset": getattr(args, "dataset", None), "outputs": outputs,
+            "labels": per_output["label"], "kinds": per_output["kind"]}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,18 +88,25 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=summary, description=module.__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_args(sub)
-        sub.set_defaults(run=module.main)
+        sub.set_defaults(run=module.main, **_GUI_DEFAULTS.get(name, {}))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command in (None, "gui"):
+        request = _gui_request(args, parser)
         from gui.app import run_gui  # Qt is imported only when the GUI is wanted
 
-        return run_gui(landscape_path=getattr(args, "landscape", None))
+        return run_gui(**request)
     return int(args.run(args) or 0)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The ``elbench`` console script (``[project.scripts]`` in pyproject.toml)."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    cli()

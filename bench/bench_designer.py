@@ -38,11 +38,11 @@ from PySide6.QtCore import QEvent, QPointF, QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QMouseEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from engine.landscape_drag import DragGrid  # noqa: E402
-from engine.presets import load_preset  # noqa: E402
+from engine.landscape.drag import DragGrid  # noqa: E402
+from engine.landscape.presets import load_preset  # noqa: E402
 from gui import landscape_map, well_inspector  # noqa: E402
-from gui.document import LandscapeDocument  # noqa: E402
-from gui.landscape_designer import LandscapeDesigner  # noqa: E402
+from gui.model.document import LandscapeDocument  # noqa: E402
+from gui.landscape.designer import LandscapeDesigner  # noqa: E402
 
 N_MOVES = 60
 WELL = 5  # well 6, the deepest

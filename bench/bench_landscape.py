@@ -15,8 +15,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from timing import best_of  # noqa: E402
-from engine.presets import load_preset  # noqa: E402
-from engine.sampling import sample_conformations  # noqa: E402
+from engine.landscape.presets import load_preset  # noqa: E402
+from engine.landscape.sampling import sample_conformations  # noqa: E402
 
 
 def main():

@@ -48,11 +48,11 @@ def timed(fn, repeat: int = 3) -> float:
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 3_000_000
     app = QApplication.instance() or QApplication([])
-    from engine.dataset import synthetic_ground_truth
-    from engine.presets import load_preset
-    from gui.point_panel import COLOUR_TABLE, well_codes
-    from gui.point_cloud import PointCloudLayer
-    from gui.selection import points_in_polygon
+    from engine.formats.dataset import synthetic_ground_truth
+    from engine.landscape.presets import load_preset
+    from gui.comparison.point_panel import COLOUR_TABLE, well_codes
+    from gui.comparison.point_cloud import PointCloudLayer
+    from gui.comparison.selection import points_in_polygon
 
     land = load_preset("paper-3x4")
     t0 = time.perf_counter()
@@ -110,11 +110,11 @@ def main() -> None:
 
 def whole_view(gt, xy, base) -> None:
     """Dataset and one output on disk -> model -> lineage view painted (GUI-thread time)."""
-    from engine.ground_truth import save_ground_truth
-    from engine.landscape_io import save_landscape
-    from engine.presets import load_preset
-    from gui.comparison_model import ComparisonModel
-    from gui.lineage_view import LineageView
+    from engine.formats.ground_truth import save_ground_truth
+    from engine.landscape.io import save_landscape
+    from engine.landscape.presets import load_preset
+    from gui.comparison.comparison_model import ComparisonModel
+    from gui.comparison.lineage_view import LineageView
 
     app = QApplication.instance()
     with tempfile.TemporaryDirectory() as tmp:

@@ -30,11 +30,11 @@ if not HAVE_DISPLAY:
 
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from engine.object_model import build_ribosome_like  # noqa: E402
-from engine.presets import load_preset  # noqa: E402
-from engine.projector import TwoBodyProjector  # noqa: E402
-from gui.document import LandscapeDocument  # noqa: E402
-from gui.projection_preview import (MODE_CLEAN, MODE_CTF, MODE_NOISY, PreviewSettings,  # noqa: E402
+from engine.structure.object_model import build_ribosome_like  # noqa: E402
+from engine.landscape.presets import load_preset  # noqa: E402
+from engine.imaging.projector import TwoBodyProjector  # noqa: E402
+from gui.model.document import LandscapeDocument  # noqa: E402
+from gui.structure.projection_preview import (MODE_CLEAN, MODE_CTF, MODE_NOISY, PreviewSettings,  # noqa: E402
                                     ProjectionPreview, calibrated_sigma, preview_image)
 
 BOX = 128
@@ -74,7 +74,7 @@ def widget_figures(app, doc, obj, base) -> None:
 
 
 def full_cycle_figures(app, doc, obj) -> None:
-    from gui.structure_tab import StructureTab
+    from gui.structure.structure_tab import StructureTab
 
     tab = StructureTab(doc, obj=obj)
     tab.resize(1400, 860)
@@ -108,7 +108,7 @@ def full_cycle_figures(app, doc, obj) -> None:
     tab.close_view()
     tab.close()
     print(f"3D view (canvas {size[0]}x{size[1]}, Mesa software GL under Xvfb)")
-    from gui.object_view import VispyObjectView
+    from gui.structure.object_view import VispyObjectView
 
     view = VispyObjectView(size=size)
     view.native.show()

@@ -1,7 +1,7 @@
 """Projector speed: images per second per core at box 64 and 128, with CTF and noise.
 
 Each image: its own orientation, conformation, origin shift and astigmatic defocus; CTF computed
-(engine.ctf.ctf_2d), two-body Fourier slice (compiled gather), one inverse 2D FFT, white noise.
+(engine.imaging.ctf.ctf_2d), two-body Fourier slice (compiled gather), one inverse 2D FFT, white noise.
 Printed next to the same run's cost of the unavoidable work (one inverse 2D FFT and the noise
 per image), with a breakdown, and relion_project's rate on the same map (box 128, --ctf
 --add_noise) when it is installed. Single-threaded (NUMBA_NUM_THREADS=1, FFT workers=1): the
@@ -27,12 +27,12 @@ import scipy.fft  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from timing import best_of  # noqa: E402
-from engine.ctf import CTFParams, ctf_2d, sample_defocus  # noqa: E402
-from engine.maps import write_map  # noqa: E402
-from engine.noise import add_white_noise  # noqa: E402
-from engine.object_model import build_ribosome_like, composite_map  # noqa: E402
-from engine.projector import TwoBodyProjector  # noqa: E402
-from engine.rotations import uniform_euler_angles  # noqa: E402
+from engine.imaging.ctf import CTFParams, ctf_2d, sample_defocus  # noqa: E402
+from engine.structure.maps import write_map  # noqa: E402
+from engine.imaging.noise import add_white_noise  # noqa: E402
+from engine.structure.object_model import build_ribosome_like, composite_map  # noqa: E402
+from engine.imaging.projector import TwoBodyProjector  # noqa: E402
+from engine.structure.rotations import uniform_euler_angles  # noqa: E402
 
 BATCH = 256
 OPTICS = CTFParams()

@@ -21,10 +21,10 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from timing import best_of  # noqa: E402
-from engine.dataset import Dataset, ground_truth_from_arrays, image_names_for  # noqa: E402
-from engine.loaders import build_output  # noqa: E402
-from engine.recovered_landscape import recovered_landscape  # noqa: E402
-from engine.scoring import score  # noqa: E402
+from engine.formats.dataset import Dataset, ground_truth_from_arrays, image_names_for  # noqa: E402
+from engine.formats.loaders import build_output  # noqa: E402
+from engine.scoring.recovered_landscape import recovered_landscape  # noqa: E402
+from engine.scoring.metric import score  # noqa: E402
 
 N = 3_000_000
 

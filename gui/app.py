@@ -12,13 +12,18 @@ import sys
 from PySide6.QtWidgets import QApplication
 
 from gui.main_window import MainWindow
-from gui.settings import APPLICATION, ORGANIZATION
+from gui.widgets.settings import APPLICATION, ORGANIZATION
 
 
-def run_gui(landscape_path: str | None = None) -> int:
+def run_gui(landscape_path: str | None = None, dataset: str | None = None, outputs=(),
+            labels=None, kinds=None) -> int:
+    """Show the main window; with ``dataset``, on the Comparison tab with ``outputs`` added
+    (``labels`` and ``kinds`` one per output, None for the default)."""
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName(APPLICATION)
     app.setOrganizationName(ORGANIZATION)
     window = MainWindow(landscape_path=landscape_path)
     window.show()
+    if dataset is not None:
+        window.open_comparison(dataset, outputs, labels, kinds)
     return app.exec()

@@ -4,7 +4,7 @@ Stages: Landscape (design the energy landscape), Structure & projections, Simula
 Comparison. Each tab is a widget that takes the shared ``LandscapeDocument`` (``self.doc``)
 in its constructor; add one in ``_build_tabs``. The window owns the file operations (New
 from preset, Open, Save, Save As), asks before unsaved changes would be lost, restores the
-last landscape and the window geometry at the next start (``gui.settings.AppSettings``).
+last landscape and the window geometry at the next start (``gui.widgets.settings.AppSettings``).
 
 Example::
 
@@ -20,14 +20,14 @@ from pathlib import Path
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget
 
-from engine.landscape_io import LandscapeFileError, landscape_from_dict, landscape_to_dict
-from engine.presets import DEFAULT_PRESET, load_preset, preset_names
-from gui.comparison_tab import ComparisonTab
-from gui.document import LandscapeDocument
-from gui.landscape_designer import LandscapeDesigner
-from gui.settings import AppSettings
-from gui.simulation_panel import SimulationPanel
-from gui.structure_tab import StructureTab
+from engine.landscape.io import LandscapeFileError, landscape_from_dict, landscape_to_dict
+from engine.landscape.presets import DEFAULT_PRESET, load_preset, preset_names
+from gui.comparison.comparison_tab import ComparisonTab
+from gui.model.document import LandscapeDocument
+from gui.landscape.designer import LandscapeDesigner
+from gui.widgets.settings import AppSettings
+from gui.simulation.simulation_panel import SimulationPanel
+from gui.structure.structure_tab import StructureTab
 
 FILE_FILTER = "Landscape JSON (*.json);;All files (*)"
 
@@ -97,6 +97,18 @@ class MainWindow(QMainWindow):
         edit_menu.addSeparator()
         edit_menu.addAction(self.designer.action_add_well)
         edit_menu.addAction(self.designer.action_delete_well)
+
+    def open_comparison(self, dataset, outputs=(), labels=None, kinds=None) -> None:
+        """Show the Comparison tab on ``dataset`` with ``outputs`` added (``elbench gui``);
+        ``labels`` / ``kinds`` give one name / loader per output, None for the default."""
+        self.tabs.setCurrentWidget(self.comparison)
+        if not self.comparison.open_dataset(dataset):
+            return
+        outputs = list(outputs)
+        labels = list(labels or [None] * len(outputs))
+        kinds = list(kinds or [None] * len(outputs))
+        for path, label, kind in zip(outputs, labels, kinds):
+            self.comparison.model.add_output(path, kind=kind, label=label)
 
     def _action(self, menu, text, shortcut, slot) -> QAction:
         action = menu.addAction(text)

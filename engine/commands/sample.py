@@ -15,9 +15,9 @@ import sys
 
 import numpy as np
 
-from engine.landscape_io import LandscapeFileError, load_landscape
-from engine.presets import DEFAULT_PRESET, load_preset, preset_names
-from engine.sampling import sample_conformations
+from engine.landscape.io import LandscapeFileError, load_landscape
+from engine.landscape.presets import DEFAULT_PRESET, load_preset, preset_names
+from engine.landscape.sampling import sample_conformations
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:

@@ -3,7 +3,7 @@
 Makes N particle images of the two-body object at conformations drawn from the landscape,
 with CTF and noise, and writes the dataset folder of DESIGN.md section 5 (MRC stacks,
 particles.star, cryodrgn/, cryosparc/, ground_truth.npz, maps/, manifest.json). A plan
-file (JSON, see engine/sim_plan.py) gives every parameter; without one, a built-in preset
+file (JSON, see engine/simulation/plan.py) gives every parameter; without one, a built-in preset
 landscape and the default parameters are used. --n, --box, --apix, --snr, --seed and
 --chunk-size override the plan. Ctrl-C stops cleanly (a second one aborts); the same command
 with --resume finishes the dataset, byte-identical to an uninterrupted run.
@@ -22,8 +22,8 @@ import signal
 import sys
 import threading
 
-from engine.landscape_io import LandscapeFileError, load_landscape
-from engine.presets import DEFAULT_PRESET, load_preset, preset_names
+from engine.landscape.io import LandscapeFileError, load_landscape
+from engine.landscape.presets import DEFAULT_PRESET, load_preset, preset_names
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -55,8 +55,8 @@ def _snr(text: str):
 
 
 def _build_plan(args):
-    from engine.manifest import read_manifest
-    from engine.sim_plan import SimulationPlan, load_plan, plan_from_dict, with_overrides
+    from engine.simulation.manifest import read_manifest
+    from engine.simulation.plan import SimulationPlan, load_plan, plan_from_dict, with_overrides
 
     if args.plan:
         if args.preset or args.landscape:
@@ -80,9 +80,9 @@ def _build_plan(args):
 
 
 def main(args: argparse.Namespace) -> int:
-    from engine.manifest import ManifestError
-    from engine.sim_plan import PlanError, estimate_disk_bytes, format_bytes
-    from engine.simulate import SimulationError, estimate_seconds, run_simulation
+    from engine.simulation.manifest import ManifestError
+    from engine.simulation.plan import PlanError, estimate_disk_bytes, format_bytes
+    from engine.simulation.run import SimulationError, estimate_seconds, run_simulation
 
     try:
         plan = _build_plan(args)

@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from engine.landscape import Landscape, Well
-from engine.landscape_io import LandscapeFileError, load_landscape
-from engine.presets import load_preset
-from gui.document import LandscapeDocument
+from engine.landscape.model import Landscape, Well
+from engine.landscape.io import LandscapeFileError, load_landscape
+from engine.landscape.presets import load_preset
+from gui.model.document import LandscapeDocument
 
 
 def small_landscape():

@@ -6,10 +6,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from engine.landscape_io import load_landscape, save_landscape
-from engine.presets import load_preset
+from engine.landscape.io import load_landscape, save_landscape
+from engine.landscape.presets import load_preset
 from gui.main_window import MainWindow
-from gui.settings import AppSettings
+from gui.widgets.settings import AppSettings
 
 
 @pytest.fixture

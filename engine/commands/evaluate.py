@@ -1,0 +1,135 @@
+"""Score method outputs against a dataset's ground truth (the paper's Table 1) and write a report.
+
+DATASET is a dataset folder (ground_truth.npz, landscape.json, ...) or a ground-truth .npz.
+Each OUTPUT is a method's result: cryoDRGN z.N.pkl / umap.pkl, cryoSPARC .cs, RELION
+*_projections_along_eigenvectors_all_particles.txt, RECOVAR folder / embeddings.pkl /
+latent_coords.npy, a generic .npy/.npz/.csv/.txt/.star table, or a ManifoldEM S2_OM occupancy
+map (shown, not scored: it has no per-particle assignment). --label, --kind and --ind are
+given once per OUTPUT in order (or once for all); "-" leaves that OUTPUT's value unset.
+
+Prints, per output, accuracy (mean per-well recall) and the standard deviation of recall on the
+chosen dimensions and on all dimensions (a row ending "! over k of m wells, missing [...]"
+averages over fewer wells than asked for: the method left no scored particle in those; a note
+line says why), and writes REPORT_DIR: scores.json, scores.csv,
+recall_per_well.csv, confusion_*.csv, wells_*.csv and PNG figures (recall bars, lineage
+scatter, recovered landscape). --json prints only {"methods": [...]} (fractions 0..1) and
+writes the report only when --out is given.
+
+Example::
+
+    python main.py evaluate runs/paper-3x4 train/z.25.pkl J42_particles.cs --label cryoDRGN \\
+        --label 3DVA --dims 0,1 --out report
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DEFAULT_OUT = "evaluate_report"
+
+
+def add_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dataset", metavar="DATASET", help="dataset folder or ground-truth .npz")
+    parser.add_argument("outputs", metavar="OUTPUT", nargs="+", help="method output files or folders")
+    parser.add_argument("--dims", default="0,1", help="output dimensions to score, 0-based, comma "
+                                                      "separated, or 'all' (default 0,1)")
+    parser.add_argument("--label", action="append", metavar="NAME", help="method name, once per OUTPUT")
+    parser.add_argument("--kind", action="append", metavar="KIND",
+                        help="cryodrgn, cryosparc, relion_multibody, recovar, manifoldem, "
+                             "manifoldem_occupancy or generic (default: detected)")
+    parser.add_argument("--ind", action="append", metavar="FILE",
+                        help="particle-index file of a run given --ind (cryoDRGN, RECOVAR)")
+    parser.add_argument("--zdim", type=int, help="RECOVAR embedding to use (default: the largest)")
+    parser.add_argument("--core-only", action="store_true", help="leave transition particles out")
+    parser.add_argument("--wells", metavar="N,N,...", help="score only these wells (1-based)")
+    parser.add_argument("--out", metavar="REPORT_DIR", help=f"report folder (default ./{DEFAULT_OUT})")
+    parser.add_argument("--json", action="store_true", help="print the scores as one JSON object")
+    parser.add_argument("--no-figures", action="store_true", help="write JSON and CSV only")
+
+
+def main(args: argparse.Namespace) -> int:
+    from engine.formats.dataset import DatasetError, load_dataset
+    from engine.formats.loaders import LoaderError, detect_kind, load_occupancy_map, load_output
+    from engine.scoring.report import assign_slugs, evaluate_output, methods_json, table1, write_report
+    from engine.scoring.metric import ScoringError
+
+    try:
+        dims = _parse_ints(args.dims, "--dims", allow_all=True)
+        wells = _parse_ints(args.wells, "--wells") if args.wells else None
+        labels = _per_output(args.label, args.outputs, "--label", broadcast=False)
+        kinds = _per_output(args.kind, args.outputs, "--kind")
+        inds = _per_output(args.ind, args.outputs, "--ind")
+    except ValueError as exc:
+        return _fail(str(exc))
+    say = (lambda text: print(text, file=sys.stderr)) if args.json else print
+    try:
+        dataset = load_dataset(args.dataset)
+        reports, maps = [], []
+        for path, label, kind, ind in zip(args.outputs, labels, kinds, inds):
+            kind = kind or detect_kind(path)
+            if kind == "manifoldem_occupancy":
+                maps.append(load_occupancy_map(path, label=label))
+                continue
+            output = load_output(path, dataset, kind, label=label, ind=ind,
+                                 zdim=args.zdim if kind == "recovar" else None)
+            reports.append(evaluate_output(dataset, output, dims=dims, core_only=args.core_only, wells=wells))
+    except (DatasetError, LoaderError, ScoringError) as exc:
+        return _fail(str(exc))
+    reports = assign_slugs(reports)
+    say(f"{dataset.source}: {dataset.n_particles} particles, {dataset.n_wells} wells"
+        + ("  (core particles only)" if args.core_only else ""))
+    for note in dataset.notes:
+        say(f"  note: {note}")
+    if reports:
+        say(table1(reports))
+    for r in reports:
+        for note in r.scores.notes:
+            say(f"  {r.output.label}: {note}")
+    for om in maps:
+        say(f"{om.label}: occupancy map with {om.n_counted} counts in {om.counts.size} bins; "
+            "no per-particle assignment, so no recall (see its figure)")
+    if args.json:
+        print(json.dumps(methods_json(reports)))
+    if args.json and not args.out:
+        return 0
+    folder = Path(args.out or DEFAULT_OUT)
+    try:
+        written = write_report(folder, dataset, reports, maps)
+        figure_writer = getattr(args, "figure_writer", None)
+        if not args.no_figures and figure_writer is not None:
+            written += figure_writer(folder, dataset, reports, maps)
+    except OSError as exc:
+        print(f"error: cannot write the report in {folder}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    say(f"wrote {len(written)} files to {folder}")
+    return 0
+
+
+def _parse_ints(text: str, option: str, allow_all: bool = False):
+    if allow_all and text.strip().lower() == "all":
+        return None
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"{option}: expected comma-separated integers, got {text!r}") from None
+    if not values:
+        raise ValueError(f"{option}: no value given")
+    return tuple(values)
+
+
+def _per_output(values, outputs, option: str, broadcast: bool = True) -> list:
+    if not values:
+        return [None] * len(outputs)
+    if len(values) == 1 and broadcast:
+        values = values * len(outputs)
+    if len(values) != len(outputs):
+        raise ValueError(f"{option}: given {len(values)} times for {len(outputs)} outputs "
+                         f"(give it {'once, or ' if broadcast else ''}once per OUTPUT)")
+    return [None if v == "-" else v for v in values]
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2

@@ -1,0 +1,10 @@
+"""How well a method recovered the landscape: the paper's metric (per-well recall, balanced
+accuracy), several outputs scored together, recovered energy landscapes and the report."""
+from engine.exports import lazy_exports
+
+__all__, __getattr__ = lazy_exports(__name__, {
+    "metric": ["Scores", "ScoringError", "score", "score_labels"],
+    "comparison": ["ScoringSettings", "score_methods", "scored_particles"],
+    "recovered_landscape": ["RecoveredLandscape", "recovered_landscape", "compare_wells"],
+    "report": ["evaluate_output", "table1", "methods_json", "write_report"],
+})

@@ -1,0 +1,316 @@
+"""Where simulation chunks run: in this process, a local process pool, or a Dask cluster.
+
+Every executor runs the same task, :func:`run_chunk_task` ``(plan_dict, k, sigma, out_dir)``,
+and the chunk's bytes depend only on (plan, k), so the choice changes speed, never data, as
+long as the workers share one CPU family: numpy and the FFT pick SIMD code paths by CPU, so a
+chunk made on an AVX-512 node and on an AVX2 node may differ in the last bits (images agree to
+float32 rounding). On a mixed cluster, pin the run to one node type (e.g. a SLURM --constraint)
+when byte-identity matters; the manifest records the CPU of the run that started the dataset.
+``Executor.run(tasks, on_done, should_stop)`` keeps a bounded number of chunks in flight,
+hands each finished chunk's record to ``on_done`` in the calling thread, and on
+``should_stop()`` asks the running chunks to stop at their next batch (their temporary files
+are removed) and drops the queued ones.
+
+- :class:`SerialExecutor`: ``workers=1``, in the calling process (debugging, tiny datasets).
+- :class:`ProcessExecutor`: a local pool of ``workers`` processes (default: the cores this
+  process may use, :func:`available_cpus`, so a batch job's allocation is respected),
+  started with "spawn" so it is safe from a GUI thread. Workers report every batch, so the
+  progress bar moves smoothly, and stop when their parent dies.
+- :class:`DaskExecutor`: a ``distributed`` scheduler at ``tcp://host:port``. Workers must
+  import this package (install elbench on the cluster, e.g. ``pip install -e`` on a shared
+  file system) and see the output folder at the same path (a shared file system).
+
+Starting Dask workers on a SLURM cluster (dask-jobqueue, ``pip install dask-jobqueue``)::
+
+    # on the login node, in Python (the scheduler runs here; workers are SLURM jobs)
+    from dask_jobqueue import SLURMCluster
+    cluster = SLURMCluster(cores=16, processes=16, memory="64GB", walltime="04:00:00",
+                           job_extra_directives=["--partition=cpu"])
+    cluster.scale(jobs=8)                         # 8 nodes x 16 single-threaded workers
+    print(cluster.scheduler_address)              # tcp://10.0.0.5:8786
+    # then, from any machine that reaches the scheduler:
+    #   python main.py simulate plan.json --out /shared/ds --scheduler tcp://10.0.0.5:8786
+
+or by hand: ``dask scheduler`` on one node and ``dask worker tcp://HOST:8786 --nthreads 1
+--nworkers 16`` in each batch job. One thread per worker process is best: chunks are
+CPU-bound numpy work.
+
+Example::
+
+    with make_executor(workers=2) as ex:
+        completed = ex.run([(plan_dict, k, sigma, out_dir) for k in pending], on_done, should_stop)
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import signal
+import time
+import uuid
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+_worker_stop = None        # callable () -> bool in worker processes
+_worker_progress = None    # callable (n) -> None in worker processes
+_parent_pid = None
+POLL_S = 0.1
+
+
+def run_chunk_task(plan_dict: dict, k: int, sigma: float, out_dir: str) -> dict:
+    """The unit of work: write chunk ``k`` of the plan (see engine.simulation.chunks.write_chunk)."""
+    from engine.simulation.chunks import write_chunk
+    from engine.simulation.plan import plan_from_dict
+
+    plan = plan_from_dict(plan_dict, "<plan>")
+    return write_chunk(plan, k, sigma, out_dir, should_stop=_worker_should_stop, progress=_worker_progress)
+
+
+def _warm_up(plan_dict: dict) -> None:
+    """Import, build the context and projector, and compile the kernel (one image)."""
+    import numpy as np
+
+    from engine.simulation.chunks import get_context
+    from engine.simulation.plan import plan_from_dict
+
+    projector = get_context(plan_from_dict(plan_dict, "<plan>")).projector
+    projector.project(np.zeros((1, 3)), np.zeros((1, 2)))
+
+
+def _worker_should_stop() -> bool:
+    if _parent_pid is not None and os.getppid() != _parent_pid:
+        return True  # the run that started us is gone (killed): do not keep writing
+    return bool(_worker_stop and _worker_stop())
+
+
+def _init_process_worker(stop_event, progress_queue, parent_pid) -> None:
+    global _worker_stop, _worker_progress, _parent_pid
+    # Ctrl-C reaches the whole process group: the parent turns it into a stop request, which
+    # the worker sees between batches; dying on it would lose the chunk and break the pool.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker_stop = stop_event.is_set
+    _worker_progress = progress_queue.put
+    _parent_pid = parent_pid
+
+
+class Executor:
+    """Base: ``run`` keeps ``in_flight`` tasks going and returns True when all finished,
+    False when stopped. ``on_progress(n)`` receives image counts as workers report them."""
+
+    name = "executor"
+    workers = 1
+
+    def run(self, tasks, on_done, should_stop=None, on_progress=None) -> bool:
+        raise NotImplementedError
+
+    def warm_up(self, plan_dict: dict) -> None:
+        """Start the workers and let them build the plan's context now (optional)."""
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class SerialExecutor(Executor):
+    name = "serial"
+
+    def run(self, tasks, on_done, should_stop=None, on_progress=None) -> bool:
+        from engine.simulation.chunks import ChunkCancelled
+
+        global _worker_stop, _worker_progress
+        _worker_stop, _worker_progress = should_stop, on_progress
+        try:
+            for task in tasks:
+                if should_stop and should_stop():
+                    return False
+                try:
+                    on_done(run_chunk_task(*task))
+                except ChunkCancelled:
+                    return False
+            return True
+        finally:
+            _worker_stop = _worker_progress = None
+
+
+class ProcessExecutor(Executor):
+    name = "processes"
+
+    def __init__(self, workers: int | None = None):
+        self.workers = max(1, int(workers or available_cpus()))
+        ctx = multiprocessing.get_context("spawn")
+        self._stop = ctx.Event()
+        self._progress = ctx.Queue()
+        self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_process_worker,
+                                         initargs=(self._stop, self._progress, os.getpid()))
+
+    def warm_up(self, plan_dict: dict) -> None:
+        for _ in range(self.workers):
+            self._pool.submit(_warm_up, plan_dict)
+
+    def _drain(self, on_progress) -> None:
+        while True:
+            try:
+                n = self._progress.get_nowait()
+            except queue.Empty:
+                return
+            if on_progress is not None:
+                on_progress(n)
+
+    def run(self, tasks, on_done, should_stop=None, on_progress=None) -> bool:
+        from engine.simulation.chunks import ChunkCancelled
+
+        self._stop.clear()
+        pending = list(tasks)[::-1]
+        running = set()
+        error = None
+        stopped = False
+        while pending or running:
+            while pending and len(running) < 2 * self.workers and not stopped and error is None:
+                running.add(self._pool.submit(run_chunk_task, *pending.pop()))
+            done, running = wait(running, timeout=POLL_S, return_when=FIRST_COMPLETED)
+            self._drain(on_progress)
+            for future in done:
+                try:
+                    result = future.result()
+                except ChunkCancelled:
+                    continue
+                except BaseException as exc:  # a worker error ends the run after the others stop
+                    error = error or exc
+                    self._stop.set()
+                    continue
+                on_done(result)
+            if not stopped and should_stop is not None and should_stop():
+                stopped = True
+                self._stop.set()
+                pending.clear()
+            if error is not None:
+                pending.clear()
+        self._drain(on_progress)
+        if error is not None:
+            raise error
+        return not stopped
+
+    def close(self) -> None:
+        self._stop.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._progress.close()
+
+
+class DaskExecutor(Executor):
+    """Runs chunks on a ``distributed`` cluster. ``scheduler``: an address ("tcp://...") or
+    an existing ``distributed.Client``. Stop requests reach running chunks through a named
+    ``distributed.Event`` that they check between batches."""
+
+    name = "dask"
+
+    def __init__(self, scheduler):
+        from distributed import Client
+
+        self._own_client = not isinstance(scheduler, Client)
+        self.client = Client(scheduler, set_as_default=False) if self._own_client else scheduler
+        info = self.client.scheduler_info(n_workers=-1) if _accepts_n_workers(self.client) else self.client.scheduler_info()
+        self.workers = max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
+        self.address = self.client.scheduler.address
+
+    def run(self, tasks, on_done, should_stop=None, on_progress=None) -> bool:
+        from distributed import Event
+
+        event_name = f"elbench-stop-{uuid.uuid4().hex}"
+        stop_event = Event(event_name, client=self.client)
+        pending = list(tasks)[::-1]
+        running = []
+        error = None
+        stopped = False
+        try:
+            while pending or running:
+                while pending and len(running) < 2 * self.workers and not stopped and error is None:
+                    task = pending.pop()
+                    running.append(self.client.submit(_dask_chunk_task, event_name, *task, pure=False,
+                                                      key=f"elbench-chunk-{task[1]}-{uuid.uuid4().hex[:8]}"))
+                finished = [f for f in running if f.done()]
+                if not finished:
+                    time.sleep(POLL_S)
+                for future in finished:
+                    running.remove(future)
+                    if future.status == "finished":
+                        result = future.result()
+                        if result is not None:  # None: the chunk stopped on request
+                            on_done(result)
+                            if on_progress is not None:
+                                on_progress(result["count"])
+                    elif error is None:
+                        error = future.exception() if future.status == "error" else RuntimeError(
+                            f"chunk task {future.key}: {future.status}")
+                        stop_event.set()
+                        pending.clear()
+                    future.release()
+                if not stopped and should_stop is not None and should_stop():
+                    stopped = True
+                    stop_event.set()
+                    pending.clear()
+        finally:
+            stop_event.clear()
+        if error is not None:
+            raise error
+        return not stopped
+
+    def close(self) -> None:
+        if self._own_client:
+            self.client.close()
+
+
+def _accepts_n_workers(client) -> bool:
+    import inspect
+
+    try:
+        return "n_workers" in inspect.signature(client.scheduler_info).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _dask_chunk_task(event_name: str, plan_dict: dict, k: int, sigma: float, out_dir: str):
+    """Runs on a Dask worker: like run_chunk_task, stopping when the run's Event is set.
+    Returns None when stopped."""
+    from distributed import Event
+
+    from engine.simulation.chunks import ChunkCancelled, write_chunk
+    from engine.simulation.plan import plan_from_dict
+
+    event = Event(event_name)
+    last = [0.0, False]
+
+    def should_stop() -> bool:
+        now = time.monotonic()
+        if now - last[0] > 0.5:  # ask the scheduler at most twice a second
+            last[0], last[1] = now, event.is_set()
+        return last[1]
+
+    try:
+        return write_chunk(plan_from_dict(plan_dict, "<plan>"), k, sigma, out_dir, should_stop=should_stop)
+    except ChunkCancelled:
+        return None
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on: its affinity mask (a SLURM/cgroup batch allocation, taskset)
+    where the OS has one, else os.cpu_count(). The default worker count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def make_executor(workers: int | None = None, scheduler=None) -> Executor:
+    """Dask when ``scheduler`` is given; else serial for ``workers == 1``; else a process pool
+    of ``workers`` (default: :func:`available_cpus`)."""
+    if scheduler:
+        return DaskExecutor(scheduler)
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers: must be >= 1 (got {workers})")
+    if workers == 1:
+        return SerialExecutor()
+    return ProcessExecutor(workers)

@@ -1,0 +1,119 @@
+"""``manifest.json``: the record of a dataset (DESIGN.md section 5).
+
+It holds every plan parameter, the derived values (box, pixel size, object), the seed
+streams, software versions and the CPU (model, SIMD extensions), the noise calibration (SNR definition, mask radius, sigma), the
+chunk table (index, first particle, count, file, status "pending"/"done", bytes, sha256) and,
+once complete, the metadata files with their sha256. It is rewritten atomically (temporary
+file, fsync, rename) after every chunk, so after a crash it lists exactly the finished stacks.
+
+Example::
+
+    m = read_manifest("dataset/")
+    m["status"], m["noise"]["sigma"], [c["sha256"] for c in m["chunks"] if c["status"] == "done"]
+"""
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from engine.atomic_files import write_text_atomic
+
+MANIFEST_FILE = "manifest.json"
+FORMAT_VERSION = 1
+KIND = "elbench-simulated-dataset"
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be used; the message names the file and the problem."""
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_fp16", "neon", "asimd", "sve")
+
+
+def cpu_summary() -> dict:
+    """The CPU that makes the bytes: {"machine", "model", "simd"} (simd: the vector extensions
+    of SIMD_FLAGS it has, from /proc/cpuinfo on Linux). numpy picks SIMD code paths by CPU, so
+    datasets are byte-identical only on one CPU family (see engine.simulation.run)."""
+    model, flags = "", set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                key = key.strip().lower()
+                if key in ("model name", "cpu model") and not model:
+                    model = value.strip()
+                elif key in ("flags", "features") and not flags:
+                    flags = set(value.split())
+                elif not key and model and flags:
+                    break  # the first processor's block is enough
+    except OSError:
+        pass
+    model = model or platform.processor()
+    return {"machine": platform.machine(), "model": model, "simd": [f for f in SIMD_FLAGS if f in flags]}
+
+
+def software_versions() -> dict:
+    versions = {"python": sys.version.split()[0], "platform": platform.platform(), "cpu": cpu_summary()}
+    for package in ("elbench", "numpy", "scipy", "numba", "mrcfile", "starfile", "pandas"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def manifest_path(folder) -> Path:
+    return Path(folder) / MANIFEST_FILE
+
+
+def read_manifest(folder) -> dict:
+    path = manifest_path(folder)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ManifestError(f"{path}: no such file (is {folder} a dataset folder?)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path}: cannot read the file ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from None
+    if not isinstance(data, dict) or data.get("kind") != KIND:
+        raise ManifestError(f"{path}: not an elbench dataset manifest (kind is not {KIND!r})")
+    if data.get("format_version") != FORMAT_VERSION:
+        raise ManifestError(f"{path}: format_version {data.get('format_version')!r} unsupported (reads {FORMAT_VERSION})")
+    for key in ("plan", "chunks", "noise", "status"):
+        if key not in data:
+            raise ManifestError(f"{path}: missing field {key!r}")
+    return data
+
+
+def write_manifest(folder, manifest: dict) -> None:
+    manifest["updated"] = now_iso()
+    write_text_atomic(manifest_path(folder), json.dumps(manifest, indent=1) + "\n")
+
+
+def chunk_table(plan) -> list[dict]:
+    """The pending chunk table of a plan."""
+    from engine.formats.writer import stack_file_name
+
+    rows = []
+    for k in range(plan.n_chunks):
+        first, stop = plan.chunk_range(k)
+        rows.append({"index": k, "first": first, "count": stop - first, "file": stack_file_name(k),
+                     "status": "pending", "bytes": None, "sha256": None})
+    return rows
+
+
+def done_chunks(manifest: dict) -> list[dict]:
+    return [c for c in manifest["chunks"] if c["status"] == "done"]
+
+
+def particles_done(manifest: dict) -> int:
+    return sum(c["count"] for c in done_chunks(manifest))
