@@ -21,10 +21,6 @@ import numpy as np
 from engine.formats.loaders.errors import LoaderError
 
 
-def LoaderError(path, problem):
-    return LoaderError(path, problem)
-
-
 def check_index(path, index, n_particles: int, n_rows: int) -> np.ndarray:
     """Validate 0-based particle indices for ``n_rows`` rows; (n_rows,) int64."""
     idx = np.asarray(index)
