@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
+import re
 import sys
 
 
@@ -56,6 +58,22 @@ def _add_gui_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kind", action="append", metavar="KIND",
                         help="loader, once per OUTPUT (default: detected from the file)")
     parser.add_argument("--landscape", metavar="FILE", help="landscape JSON to open")
+
+
+# Options whose value may start with "-" (a negative dimension): argparse would take
+# "--dims -1,0" for two options, so the value is joined to its option first.
+_SIGNED_LIST_OPTIONS = ("--dims",)
+_SIGNED_LIST = re.compile(r"^-\d+(,\s*-?\d+)*$")
+
+
+def _join_signed_values(argv: list[str]) -> list[str]:
+    joined = []
+    for arg in argv:
+        if joined and joined[-1] in _SIGNED_LIST_OPTIONS and _SIGNED_LIST.match(arg):
+            joined[-1] = f"{joined[-1]}={arg}"
+        else:
+            joined.append(arg)
+    return joined
 
 
 def _gui_request(args, parser) -> dict:
@@ -94,13 +112,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_signed_values(sys.argv[1:] if argv is None else list(argv)))
     if args.command in (None, "gui"):
         request = _gui_request(args, parser)
         from gui.app import run_gui  # Qt is imported only when the GUI is wanted
 
         return run_gui(**request)
-    return int(args.run(args) or 0)
+    try:
+        code = int(args.run(args) or 0)
+        sys.stdout.flush()  # inside the try: a closed pipe is met here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (`elbench evaluate ... | head -1`): nothing left to say, and
+        # Python's flush at exit must not raise again on the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # what a shell reports for a process ended by SIGPIPE
 
 
 def cli() -> None:

@@ -34,7 +34,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", metavar="DATASET", help="dataset folder or ground-truth .npz")
     parser.add_argument("outputs", metavar="OUTPUT", nargs="+", help="method output files or folders")
     parser.add_argument("--dims", default="0,1", help="output dimensions to score, 0-based, comma "
-                                                      "separated, or 'all' (default 0,1)")
+                                                      "separated (negative counts from the last, "
+                                                      "as in numpy: -1,0), or 'all' (default 0,1)")
     parser.add_argument("--label", action="append", metavar="NAME", help="method name, once per OUTPUT")
     parser.add_argument("--kind", action="append", metavar="KIND",
                         help="cryodrgn, cryosparc, relion_multibody, recovar, manifoldem, "
@@ -47,6 +48,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="REPORT_DIR", help=f"report folder (default ./{DEFAULT_OUT})")
     parser.add_argument("--json", action="store_true", help="print the scores as one JSON object")
     parser.add_argument("--no-figures", action="store_true", help="write JSON and CSV only")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier report in REPORT_DIR")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -63,6 +65,10 @@ def main(args: argparse.Namespace) -> int:
         inds = _per_output(args.ind, args.outputs, "--ind")
     except ValueError as exc:
         return _fail(str(exc))
+    folder = Path(args.out or DEFAULT_OUT) if args.out or not args.json else None
+    if folder is not None and not args.overwrite and _holds_files(folder):
+        return _fail(f"{folder}: already holds files (an earlier report?); give --overwrite to "
+                     "replace them, or another --out")
     say = (lambda text: print(text, file=sys.stderr)) if args.json else print
     try:
         dataset = load_dataset(args.dataset)
@@ -74,7 +80,8 @@ def main(args: argparse.Namespace) -> int:
                 continue
             output = load_output(path, dataset, kind, label=label, ind=ind,
                                  zdim=args.zdim if kind == "recovar" else None)
-            reports.append(evaluate_output(dataset, output, dims=dims, core_only=args.core_only, wells=wells))
+            reports.append(evaluate_output(dataset, output, dims=_from_the_end(dims, output.n_dims),
+                                           core_only=args.core_only, wells=wells))
     except (DatasetError, LoaderError, ScoringError) as exc:
         return _fail(str(exc))
     reports = assign_slugs(reports)
@@ -92,9 +99,8 @@ def main(args: argparse.Namespace) -> int:
             "no per-particle assignment, so no recall (see its figure)")
     if args.json:
         print(json.dumps(methods_json(reports)))
-    if args.json and not args.out:
+    if folder is None:
         return 0
-    folder = Path(args.out or DEFAULT_OUT)
     try:
         written = write_report(folder, dataset, reports, maps)
         figure_writer = getattr(args, "figure_writer", None)
@@ -128,6 +134,18 @@ def _per_output(values, outputs, option: str, broadcast: bool = True) -> list:
         raise ValueError(f"{option}: given {len(values)} times for {len(outputs)} outputs "
                          f"(give it {'once, or ' if broadcast else ''}once per OUTPUT)")
     return [None if v == "-" else v for v in values]
+
+
+def _from_the_end(dims, n_dims: int):
+    """Negative dimensions count from the last (-1 is the last), as numpy indexes; others as given
+    (scoring refuses those out of range, naming the file)."""
+    if dims is None:
+        return None
+    return tuple(d + n_dims if -n_dims <= d < 0 else d for d in dims)
+
+
+def _holds_files(folder: Path) -> bool:
+    return folder.is_dir() and any(folder.iterdir())
 
 
 def _fail(message: str) -> int:

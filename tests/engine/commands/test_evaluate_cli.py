@@ -184,3 +184,34 @@ def test_the_command_module_imports_no_qt():
             "print([m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph'))])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
+
+
+def test_negative_dims_count_from_the_last(case):
+    done = run(case / "ds", case / "z.9.pkl", "--ind", case / "ind.pkl", "--dims", "-1,0", "--json")
+    assert done.returncode == 0, done.stderr
+    (method,) = json.loads(done.stdout)["methods"]
+    assert method["dims"] == [3, 0]
+    done = run(case / "ds", case / "good.npy", "--dims", "-3,0", "--json")
+    assert done.returncode == 2 and "good.npy: dimension -3 does not exist" in done.stderr
+
+
+def test_an_earlier_report_is_kept_unless_overwrite(case, tmp_path):
+    out = tmp_path / "report"
+    assert run(case / "ds", case / "good.npy", "--out", out, "--no-figures").returncode == 0
+    before = (out / "scores.json").read_bytes()
+    again = run(case / "ds", case / "good.npy", "--label", "other", "--out", out, "--no-figures")
+    assert again.returncode == 2 and again.stdout == ""
+    assert again.stderr.strip() == (f"error: {out}: already holds files (an earlier report?); give "
+                                    "--overwrite to replace them, or another --out")
+    assert (out / "scores.json").read_bytes() == before
+    forced = run(case / "ds", case / "good.npy", "--label", "other", "--out", out, "--no-figures", "--overwrite")
+    assert forced.returncode == 0 and '"other"' in (out / "scores.json").read_text()
+
+
+@pytest.mark.parametrize("reader", ["head -1", "true"])
+def test_a_closed_pipe_ends_quietly(case, tmp_path, reader):
+    """`true` has closed the pipe before evaluate writes a line: the BrokenPipeError case."""
+    command = (f"{sys.executable} {ROOT / 'main.py'} evaluate {case / 'ds'} {case / 'good.npy'} "
+               f"--no-figures --out {tmp_path / 'r'} | {reader}")
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=300)
+    assert done.stderr == "" and done.stdout.count("\n") == (1 if reader.startswith("head") else 0)
