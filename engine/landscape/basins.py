@@ -86,10 +86,7 @@ def find_basins(grid) -> Basins:
         return Basins(np.zeros((n2, n1), np.int16), (), np.zeros((0, 2)), empty, empty, {}, 0)
 
     centres = land.centres_deg
-    step1, step2 = grid.step_deg
-    lo1, _, lo2, _ = grid.extent_deg
-    c1 = np.clip(((centres[:, 0] - lo1) / step1).astype(int), 0, n1 - 1)
-    c2 = np.clip(((centres[:, 1] - lo2) / step2).astype(int), 0, n2 - 1)
+    c2, c1 = grid.cell_index(centres[:, 0], centres[:, 1])
     well_root = roots[c2 * n1 + c1]
     root_xy = np.stack([cc1[well_root % n1], cc2[well_root // n1]], axis=1)
 

@@ -13,6 +13,8 @@ Example::
     land = load_preset("paper-3x4")
     grid = land.grid()              # EnergyGrid: energy, occupancy, marginals
     e = land.energy([0.0], [0.0])   # kcal/mol at one point
+    i2, i1 = grid.cell_index(4.0, -3.0)   # the cell holding (cc1, cc2) = (4, -3) degrees
+    grid.basins.label[i2, i1]             # its basin
 """
 from __future__ import annotations
 
@@ -33,6 +35,18 @@ MIN_SAMPLING_GRID_SIZE = 512
 def kT_kcal(temperature_K: float) -> float:
     """Thermal energy in kcal/mol at ``temperature_K``."""
     return BOLTZMANN_KCAL_PER_MOL_K * temperature_K
+
+
+def cells_along(values_deg, lo_deg: float, step_deg: float, n_cells: int) -> np.ndarray:
+    """Index of the cell holding each of ``values_deg`` on one axis of ``n_cells`` cells of
+    ``step_deg`` degrees starting at ``lo_deg``: cell i spans [lo + i step, lo + (i + 1) step).
+    Values outside go to the nearest edge cell (the domain's upper edge belongs to the last
+    cell). Returns intp, shaped like ``values_deg``; raises ValueError for NaN or infinity,
+    which lie in no cell. :meth:`EnergyGrid.cell_index` applies it to both axes of a grid."""
+    values = np.asarray(values_deg, dtype=float)
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"cell of a point: coordinates must be finite degrees (got {values_deg!r})")
+    return np.clip(np.floor((values - lo_deg) / step_deg), 0, n_cells - 1).astype(np.intp)
 
 
 def _require(ok: bool, field_name: str, problem: str) -> None:
@@ -222,6 +236,23 @@ class EnergyGrid:
         """(cc1_min, cc1_max, cc2_min, cc2_max) of the domain."""
         (lo1, hi1), (lo2, hi2) = self.landscape.cc1_range_deg, self.landscape.cc2_range_deg
         return lo1, hi1, lo2, hi2
+
+    def cell_index(self, cc1_deg, cc2_deg) -> tuple[np.ndarray, np.ndarray]:
+        """Which cell holds the point(s) (cc1, cc2), in degrees: ``(i2, i1)``, in the grid's
+        axis order (axis 0 is cc2), so ``self.energy[i2, i1]`` is the energy there.
+
+        Cell (i2, i1) spans cc1 in [lo1 + i1 step1, lo1 + (i1 + 1) step1) and likewise for
+        cc2: a cell centre maps to its own cell, a point on the border between two cells to
+        the upper one, and the domain's upper edge to the last cell. Points outside the domain
+        are clipped to the nearest edge cell (each axis on its own). Arrays broadcast
+        together; the indices are intp arrays of that shape (numpy integers for scalars). NaN or
+        infinite coordinates raise ValueError.
+        """
+        lo1, _, lo2, _ = self.extent_deg
+        step1, step2 = self.step_deg
+        n2, n1 = self.energy.shape
+        cc1_deg, cc2_deg = np.broadcast_arrays(np.asarray(cc1_deg, float), np.asarray(cc2_deg, float))
+        return cells_along(cc2_deg, lo2, step2, n2), cells_along(cc1_deg, lo1, step1, n1)
 
     def energy_kT(self) -> np.ndarray:
         return self.energy / self.landscape.kT_kcal_per_mol

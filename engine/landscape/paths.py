@@ -28,19 +28,12 @@ from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 
+from engine.landscape.model import cells_along
+
 #: Default length term, as a fraction of the barrier height above the grid minimum.
 LENGTH_WEIGHT_FRACTION = 0.02
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 _FORWARD_STEPS = ((0, 1), (1, 0), (1, 1), (1, -1))  # (d2, d1): each undirected edge once
-
-
-def nearest_cell(cc1: np.ndarray, cc2: np.ndarray, point_deg) -> tuple[int, int]:
-    """Index (i2, i1) of the grid cell whose centre is nearest to ``point_deg`` (cc1, cc2);
-    points outside the grid go to the nearest edge cell."""
-    p1, p2 = (float(v) for v in point_deg)
-    i1 = int(np.clip(np.rint((p1 - cc1[0]) / (cc1[1] - cc1[0])), 0, len(cc1) - 1))
-    i2 = int(np.clip(np.rint((p2 - cc2[0]) / (cc2[1] - cc2[0])), 0, len(cc2) - 1))
-    return i2, i1
 
 
 def lowest_barrier_level(energy: np.ndarray, start: tuple[int, int], end: tuple[int, int]) -> float:
@@ -66,18 +59,41 @@ def minimum_energy_path(energy: np.ndarray, cc1: np.ndarray, cc2: np.ndarray, st
     energy: (n2, n1) on cell centres ``cc1`` (n1,), ``cc2`` (n2,) (evenly spaced, degrees).
     length_weight: energy units added per degree of path (default LENGTH_WEIGHT_FRACTION of
     the barrier height above the grid minimum). Returns (N, 2) (cc1, cc2) degrees: the exact
-    start point, the centres of the cells crossed, the exact end point (N >= 2). See the
-    module docstring for the criterion.
+    start point, the centres of the cells crossed, the exact end point (N >= 2). The path
+    runs between the cells holding the two points (points outside the grid start from the
+    nearest edge cell). See the module docstring for the criterion.
     """
     energy = np.asarray(energy, dtype=np.float64)
     cc1, cc2 = np.asarray(cc1, dtype=np.float64), np.asarray(cc2, dtype=np.float64)
     if energy.shape != (len(cc2), len(cc1)) or min(energy.shape) < 2:
         raise ValueError(f"energy: expected shape (n2, n1) = ({len(cc2)}, {len(cc1)}) with n >= 2 "
                          f"(got {energy.shape})")
+
+    def cell(point_deg) -> tuple[int, int]:
+        # the cells of these centres span half a step either side of them
+        (p1, p2), (s1, s2) = point_deg, (cc1[1] - cc1[0], cc2[1] - cc2[0])
+        return (int(cells_along(p2, cc2[0] - 0.5 * s2, s2, len(cc2))),
+                int(cells_along(p1, cc1[0] - 0.5 * s1, s1, len(cc1))))
+
+    return _path_between_cells(energy, cc1, cc2, cell(start_deg), cell(end_deg),
+                               np.array([start_deg, end_deg], dtype=np.float64), length_weight)
+
+
+def grid_minimum_energy_path(grid, start_deg, end_deg, length_weight: float | None = None) -> np.ndarray:
+    """:func:`minimum_energy_path` on an :class:`engine.landscape.model.EnergyGrid` (kcal/mol),
+    between the cells :meth:`~engine.landscape.model.EnergyGrid.cell_index` gives."""
+    (s2, s1), (e2, e1) = grid.cell_index(*start_deg), grid.cell_index(*end_deg)
+    return _path_between_cells(np.asarray(grid.energy, dtype=np.float64), grid.cc1, grid.cc2,
+                               (int(s2), int(s1)), (int(e2), int(e1)),
+                               np.array([start_deg, end_deg], dtype=np.float64), length_weight)
+
+
+def _path_between_cells(energy: np.ndarray, cc1: np.ndarray, cc2: np.ndarray, start: tuple[int, int],
+                        end: tuple[int, int], ends: np.ndarray, length_weight: float | None) -> np.ndarray:
+    """The path from cell ``start`` to cell ``end`` (i2, i1), with the exact end points
+    ``ends`` (2, 2) (cc1, cc2) degrees in place of the two end cells' centres."""
     if not np.all(np.isfinite(energy)):
         raise ValueError("energy: contains NaN or infinite values")
-    start, end = nearest_cell(cc1, cc2, start_deg), nearest_cell(cc1, cc2, end_deg)
-    ends = np.array([start_deg, end_deg], dtype=np.float64)
     if start == end:
         return ends
     barrier = lowest_barrier_level(energy, start, end)
@@ -114,9 +130,4 @@ def minimum_energy_path(energy: np.ndarray, cc1: np.ndarray, cc2: np.ndarray, st
     return np.vstack([ends[:1], centres[1:-1], ends[1:]])
 
 
-def grid_minimum_energy_path(grid, start_deg, end_deg, length_weight: float | None = None) -> np.ndarray:
-    """:func:`minimum_energy_path` on an :class:`engine.landscape.model.EnergyGrid` (kcal/mol)."""
-    return minimum_energy_path(grid.energy, grid.cc1, grid.cc2, start_deg, end_deg, length_weight)
-
-
-__all__ = ["minimum_energy_path", "grid_minimum_energy_path", "lowest_barrier_level", "nearest_cell"]
+__all__ = ["minimum_energy_path", "grid_minimum_energy_path", "lowest_barrier_level"]

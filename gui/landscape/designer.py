@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame,
@@ -348,11 +347,6 @@ class LandscapeDesigner(QWidget):
         basin = ""
         if doc.landscape.wells and not doc.is_previewing:  # basins are not redone per move
             grid = doc.live_grid
-            lo1, _, lo2, _ = grid.extent_deg
-            step1, step2 = grid.step_deg
-            n2, n1 = grid.energy.shape
-            i1 = int(np.clip((cc1 - lo1) // step1, 0, n1 - 1))
-            i2 = int(np.clip((cc2 - lo2) // step2, 0, n2 - 1))
-            basin = f"   basin of well {grid.basins.label[i2, i1]}"
+            basin = f"   basin of well {grid.basins.label[grid.cell_index(cc1, cc2)]}"
         self.sigStatusMessage.emit(f"cc1 = {cc1:.2f}°   cc2 = {cc2:.2f}°   "
                                    f"E = {energy:.2f} {doc.energy_unit}{basin}")

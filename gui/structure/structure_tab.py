@@ -418,15 +418,11 @@ class StructureTab(QWidget):
         cc1, cc2 = self.doc.conformation
         grid = self.doc.live_grid
         land = grid.landscape
-        lo1, _, lo2, _ = grid.extent_deg
-        step1, step2 = grid.step_deg
-        i1 = int(np.clip((cc1 - lo1) // step1, 0, len(grid.cc1) - 1))   # the cell holding cc
-        i2 = int(np.clip((cc2 - lo2) // step2, 0, len(grid.cc2) - 1))
         # the grid minimum sits on a cell centre, so a point can lie a hair below it
         rise = max(0.0, float(land.energy(cc1, cc2) - grid.energy.min()))
         text = f"ΔE = {rise:.2f} kcal/mol ({rise / land.kT_kcal_per_mol:.1f} kT) above the minimum"
         if land.wells:
-            text = f"In the basin of well {int(grid.basins.label[i2, i1])} · " + text
+            text = f"In the basin of well {int(grid.basins.label[grid.cell_index(cc1, cc2)])} · " + text
         self.info_label.setText(text)
 
     def _on_slider(self, *_) -> None:
