@@ -10,12 +10,19 @@ the one running (its late signals are dropped).
 A job that returns after ``should_stop`` became true is reported as cancelled (with its
 return value), an exception as errored (message), anything else as finished (return value).
 
+Small data synchronously, big data in a job: :meth:`JobRunner.run` takes the ``size`` of the
+work in rows (particles) and runs a job of at most :data:`SYNC_LIMIT_ROWS` rows inline, in the
+GUI thread, before it returns; a bigger one in the background, like :meth:`JobRunner.start`.
+The runner emits the same signals either way, so a caller connects its slots once and never
+forks on the size itself.
+
 Example::
 
     runner = JobRunner(parent=self)
     runner.sigProgress.connect(self._on_progress)
     runner.sigFinished.connect(self._on_finished)
-    runner.start(run_simulation, plan, out_dir, name="simulation")
+    runner.start(run_simulation, plan, out_dir, name="simulation")    # always in the background
+    runner.run(score_methods, dataset, outputs, settings, size=n_rows)  # inline when small
     runner.cancel()
 """
 from __future__ import annotations
@@ -27,12 +34,19 @@ import traceback
 from PySide6.QtCore import QObject, QThread, Signal
 
 PROGRESS_INTERVAL_S = 0.05  # progress reaches the GUI at most 20 times a second (plus the last)
+# JobRunner.run's one threshold, in rows (particles): scoring, a report or a STAR subset of
+# 250,000 particles takes well under a second, so the GUI may wait for it and the result is
+# there when run() returns; above it (up to 3,000,000 particles) the work would freeze the
+# window, so it goes to the worker thread. Read at each call: tests set it to 0 (everything
+# in the background).
+SYNC_LIMIT_ROWS = 250_000
 
 
 class Job(QObject):
     """One run of ``fn(*args, progress=..., should_stop=..., log=..., **kwargs)``.
 
-    Signals (emitted from the worker thread, delivered queued in the receiver's thread):
+    Signals (emitted from the worker thread, delivered queued in the receiver's thread; or
+    emitted and delivered in the GUI thread when :meth:`JobRunner.run` runs the job inline):
         sigProgress(object), sigLog(str), sigFinished(object), sigErrored(str),
         sigCancelled(object).
     """
@@ -51,6 +65,7 @@ class Job(QObject):
         self._held = None
         self._lock = threading.Lock()
         self.state = "pending"
+        self.result = None              # the return value, once finished or cancelled
         self.error_traceback = ""
         self._thread = _JobThread(self)
 
@@ -95,6 +110,7 @@ class Job(QObject):
             self.sigErrored.emit(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
             return
         self._flush_progress()
+        self.result = result
         if self._stop.is_set():
             self.state = "cancelled"
             self.sigCancelled.emit(result)
@@ -124,7 +140,8 @@ class JobRunner(QObject):
     """Runs one :class:`Job` at a time and forwards the current job's signals.
 
     Signals: sigStarted(str name), sigProgress(object), sigLog(str), sigFinished(object),
-    sigErrored(str), sigCancelled(object), sigRunningChanged(bool).
+    sigErrored(str), sigCancelled(object), sigRunningChanged(bool) (only on a change: a job
+    started from a slot of the last one's end keeps it true).
     """
 
     sigStarted = Signal(str)
@@ -139,6 +156,7 @@ class JobRunner(QObject):
         super().__init__(parent)
         self._current: Job | None = None
         self._alive: set[Job] = set()  # every job whose thread has not ended (keeps it referenced)
+        self._running = False
 
     @property
     def current(self) -> Job | None:
@@ -149,21 +167,37 @@ class JobRunner(QObject):
 
     def start(self, fn, *args, name: str = "job", **kwargs) -> Job:
         """Run ``fn`` in a worker thread (cancelling the job running now, if any)."""
+        job = self._begin(fn, args, kwargs, name)
+        self._alive.add(job)
+        job._thread.finished.connect(self._on_thread_finished)
+        job._thread.start()
+        return job
+
+    def run(self, fn, *args, size: int, name: str = "job", **kwargs) -> Job:
+        """Run ``fn`` inline when ``size`` (rows, particles) is at most :data:`SYNC_LIMIT_ROWS`,
+        else in a worker thread as :meth:`start` does; the job running now is cancelled either
+        way. The same signals follow in both cases; inline they have all been emitted (and
+        the returned job has ended: ``state``, ``result``) when this returns."""
+        if size > SYNC_LIMIT_ROWS:
+            return self.start(fn, *args, name=name, **kwargs)
+        job = self._begin(fn, args, kwargs, name)
+        job._run()  # in this thread: its signals reach the slots directly, before run() returns
+        return job
+
+    def _begin(self, fn, args, kwargs, name: str) -> Job:
         if self._current is not None:
             self._retire(self._current)
         job = Job(fn, args, kwargs, name)
         self._current = job
-        self._alive.add(job)
-        # bound methods of this QObject: queued into the GUI thread, sender() names the job
+        # bound methods of this QObject: queued into the GUI thread from a worker (direct for an
+        # inline run), sender() names the job
         job.sigProgress.connect(self._on_progress)
         job.sigLog.connect(self._on_log)
         job.sigFinished.connect(self._on_finished)
         job.sigErrored.connect(self._on_errored)
         job.sigCancelled.connect(self._on_cancelled)
-        job._thread.finished.connect(self._on_thread_finished)
         self.sigStarted.emit(name)
-        self.sigRunningChanged.emit(True)
-        job._thread.start()
+        self._set_running(True)
         return job
 
     def cancel(self) -> None:
@@ -218,4 +252,9 @@ class JobRunner(QObject):
         if job is not None and job is self._current:
             self._current = None
             signal.emit(value)
-            self.sigRunningChanged.emit(False)
+            self._set_running(self.is_running())  # a slot above may have started the next job
+
+    def _set_running(self, running: bool) -> None:
+        if running != self._running:
+            self._running = running
+            self.sigRunningChanged.emit(running)
