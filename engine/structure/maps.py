@@ -36,11 +36,14 @@ import numpy as np
 import scipy.fft
 
 from engine.atomic_files import atomic_path
+from engine.input_files import input_file_problem
 from engine.structure.object_model import TwoBodyObject, make_soft_mask, orthonormal_axes
 
 PIVOT_FRAME_BOX, PIVOT_FRAME_MAP = "box", "map"
 PIVOT_FRAMES = (PIVOT_FRAME_BOX, PIVOT_FRAME_MAP)
 #: LSU and SSU maps that correlate more than this are the same map given twice.
+# A 1024^3 float32 map (the largest box a plan takes) is 4.3 GB; anything much bigger is not a map.
+MAP_MAX_BYTES = 5 * 1024**3
 SAME_MAP_CORRELATION = 0.9
 #: Share of the SSU's core density also found in the LSU map above which it holds the SSU.
 DUPLICATED_SSU_FRACTION = 0.5
@@ -52,6 +55,12 @@ class MapFileError(ValueError):
     """A map file that cannot be used; the message names the file and the problem."""
 
 
+def _refuse_unusual_file(path: Path) -> None:
+    problem = input_file_problem(path, MAP_MAX_BYTES, "a map")
+    if problem:
+        raise MapFileError(f"{path}: {problem}")
+
+
 def read_map(path) -> tuple[np.ndarray, float]:
     """Read a cubic 3D MRC map: returns (array (D, D, D) float32 [z, y, x], apix_A).
 
@@ -59,8 +68,7 @@ def read_map(path) -> tuple[np.ndarray, float]:
     are not 3D or not cubic, anisotropic or unset voxel sizes, NaN/infinite or all-zero data.
     """
     path = Path(path)
-    if not path.is_file():
-        raise MapFileError(f"{path}: no such file")
+    _refuse_unusual_file(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -132,6 +140,7 @@ def map_frame(path) -> MapFrame:
     (x, y, z) when it is non-zero and finite, else (nxstart, nystart, nzstart) x voxel size
     (start values are stored in column, row, section order and permuted to x, y, z)."""
     path = Path(path)
+    _refuse_unusual_file(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
