@@ -29,6 +29,7 @@ from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
 from engine.structure.rotations import conformation_matrix
+from engine.structure.spline_rotation import resample_rigid
 
 #: Overall size of the built-in object (Angstrom) and the fraction of the box it spans by default.
 RIBOSOME_DIAMETER_A = 250.0
@@ -165,24 +166,30 @@ def ssu_transform(obj: TwoBodyObject, cc1_deg: float, cc2_deg: float):
 
 
 def rotate_about_point(volume: np.ndarray, rotation: np.ndarray, point_A, apix_A: float,
-                       order: int = 3) -> np.ndarray:
+                       order: int = 3, coeffs: np.ndarray | None = None) -> np.ndarray:
     """Real-space rotation of a map: ``out(x) = volume(R^T (x - p) + p)`` (density moves as
     ``x -> R (x - p) + p``), spline interpolation of the given order, zero outside the box.
-    volume: (D, D, D) [z, y, x]; rotation (3, 3) acting on (x, y, z); point_A (3,) (x, y, z)."""
+    volume: (D, D, D) [z, y, x]; rotation (3, 3) acting on (x, y, z); point_A (3,) (x, y, z).
+    Order 3 (the default) runs the compiled kernel of ``spline_rotation``; other orders scipy's
+    ``map_coordinates`` (same interpolant family, one z-plane at a time). ``coeffs``: the
+    volume's ``spline_coefficients`` when already at hand (several rotations of one map)."""
     d = volume.shape[0]
     rt = np.asarray(rotation, dtype=np.float64).T
     p = np.asarray(point_A, dtype=np.float64)
-    coeffs = ndimage.spline_filter(volume, order=order, mode="grid-constant", output=np.float64) \
-        if order > 1 else np.asarray(volume, dtype=np.float64)
-    axis = voxel_coordinates_A(d, apix_A)
+    coeffs = spline_coefficients(volume, order) if coeffs is None else coeffs
+    # In voxel indices v = x / apix + c (c = D//2) the source point is one affine map
+    # v' = R^T v + offset with offset = c - R^T c + (p - R^T p) / apix.
+    centre = d // 2
+    offset_px = (p - rt @ p) / apix_A + centre - rt @ np.full(3, centre, dtype=np.float64)
+    if order == 3:
+        return resample_rigid(np.ascontiguousarray(coeffs), np.ascontiguousarray(rt), offset_px)
     out = np.empty(volume.shape, dtype=np.float32)
-    yy, xx = np.meshgrid(axis, axis, indexing="ij")
+    grid = np.arange(d, dtype=np.float64)
+    yy, xx = np.meshgrid(grid, grid, indexing="ij")
     plane = np.stack([xx.ravel(), yy.ravel()], axis=1)
     for i in range(d):  # one z-plane at a time keeps the coordinate arrays small
-        pts = np.column_stack([plane, np.full(plane.shape[0], axis[i])])
-        src = (pts - p) @ rt.T + p  # R^T (x - p) + p, row vectors
-        idx = src[:, ::-1].T / apix_A + d // 2  # (z, y, x) voxel indices
-        out[i] = ndimage.map_coordinates(coeffs, idx, order=order, mode="grid-constant",
+        src = np.column_stack([plane, np.full(plane.shape[0], float(i))]) @ rt.T + offset_px
+        out[i] = ndimage.map_coordinates(coeffs, src[:, ::-1].T, order=order, mode="grid-constant",
                                          prefilter=False).reshape(d, d)
     return out
 
@@ -190,10 +197,30 @@ def rotate_about_point(volume: np.ndarray, rotation: np.ndarray, point_A, apix_A
 def composite_map(obj: TwoBodyObject, cc1_deg: float, cc2_deg: float, order: int = 3) -> np.ndarray:
     """The full density at conformation (cc1, cc2): LSU + SSU rotated about the pivot in real
     space (spline interpolation of ``order``). (D, D, D) float32 [z, y, x]."""
-    rc = conformation_matrix(obj.axis1, obj.axis2, cc1_deg, cc2_deg)[0]
-    if np.allclose(rc, np.eye(3), atol=1e-12):
-        return obj.lsu + obj.ssu
-    return obj.lsu + rotate_about_point(obj.ssu, rc, obj.pivot_A, obj.apix_A, order)
+    return next(composite_maps(obj, [(cc1_deg, cc2_deg)], order))
+
+
+def composite_maps(obj: TwoBodyObject, conformations, order: int = 3):
+    """Yield ``composite_map(obj, cc1, cc2, order)`` for each (cc1, cc2) of ``conformations``
+    (degrees), filtering the SSU into spline coefficients once for all of them (the well maps of
+    a dataset: one filter instead of twelve)."""
+    coeffs = None
+    for cc1_deg, cc2_deg in conformations:
+        rc = conformation_matrix(obj.axis1, obj.axis2, cc1_deg, cc2_deg)[0]
+        if np.allclose(rc, np.eye(3), atol=1e-12):
+            yield obj.lsu + obj.ssu
+            continue
+        if coeffs is None:
+            coeffs = spline_coefficients(obj.ssu, order)
+        yield obj.lsu + rotate_about_point(obj.ssu, rc, obj.pivot_A, obj.apix_A, order, coeffs=coeffs)
+
+
+def spline_coefficients(volume: np.ndarray, order: int = 3) -> np.ndarray:
+    """(D, D, D) float64 B-spline coefficients of ``volume`` for ``rotate_about_point`` (zero
+    outside the box, as its interpolation assumes); the volume itself for order 0 or 1."""
+    if order > 1:
+        return ndimage.spline_filter(volume, order=order, mode="grid-constant", output=np.float64)
+    return np.asarray(volume, dtype=np.float64)
 
 
 def make_soft_mask(density: np.ndarray, apix_A: float, threshold: float = 0.05,
@@ -320,5 +347,5 @@ def build_ribosome_like(box_size: int = 128, apix_A: float | None = None, seed: 
 
 
 __all__ = ["TwoBodyObject", "build_ribosome_like", "composite_map", "make_soft_mask",
-           "orthonormal_axes", "default_apix_A", "ssu_transform", "rotate_about_point",
+           "orthonormal_axes", "default_apix_A", "ssu_transform", "rotate_about_point", "composite_maps",
            "voxel_coordinates_A"]
