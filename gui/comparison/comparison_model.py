@@ -2,12 +2,14 @@
 settings, their scores (kept current), the method shown, and the linked particle selection.
 
 No widgets here: views take the model in their constructor, call its methods and redraw from
-its signals. Files are read by a background job (gui.widgets.jobs.JobRunner), one after another in
-the order asked; a file that cannot be read changes nothing and is reported by
-``sigLoadFailed(title, message)``, the loader's message naming the file. Scores follow the
-settings live: each change re-scores every method (engine.scoring.comparison.score_methods: the
-paper's metric and the recovered landscapes); small data is scored at once, big data (more than ``sync_limit_rows`` rows in all) in a
-background job that the next change cancels, so the GUI never waits on 3,000,000 particles.
+its signals. Files are read by a background job (gui.comparison.file_loading, through
+gui.widgets.jobs.JobRunner), one after another in the order asked; a file that cannot be read
+changes nothing and is reported by ``sigLoadFailed(title, message)``, the loader's message
+naming the file. Scores follow the settings live: each change re-scores every method
+(engine.scoring.comparison.score_methods: the paper's metric and the recovered landscapes)
+through ``JobRunner.run``: small data at once, big data (more than
+gui.widgets.jobs.SYNC_LIMIT_ROWS rows in all) in a background job that the next change
+cancels, so the GUI never waits on 3,000,000 particles.
 
 Settings: engine.scoring.comparison.ScoringSettings (output dimensions, core only with the dataset's
 core flags or a core radius, the set of wells scored).
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,13 +36,10 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 from engine.scoring.comparison import ScoringSettings, score_methods, scored_particles
-from engine.formats.dataset import DatasetError, load_dataset
-from engine.formats.loaders import KINDS, LoaderError, detect_kind, load_output
-from gui.widgets.jobs import JobRunner
+from gui.comparison.file_loading import (LOADABLE_KINDS, LoadFailure, LoadRequest, load_dataset_job,
+                                         load_output_job)
 from gui.comparison.selection import SelectionModel
-
-SYNC_LIMIT_ROWS = 250_000
-LOADABLE_KINDS = tuple(k for k in KINDS if k != "manifoldem_occupancy")
+from gui.widgets.jobs import JobRunner
 
 
 @dataclass(eq=False)
@@ -68,41 +68,6 @@ class MethodEntry:
             return dims[:2]
         others = [d for d in range(n) if d != dims[0]]
         return (dims[0], others[0]) if others else dims
-
-
-@dataclass(frozen=True)
-class LoadFailure:
-    """What a load job returns instead of raising: the message names the file."""
-
-    title: str
-    message: str
-
-
-@dataclass(frozen=True)
-class _Request:
-    what: str                        # "dataset" or "output"
-    path: str
-    kind: str | None = None
-    label: str | None = None
-
-
-def _load_dataset_job(path, *, progress=None, should_stop=None, log=None):
-    try:
-        dataset = load_dataset(path)
-    except DatasetError as exc:
-        return LoadFailure("Cannot open dataset", str(exc))
-    return dataset
-
-
-def _load_output_job(path, dataset, kind, label, *, progress=None, should_stop=None, log=None):
-    try:
-        kind = kind or detect_kind(path)
-        if kind == "manifoldem_occupancy":
-            raise LoaderError(path, "is a ManifoldEM occupancy map (counts per bin, no particle assignment): "
-                                    "it has no per-particle coordinates to compare")
-        return load_output(path, dataset, kind, label=label)
-    except (LoaderError, DatasetError, OSError) as exc:
-        return LoadFailure("Cannot add method output", str(exc))
 
 
 def unique_label(label: str, taken) -> str:
@@ -160,14 +125,13 @@ class ComparisonModel(QObject):
         self.settings = ScoringSettings()
         self.truth_landscape = None
         self.current = -1
-        self.sync_limit_rows = SYNC_LIMIT_ROWS
         self.selection = SelectionModel(0, parent=self)
         self._ids = itertools.count(1)
-        self._queue: list[_Request] = []
-        self._request: _Request | None = None
+        self._queue: list[LoadRequest] = []
+        self._request: LoadRequest | None = None
         self._busy = False
         self._scored_cache: tuple | None = None
-        self._truth_settings = None
+        self._truth_key = None
         self.loader = JobRunner(self)
         self.loader.sigFinished.connect(self._on_loaded)
         self.loader.sigErrored.connect(self._on_load_errored)
@@ -193,11 +157,16 @@ class ComparisonModel(QObject):
     def index_of(self, entry_id: int) -> int:
         return next((i for i, m in enumerate(self.methods) if m.id == entry_id), -1)
 
+    @property
+    def dataset_folder(self):
+        """The dataset's folder (where file dialogs start), None without a dataset."""
+        return self.dataset.root if self.dataset is not None else None
+
     def scored_mask(self) -> np.ndarray:
         """(N,) bool: dataset particles the current settings score (cached)."""
         if self.dataset is None:
             return np.zeros(0, bool)
-        key = (id(self.dataset), self.settings.core_only, self.settings.core_radius_deg, self.settings.wells)
+        key = self._particles_key()
         if self._scored_cache is None or self._scored_cache[0] != key:
             self._scored_cache = (key, scored_particles(self.dataset.ground_truth, self.settings))
         return self._scored_cache[1]
@@ -206,15 +175,15 @@ class ComparisonModel(QObject):
     def open_dataset(self, path) -> None:
         """Read a dataset folder (or ground-truth .npz) in the background; on success it
         replaces the current one (methods and selection cleared)."""
-        self._enqueue(_Request("dataset", str(path)))
+        self._enqueue(LoadRequest("dataset", str(path)))
 
     def add_output(self, path, kind: str | None = None, label: str | None = None) -> None:
         """Read a method output against the dataset in the background (kind None: detected)."""
         if kind is not None and kind not in LOADABLE_KINDS:
             raise ValueError(f"kind: must be None or one of {LOADABLE_KINDS} (got {kind!r})")
-        self._enqueue(_Request("output", str(path), kind, label))
+        self._enqueue(LoadRequest("output", str(path), kind, label))
 
-    def _enqueue(self, request: _Request) -> None:
+    def _enqueue(self, request: LoadRequest) -> None:
         self._queue.append(request)
         self._next_load()
 
@@ -232,9 +201,9 @@ class ComparisonModel(QObject):
         name = Path(request.path).name
         self.sigStatus.emit(f"Reading {name}…")
         if request.what == "dataset":
-            self.loader.start(_load_dataset_job, request.path, name=f"open {name}")
+            self.loader.start(load_dataset_job, request.path, name=f"open {name}")
         else:
-            self.loader.start(_load_output_job, request.path, self.dataset, request.kind, request.label,
+            self.loader.start(load_output_job, request.path, self.dataset, request.kind, request.label,
                               name=f"load {name}")
 
     def _on_loaded(self, result) -> None:
@@ -260,7 +229,7 @@ class ComparisonModel(QObject):
         self.current = -1
         self.truth_landscape = None
         self._scored_cache = None
-        self._truth_settings = None
+        self._truth_key = None
         if self.settings.wells is not None:  # a subset of the old dataset's wells means nothing here
             self.settings = dataclasses.replace(self.settings, wells=None)
             self.sigSettingsChanged.emit(self.settings)
@@ -271,7 +240,7 @@ class ComparisonModel(QObject):
         self.sigStatus.emit(f"Opened {dataset.source}: {dataset.n_particles:,} particles, {dataset.n_wells} wells")
         self._rescore()
 
-    def _add_method(self, request: _Request, output) -> None:
+    def _add_method(self, request: LoadRequest, output) -> None:
         label = unique_label(request.label or output.label, (m.label for m in self.methods))
         entry = MethodEntry(next(self._ids), label, output.kind, request.path,
                             dataclasses.replace(output, label=label))
@@ -338,19 +307,16 @@ class ComparisonModel(QObject):
         if self.dataset is None:
             return
         stale = self._stale()
-        need_truth = self._truth_settings != self._truth_key()
+        need_truth = self._truth_key != self._particles_key()
         if not stale and not need_truth:
             return
         rows = sum(o.n_rows for o in stale.values()) + (self.dataset.n_particles if need_truth else 0)
-        if rows <= self.sync_limit_rows:
-            self.scorer.cancel()
-            self._apply_scores(score_methods(self.dataset, stale, self.settings))
-        else:
-            self.sigStatus.emit(f"Scoring {len(stale)} method{'s' if len(stale) != 1 else ''}…" if stale
-                                else "Computing the ground-truth landscape…")
-            self.scorer.start(score_methods, self.dataset, stale, self.settings, name="scoring")
+        self.sigStatus.emit(f"Scoring {len(stale)} method{'s' if len(stale) != 1 else ''}…" if stale
+                            else "Computing the ground-truth landscape…")
+        self.scorer.run(score_methods, self.dataset, stale, self.settings, size=rows, name="scoring")
 
-    def _truth_key(self):
+    def _particles_key(self):
+        """What decides which particles are scored (the scored mask, the truth landscape)."""
         return (id(self.dataset), self.settings.core_only, self.settings.core_radius_deg, self.settings.wells)
 
     def _apply_scores(self, result) -> None:
@@ -363,7 +329,7 @@ class ComparisonModel(QObject):
                 entry.scores, entry.landscape, entry.error = scores, landscape, error
                 entry.scored_with = result["settings"]
         self.truth_landscape = result["truth"]
-        self._truth_settings = self._truth_key()
+        self._truth_key = self._particles_key()
         self.sigScoresChanged.emit()
         self.sigStatus.emit(scoring_summary(result["results"], self.settings) if result["results"]
                             else f"Ready: {self.dataset.n_particles:,} particles, {self.dataset.n_wells} wells"
@@ -383,7 +349,7 @@ class ComparisonModel(QObject):
             self._busy = busy
             self.sigBusyChanged.emit(busy)
 
-    # --- export -----------------------------------------------------------------------
+    # --- lifetime ---------------------------------------------------------------------
     def shutdown(self) -> None:
         """Cancel background work and wait for it (window close, application exit)."""
         self._queue.clear()
@@ -392,8 +358,6 @@ class ComparisonModel(QObject):
 
     def wait_idle(self, timeout_ms: int = 60_000) -> bool:
         """Process events until no file is being read and no scoring runs (tests, scripts)."""
-        import time
-
         deadline = time.monotonic() + timeout_ms / 1000
         app = QCoreApplication.instance()
         while self.busy or self.loader.is_running() or self.scorer.is_running():

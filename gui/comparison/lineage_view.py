@@ -5,15 +5,18 @@ contours, coloured by its well (gui.widgets.palette). Beside it, a method's outp
 display dimensions, each particle coloured by the same ground-truth well, with the centres the
 metric computed (large numbered discs). Particles the settings do not score (transition
 particles, wells left out) are grey. Next / previous method with the keyboard (Right/Left,
-PageDown/PageUp, N/P), or all methods at once in a grid (G).
+PageDown/PageUp, N/P), or all methods at once in a grid (G); the canvas and the panel titles
+are gui.comparison.lineage_plots.
 
 Selection is linked: the rectangle or lasso tool in any panel selects particles, and every
-panel shows the same particles in colour and the others faded (gui.comparison.selection); the selection
-exports as particle indices (.txt/.npy) or as a RELION STAR subset of the dataset.
+panel shows the same particles in colour and the others faded (gui.comparison.selection); the
+selection exports as particle indices (.txt/.npy) or as a RELION STAR subset of the dataset
+(gui.comparison.selection_export).
 
-Each panel is a gui.comparison.point_panel.PointPanel; its points are a gui.comparison.point_cloud.PointCloudLayer
-(scatter when few points are in view, a screen-resolution RGBA image aggregated with bincount
-when many), so 3,000,000 particles draw in a fraction of a second.
+Each panel is a gui.comparison.point_panel.PointPanel; its points are a
+gui.comparison.point_cloud.PointCloudLayer (scatter when few points are in view, a
+screen-resolution RGBA image aggregated with bincount when many), so 3,000,000 particles draw
+in a fraction of a second.
 
 Example::
 
@@ -24,94 +27,20 @@ Example::
 """
 from __future__ import annotations
 
-import html
 import math
-import re
 from pathlib import Path
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QFont, QFontMetrics
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QHBoxLayout, QLabel, QMenu,
-                               QMessageBox, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QButtonGroup, QComboBox, QHBoxLayout, QLabel, QMenu, QToolButton, QVBoxLayout, QWidget
 
-from gui.widgets.contours import contour_segments, nice_levels
-from gui.widgets.figure_export import ask_and_export, export_figure, remember_folder, start_path
-from gui.widgets.jobs import JobRunner
+from gui.comparison.lineage_plots import LineagePlots, same_unit, set_panel_title
 from gui.comparison.point_cloud import COLOUR_MODES
-from gui.comparison.point_panel import AXIS_PEN, PointPanel, well_codes
-from gui.comparison.recall_chart import fit_canvas
-from gui.comparison.selection import SelectionError, write_indices, write_star_subset
-
-SYNC_STAR_LIMIT = 200_000   # STAR subsets of larger datasets are written by a background job
-
-
-def same_unit(name_a: str, name_b: str) -> bool:
-    """True when two output dimension names differ only by their number ("z0"/"z1",
-    "component 1"/"component 2", "dim 0"/"dim 3"): the same kind of coordinate."""
-    stem_a, stem_b = (re.sub(r"[\s_.-]*\d+$", "", name.strip()) for name in (name_a, name_b))
-    return bool(stem_a) and stem_a == stem_b
-
-
-def title_font() -> QFont:
-    font = QFont()
-    font.setPointSizeF(9.0)
-    return font
-
-
-def set_panel_title(plot: pg.PlotItem, prefix: str, name: str, suffix: str, width_px: int) -> None:
-    """Title "prefix **name** suffix" fitted into ``width_px``: the suffix, then the name, are
-    elided ("…"); the title never widens its panel (no minimum width from the text)."""
-    metrics = QFontMetrics(title_font())
-    bold = QFont(title_font())
-    bold.setBold(True)
-    bold_metrics = QFontMetrics(bold)
-    gap = metrics.horizontalAdvance("  ")
-    head = metrics.horizontalAdvance(prefix) + (gap if prefix else 0)
-    room = width_px - head
-    if bold_metrics.horizontalAdvance(name) + gap + metrics.horizontalAdvance(suffix) > room:
-        name_room = max(room // 2, room - gap - metrics.horizontalAdvance(suffix))
-        name = bold_metrics.elidedText(name, Qt.TextElideMode.ElideRight, max(20, name_room))
-        suffix = metrics.elidedText(suffix, Qt.TextElideMode.ElideRight,
-                                    max(0, room - gap - bold_metrics.horizontalAdvance(name)))
-    text = (html.escape(prefix) + "&nbsp;&nbsp;" if prefix else "") + f"<b>{html.escape(name)}</b>"
-    if suffix:
-        text += "&nbsp;&nbsp;" + html.escape(suffix)
-    plot.setTitle(text, color=AXIS_PEN, size="9pt")
-    plot.titleLabel.setMinimumWidth(0)
-    plot.titleLabel.setToolTip(f"{prefix}  {name}  {suffix}".strip())
-
-
-class LineagePlots(pg.GraphicsLayoutWidget):
-    """The panels' canvas; turns navigation keys into signals."""
-
-    sigStep = Signal(int)
-    sigToggleGrid = Signal()
-    sigResized = Signal()
-    _NEXT = (Qt.Key.Key_Right, Qt.Key.Key_Down, Qt.Key.Key_PageDown, Qt.Key.Key_N)
-    _PREVIOUS = (Qt.Key.Key_Left, Qt.Key.Key_Up, Qt.Key.Key_PageUp, Qt.Key.Key_P)
-
-    def keyPressEvent(self, ev):
-        if ev.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
-            super().keyPressEvent(ev)
-        elif ev.key() in self._NEXT:
-            self.sigStep.emit(1)
-        elif ev.key() in self._PREVIOUS:
-            self.sigStep.emit(-1)
-        elif ev.key() == Qt.Key.Key_G:
-            self.sigToggleGrid.emit()
-        else:
-            super().keyPressEvent(ev)
-
-    def resizeEvent(self, ev):
-        super().resizeEvent(ev)
-        self.sigResized.emit()
-
-    def fit_canvas(self) -> None:
-        """Make the panels' layout exactly the visible area (a layout that grew for more
-        panels would otherwise stay too big)."""
-        fit_canvas(self)
+from gui.comparison.point_panel import PointPanel, well_codes
+from gui.comparison.selection_export import SelectionExport
+from gui.comparison.tool_buttons import export_figure_button, tool_button
+from gui.widgets.contours import contour_segments, nice_levels
+from gui.widgets.figure_export import export_figure
 
 
 class LineageView(QWidget):
@@ -130,9 +59,8 @@ class LineageView(QWidget):
         self.colour_mode = COLOUR_MODES[0]
         self.truth = self._new_panel()
         self.panels: dict[int, PointPanel] = {}
-        self.star_runner = JobRunner(self)
-        self.star_runner.sigFinished.connect(lambda path: self.sigStatusMessage.emit(f"Wrote {path}"))
-        self.star_runner.sigErrored.connect(lambda msg: QMessageBox.warning(self, "Cannot export selection", msg))
+        self.selection_export = SelectionExport(comparison, self)
+        self.selection_export.sigStatusMessage.connect(self.sigStatusMessage)
         self._build()
         comparison.sigDatasetChanged.connect(self._on_dataset)
         comparison.sigMethodsChanged.connect(self._on_methods)
@@ -147,9 +75,9 @@ class LineageView(QWidget):
     def _build(self) -> None:
         bar = QHBoxLayout()
         bar.setContentsMargins(0, 0, 0, 0)
-        self.previous_button = self._button("◀", "Previous method (Left, PageUp, P)", lambda: self.comparison.next_method(-1))
-        self.next_button = self._button("▶", "Next method (Right, PageDown, N)", lambda: self.comparison.next_method(1))
-        self.grid_button = self._button("All methods", "Show every method in a grid (G)", self.set_grid, checkable=True)
+        self.previous_button = tool_button("◀", "Previous method (Left, PageUp, P)", lambda: self.comparison.next_method(-1))
+        self.next_button = tool_button("▶", "Next method (Right, PageDown, N)", lambda: self.comparison.next_method(1))
+        self.grid_button = tool_button("All methods", "Show every method in a grid (G)", self.set_grid, checkable=True)
         for w in (self.previous_button, self.next_button, self.grid_button):
             bar.addWidget(w)
         bar.addSpacing(12)
@@ -158,18 +86,18 @@ class LineageView(QWidget):
         for tool, text, tip in (("pan", "Pan/zoom", "Drag to pan, wheel to zoom"),
                                 ("rect", "Rectangle", "Drag a rectangle to select (Shift adds, Ctrl removes)"),
                                 ("lasso", "Lasso", "Draw around particles to select (Shift adds, Ctrl removes)")):
-            button = self._button(text, tip, lambda _=False, t=tool: self.set_tool(t), checkable=True)
+            button = tool_button(text, tip, lambda _=False, t=tool: self.set_tool(t), checkable=True)
             self.tool_group.addButton(button)
             self.tool_buttons[tool] = button
             bar.addWidget(button)
         self.tool_buttons["pan"].setChecked(True)
-        self.clear_button = self._button("Clear", "Clear the selection", self.comparison.selection.clear)
+        self.clear_button = tool_button("Clear", "Clear the selection", self.comparison.selection.clear)
         bar.addWidget(self.clear_button)
-        self.export_selection_button = self._button("Export selection", "Save the selected particles", None)
+        self.export_selection_button = tool_button("Export selection", "Save the selected particles", None)
         menu = QMenu(self.export_selection_button)
-        menu.addAction("Particle indices (.txt)…", lambda: self._ask_export_selection(".txt"))
-        menu.addAction("Particle indices (.npy)…", lambda: self._ask_export_selection(".npy"))
-        menu.addAction("RELION STAR subset (.star)…", lambda: self._ask_export_selection(".star"))
+        for text, suffix in (("Particle indices (.txt)…", ".txt"), ("Particle indices (.npy)…", ".npy"),
+                             ("RELION STAR subset (.star)…", ".star")):
+            menu.addAction(text, lambda _=False, s=suffix: self.selection_export.ask(s))
         self.export_selection_button.setMenu(menu)
         self.export_selection_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         bar.addWidget(self.export_selection_button)
@@ -182,9 +110,8 @@ class LineageView(QWidget):
                                      "colours, or the colour of the most frequent well")
         self.colour_combo.currentIndexChanged.connect(lambda i: self.set_colour_mode(COLOUR_MODES[i]))
         bar.addWidget(self.colour_combo)
-        bar.addWidget(self._button("Export figure…", "Save this figure as PNG or SVG",
-                                   lambda: ask_and_export(self, self.plots, "lineage", self._dataset_folder())))
         self.plots = LineagePlots()
+        bar.addWidget(export_figure_button(self, self.plots, "lineage", self.comparison))
         self.plots.setBackground("w")
         self.plots.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.plots.sigStep.connect(self.comparison.next_method)
@@ -200,16 +127,6 @@ class LineageView(QWidget):
         layout.addWidget(caption)
         layout.addWidget(self.plots, 1)
         self._update_selection_label()
-
-    def _button(self, text, tip, slot, checkable=False) -> QToolButton:
-        button = QToolButton()
-        button.setText(text)
-        button.setToolTip(tip)
-        button.setCheckable(checkable)
-        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        if slot is not None:
-            button.clicked.connect(slot)
-        return button
 
     def _new_panel(self) -> PointPanel:
         panel = PointPanel(self.colour_mode)
@@ -322,8 +239,7 @@ class LineageView(QWidget):
             jitter = np.random.default_rng(0).random(out.n_rows)
             xy = np.column_stack([out.coords[:, dims[0]], jitter])
             y_label = "(random spread)"
-        wells = np.asarray(self.comparison.dataset.ground_truth.well)[out.particle_index]
-        scored = self.comparison.scored_mask()[out.particle_index]
+        wells, scored = self._wells_and_scored(out.particle_index)
         panel.key = (dims, entry.scored_with)
         panel.set_points(xy, out.particle_index, well_codes(wells, scored), self._selection_mask())
         panel.plot.setLabel("bottom", out.dim_names[dims[0]])
@@ -331,6 +247,11 @@ class LineageView(QWidget):
         # equal aspect only where both axes are the same kind of coordinate (z0/z1, component 1/2)
         panel.plot.setAspectLocked(len(dims) == 2 and same_unit(out.dim_names[dims[0]], out.dim_names[dims[1]]))
         self._update_method_centres(panel, scored, wells)
+
+    def _wells_and_scored(self, particle_index):
+        """Ground-truth well and scored flag of the dataset particles ``particle_index``."""
+        well = np.asarray(self.comparison.dataset.ground_truth.well)
+        return well[particle_index], self.comparison.scored_mask()[particle_index]
 
     def _update_method_centres(self, panel: PointPanel, scored, wells) -> None:
         """Centres = mean display coordinates of each well's scored particles (the metric's
@@ -352,11 +273,8 @@ class LineageView(QWidget):
         self._relayout()
 
     def _on_scores(self) -> None:
-        gt = self.comparison.dataset.ground_truth
-        scored_all = self.comparison.scored_mask()
         mask = self._selection_mask()
-        finite = self.truth.particle_index
-        self.truth.set_base_codes(well_codes(np.asarray(gt.well)[finite], scored_all[finite]), mask)
+        self.truth.set_base_codes(well_codes(*self._wells_and_scored(self.truth.particle_index)), mask)
         self._update_truth_centres()
         for entry in self.comparison.methods:
             panel = self.panels.get(entry.id)
@@ -365,9 +283,7 @@ class LineageView(QWidget):
             if panel.key[0] != entry.display_dims:
                 self._fill_method_panel(panel, entry)
                 continue
-            out = entry.output
-            wells = np.asarray(gt.well)[out.particle_index]
-            scored = scored_all[out.particle_index]
+            wells, scored = self._wells_and_scored(entry.output.particle_index)
             panel.key = (entry.display_dims, entry.scored_with)
             panel.set_base_codes(well_codes(wells, scored), mask)
             self._update_method_centres(panel, scored, wells)
@@ -415,41 +331,11 @@ class LineageView(QWidget):
         return export_figure(self.plots, path)
 
     def export_selection(self, path) -> Path | None:
-        """Save the selection: .npy / .txt particle indices, or .star (a RELION subset of the
-        dataset's particles.star; by a background job for big datasets, then None). Errors
-        are shown in a message box (None)."""
-        path = Path(path)
-        indices = self.comparison.selection.indices()
-        try:
-            if path.suffix.lower() == ".star":
-                dataset = self.comparison.dataset
-                if dataset.n_particles > SYNC_STAR_LIMIT:
-                    self.sigStatusMessage.emit(f"Writing {path.name}…")
-                    self.star_runner.start(write_star_subset, path, dataset, indices, name="star subset")
-                    return None
-                write_star_subset(path, dataset, indices)
-            else:
-                write_indices(path, indices)
-        except SelectionError as exc:
-            QMessageBox.warning(self, "Cannot export selection", str(exc))
-            return None
-        self.sigStatusMessage.emit(f"Wrote {len(indices):,} particles to {path}")
-        return path
-
-    def _dataset_folder(self):
-        dataset = self.comparison.dataset
-        return dataset.root if dataset is not None else None
-
-    def _ask_export_selection(self, suffix: str) -> None:
-        filters = {".txt": "Text, one index a line (*.txt)", ".npy": "NumPy array (*.npy)",
-                   ".star": "RELION STAR (*.star)"}
-        path, _ = QFileDialog.getSaveFileName(self, "Export selection",
-                                              start_path(f"selection{suffix}", self._dataset_folder()),
-                                              filters[suffix])
-        if path:
-            remember_folder(path)
-            self.export_selection(path if Path(path).suffix else path + suffix)
+        """Save the selection (gui.comparison.selection_export): .npy / .txt particle indices,
+        or .star, a RELION subset of the dataset's particles.star. The path, or None while a
+        background job writes it (big datasets) or when it was refused (a warning says why)."""
+        return self.selection_export.export(path)
 
     def shutdown(self) -> None:
-        self.star_runner.shutdown()
+        self.selection_export.shutdown()
 

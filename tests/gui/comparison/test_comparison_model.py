@@ -9,6 +9,7 @@ from engine.scoring.comparison import core_mask
 from engine.formats.dataset import load_dataset
 from engine.formats.loaders import load_output
 from engine.scoring.metric import score
+import gui.widgets.jobs as jobs
 from gui.comparison.comparison_model import ComparisonModel
 
 
@@ -80,10 +81,10 @@ def test_settings_rescore_every_method(model, files):
     np.testing.assert_array_equal(model.scored_mask(), core)
 
 
-def test_big_data_scores_in_the_background_and_only_the_last_settings_apply(qtbot, files):
+def test_big_data_scores_in_the_background_and_only_the_last_settings_apply(qtbot, files, monkeypatch):
     folder, npy, pkl, gt = files
+    monkeypatch.setattr(jobs, "SYNC_LIMIT_ROWS", 0)  # everything in the background, as for 3,000,000 particles
     m = ComparisonModel()
-    m.sync_limit_rows = 0  # everything through the job runner, as for 3,000,000 particles
     m.open_dataset(folder)
     m.add_output(pkl)
     assert m.wait_idle()
@@ -145,11 +146,11 @@ def test_outputs_need_a_dataset_first(qtbot, files):
     assert m.methods == [] and "open a dataset first" in failures[0]
 
 
-def test_background_scoring_without_methods_ends_with_a_clear_status(qtbot, files):
+def test_background_scoring_without_methods_ends_with_a_clear_status(qtbot, files, monkeypatch):
     """A dataset scored in the background before any method is loaded: the status never says
     "Scoring 0 methods" and ends on a ready line, not on a progress message."""
+    monkeypatch.setattr(jobs, "SYNC_LIMIT_ROWS", 0)  # everything in the background
     m = ComparisonModel()
-    m.sync_limit_rows = 0  # everything through the job runner
     statuses = []
     m.sigStatus.connect(statuses.append)
     m.open_dataset(files[0])

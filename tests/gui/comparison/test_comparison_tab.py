@@ -17,9 +17,11 @@ from engine.formats.loaders import load_output
 from engine.landscape.presets import load_preset
 from engine.scoring.recovered_landscape import recovered_landscape
 from engine.scoring.metric import score
-from gui.comparison.comparison_tab import ComparisonTab, parse_dims
+from gui.comparison.comparison_tab import ComparisonTab
 from gui.comparison.comparison_table import COL_ACCURACY, COL_DIMS, COL_METHOD, COL_SCORED, COL_STD, NO_VALUE
+from gui.comparison.settings_strip import parse_dims
 from gui.model.document import LandscapeDocument
+import gui.widgets.jobs as jobs
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +85,7 @@ def test_settings_widgets_update_the_table_live(tab, files, qtbot):
     z = load_output(pkl, ds)
     statuses = []
     tab.sigStatusMessage.connect(statuses.append)
-    edit = tab.dims_combo.lineEdit()
+    edit = tab.settings_strip.dims_combo.lineEdit()
     edit.selectAll()
     QTest.keyClicks(edit, "0,1,2,3")
     QTest.keyClick(edit, Qt.Key.Key_Return)
@@ -98,28 +100,28 @@ def test_settings_widgets_update_the_table_live(tab, files, qtbot):
     QTest.keyClicks(edit, "0,x")            # refused: the settings stay
     QTest.keyClick(edit, Qt.Key.Key_Return)
     assert tab.model.settings.dims == (0, 1, 2, 3) and edit.text() == "0,1,2,3"
-    tab.dims_combo.setCurrentText("0,1")
+    tab.settings_strip.dims_combo.setCurrentText("0,1")
     QTest.keyClick(edit, Qt.Key.Key_Return)
     # core particles within 3 degrees of their well's centre
-    tab.radius_spin.setValue(3.0)
-    QTest.mouseClick(tab.core_check, Qt.MouseButton.LeftButton, pos=QPoint(6, tab.core_check.height() // 2))
-    assert tab.core_check.isChecked()
+    tab.settings_strip.radius_spin.setValue(3.0)
+    QTest.mouseClick(tab.settings_strip.core_check, Qt.MouseButton.LeftButton, pos=QPoint(6, tab.settings_strip.core_check.height() // 2))
+    assert tab.settings_strip.core_check.isChecked()
     core = core_mask(gt, 3.0)
     assert shown(tab, 1)[COL_SCORED] == f"{int(core.sum()):,}"
     import dataclasses
     expected = score(dataclasses.replace(gt, core=core), z, dims=(0, 1), core_only=True)
     assert float(shown(tab, 1)[COL_ACCURACY]) == pytest.approx(100 * expected.accuracy, abs=0.005)
-    QTest.mouseClick(tab.core_check, Qt.MouseButton.LeftButton, pos=QPoint(6, tab.core_check.height() // 2))
+    QTest.mouseClick(tab.settings_strip.core_check, Qt.MouseButton.LeftButton, pos=QPoint(6, tab.settings_strip.core_check.height() // 2))
     # leave wells 5 and 12 out by clicking their buttons
     for w in (5, 12):
-        QTest.mouseClick(tab.well_toggles.buttons[w - 1], Qt.MouseButton.LeftButton)
+        QTest.mouseClick(tab.settings_strip.well_toggles.buttons[w - 1], Qt.MouseButton.LeftButton)
     kept = [w for w in range(1, 13) if w not in (5, 12)]
     assert tab.model.settings.wells == frozenset(kept)
     expected = score(ds, z, dims=(0, 1), wells=kept)
     assert float(shown(tab, 1)[COL_ACCURACY]) == pytest.approx(100 * expected.accuracy, abs=0.005)
     assert shown(tab, 1)[COL_SCORED] == f"{expected.n_scored:,}"
     assert sorted(tab.recall_chart.bar_heights()["cryoDRGN z"]) == kept
-    QTest.mouseClick(tab.well_toggles.all_button, Qt.MouseButton.LeftButton)
+    QTest.mouseClick(tab.settings_strip.well_toggles.all_button, Qt.MouseButton.LeftButton)
     assert tab.model.settings.wells is None and shown(tab, 1)[COL_SCORED] == "6,000"
 
 
@@ -266,10 +268,8 @@ def test_remove_method_updates_every_view(tab, qtbot):
 
 
 def test_big_reports_are_written_by_a_background_job(tab, tmp_path, qtbot, monkeypatch):
-    import gui.comparison.comparison_tab as comparison_tab
-
-    monkeypatch.setattr(comparison_tab, "SYNC_REPORT_ROWS", 0)
-    with qtbot.waitSignal(tab.report_runner.sigFinished, timeout=60_000):
+    monkeypatch.setattr(jobs, "SYNC_LIMIT_ROWS", 0)
+    with qtbot.waitSignal(tab.report.runner.sigFinished, timeout=60_000):
         assert tab.export_report(tmp_path / "report") is None
     qtbot.waitUntil(lambda: (tmp_path / "report" / "recall_cryoDRGN_z.png").is_file(), timeout=30_000)
     assert json.loads((tmp_path / "report" / "scores.json").read_text())["n_particles"] == 6000
@@ -343,7 +343,7 @@ def test_opening_another_dataset_asks_then_resets_wells_and_status(tab, files, t
     from PySide6.QtWidgets import QMessageBox
 
     other, _, _ = make_dataset(tmp_path / "other", n=800, seed=4, preset="paper-3x4")
-    QTest.mouseClick(tab.well_toggles.buttons[4], Qt.MouseButton.LeftButton)
+    QTest.mouseClick(tab.settings_strip.well_toggles.buttons[4], Qt.MouseButton.LeftButton)
     assert tab.model.settings.wells is not None
     statuses = []
     tab.sigStatusMessage.connect(statuses.append)
@@ -357,7 +357,7 @@ def test_opening_another_dataset_asks_then_resets_wells_and_status(tab, files, t
     assert tab.model.wait_idle()
     assert len(message_boxes.questions) == 2
     assert tab.model.dataset.n_particles == 800 and tab.model.methods == []
-    assert tab.model.settings.wells is None and all(b.isChecked() for b in tab.well_toggles.buttons)
+    assert tab.model.settings.wells is None and all(b.isChecked() for b in tab.settings_strip.well_toggles.buttons)
     assert not any("Scoring 0" in s for s in statuses) and statuses[-1].startswith("Ready")
 
 

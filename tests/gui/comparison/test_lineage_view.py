@@ -249,5 +249,5 @@ def test_ground_truth_axes_have_equal_aspect(view):
     rect = vb.sceneBoundingRect()
     assert (rect.width() / (x1 - x0)) == pytest.approx(rect.height() / (y1 - y0), rel=0.02)
     # the cryoDRGN panel plots z0 against z1: the same unit, locked too; names differ by number only
-    from gui.comparison.lineage_view import same_unit
+    from gui.comparison.lineage_plots import same_unit
     assert same_unit("z0", "z1") and same_unit("component 1", "component 2") and not same_unit("z0", "(random spread)")

@@ -264,12 +264,12 @@ def _segment_distance(p, a, b) -> float:
 
 
 def test_big_star_subsets_are_written_in_the_background(view, files, tmp_path, qtbot, monkeypatch):
-    import gui.comparison.lineage_view as lineage_view
+    import gui.widgets.jobs as jobs
 
-    monkeypatch.setattr(lineage_view, "SYNC_STAR_LIMIT", 0)
+    monkeypatch.setattr(jobs, "SYNC_LIMIT_ROWS", 0)
     gt = files[3]
     view.comparison.selection.select([5, 6, 7])
-    with qtbot.waitSignal(view.star_runner.sigFinished, timeout=30_000):
+    with qtbot.waitSignal(view.selection_export.runner.sigFinished, timeout=30_000):
         assert view.export_selection(tmp_path / "big.star") is None  # returned at once
     names = starfile.read(tmp_path / "big.star", always_dict=True)["particles"]["rlnImageName"]
     assert [n.split("@")[0] for n in names] == [n.split("@")[0] for n in gt.image_name[[5, 6, 7]]]
@@ -291,8 +291,8 @@ def test_export_dialogs_start_in_the_dataset_folder_then_the_last_one_used(view,
 
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(save_dialog))
     view.comparison.selection.select([1, 2, 3])
-    view._ask_export_selection(".star")
+    view.selection_export.ask(".star")
     assert Path(asked[0]).parent == Path(folder) and Path(asked[0]).name == "selection.star"
     assert (elsewhere / "picked.star").is_file()
-    view._ask_export_selection(".txt")
+    view.selection_export.ask(".txt")
     assert Path(asked[1]) == elsewhere / "selection.txt"
