@@ -2,7 +2,8 @@
 
 Stages: Landscape (design the energy landscape), Structure & projections, Simulation,
 Comparison. Each tab is a widget that takes the shared ``LandscapeDocument`` (``self.doc``)
-in its constructor; add one in ``_build_tabs``. The window owns the file operations (New
+in its constructor and talks to the others only through it (the Structure tab and the
+Simulation tab share the document's current object); add one in ``_build_tabs``. The window owns the file operations (New
 from preset, Open, Save, Save As), asks before unsaved changes would be lost, restores the
 last landscape and the window geometry at the next start (``gui.widgets.settings.AppSettings``).
 
@@ -58,7 +59,6 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.structure, "Structure && projections")  # && shows one &
         self.simulation = SimulationPanel(self.doc)
         self.simulation.sigStatusMessage.connect(self.statusBar().showMessage)
-        self.simulation.follow_structure_tab(self.structure)  # maps loaded there become the plan's object
         self.tabs.addTab(self.simulation, "Simulation")
         self.comparison = ComparisonTab(self.doc)
         self.comparison.sigStatusMessage.connect(self.statusBar().showMessage)

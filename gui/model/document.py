@@ -1,11 +1,15 @@
-"""The one document model of the GUI: the landscape being designed, and shared view state.
+"""The one document model of the GUI: the landscape being designed, the current two-body
+object, and shared view state.
 
 ``LandscapeDocument`` holds the current ``Landscape`` (a frozen dataclass: every edit
-replaces it), the file it came from, the undo stack (dirty = the stack is not at its clean
-index), the selected well, the current conformation (cc1, cc2) that other tabs show, and the
-unit energies are shown in. Widgets take the document in their constructor, call its edit
-methods (each pushes one undo command, see ``gui.model.undo_commands``) and listen to its signals;
-they never talk to each other.
+replaces it), the file it came from, the undo stack (dirty = a landscape edit lies between the
+stack's clean index and where it is now), the current object (``gui.model.object_state``: the
+built-in object or user maps, which the Structure tab shows and the simulation plan images),
+the selected well, the current conformation (cc1, cc2) that other tabs show, and the unit
+energies are shown in. Widgets take the document in their constructor, call its edit methods
+(each pushes one undo command, see ``gui.model.undo_commands``) and listen to its signals;
+they never talk to each other. The object is not part of the landscape file: changing it is
+undoable but leaves the landscape clean.
 
 A drag is live but only one undo step: call ``preview_landscape`` on every mouse move (views
 redraw, nothing is pushed), then the edit method on release (one command from the state
@@ -20,6 +24,7 @@ Example::
     doc.move_well(0, -10.0, -8.0)      # one undo step
     doc.undo_stack.undo()
     doc.set_conformation(4.0, 0.0)     # -> sigConformationChanged(4.0, 0.0)
+    doc.set_current_object(CurrentObject.builtin(seed=3))   # -> sigObjectChanged, one undo step
 """
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ from engine.landscape.drag import DragGrid
 from engine.landscape.io import load_landscape, save_landscape
 from engine.landscape.presets import DEFAULT_PRESET, load_preset
 from gui.model import undo_commands as cmd
+from gui.model.object_state import CurrentObject
 
 ENERGY_UNITS = ("kcal/mol", "kT")
 # During a drag, basins, samples and occupancies come from a grid at most this fine, so that
@@ -51,6 +57,7 @@ class LandscapeDocument(QObject):
         sigSelectionChanged(int): selected well, 0-based index, -1 for none.
         sigConformationChanged(float, float): the current conformation (cc1, cc2) in degrees.
         sigEnergyUnitChanged(str): 'kcal/mol' or 'kT'.
+        sigObjectChanged(CurrentObject): the current object changed (edit, undo or redo).
     """
 
     sigLandscapeChanged = Signal(object)
@@ -59,11 +66,14 @@ class LandscapeDocument(QObject):
     sigSelectionChanged = Signal(int)
     sigConformationChanged = Signal(float, float)
     sigEnergyUnitChanged = Signal(str)
+    sigObjectChanged = Signal(object)
 
     def __init__(self, landscape: Landscape | None = None, path: str | None = None, parent=None):
         super().__init__(parent)
         self.undo_stack = QUndoStack(self)
-        self.undo_stack.cleanChanged.connect(self._on_clean_changed)
+        self._dirty = False
+        self.undo_stack.cleanChanged.connect(self._update_dirty)
+        self.undo_stack.indexChanged.connect(self._update_dirty)
         self._landscape = landscape if landscape is not None else load_preset(DEFAULT_PRESET)
         self._clean_landscape = self._landscape
         self._path = str(path) if path else ""
@@ -76,9 +86,23 @@ class LandscapeDocument(QObject):
         self._selected = -1
         self._conformation = self._default_conformation()
         self._energy_unit = ENERGY_UNITS[0]
+        self._object = CurrentObject.builtin()
 
-    def _on_clean_changed(self, clean: bool) -> None:
-        self.sigDirtyChanged.emit(not clean)
+    def _update_dirty(self, *_) -> None:
+        dirty = self._landscape_edited_since_clean()
+        if dirty != self._dirty:
+            self._dirty = dirty
+            self.sigDirtyChanged.emit(dirty)
+
+    def _landscape_edited_since_clean(self) -> bool:
+        """True when a landscape command separates the stack's clean index from where it is
+        (object commands do not count: the object is not saved with the landscape)."""
+        stack = self.undo_stack
+        clean = stack.cleanIndex()
+        if clean < 0:  # the clean state was undone and then overwritten
+            return True
+        lo, hi = sorted((clean, stack.index()))
+        return any(not isinstance(stack.command(i), cmd.SetObjectCommand) for i in range(lo, hi))
 
     # --- state ------------------------------------------------------------------------
     @property
@@ -103,7 +127,8 @@ class LandscapeDocument(QObject):
 
     @property
     def is_dirty(self) -> bool:
-        return not self.undo_stack.isClean()
+        """True when the landscape has changes that are not saved."""
+        return self._landscape_edited_since_clean()
 
     @property
     def is_previewing(self) -> bool:
@@ -278,6 +303,23 @@ class LandscapeDocument(QObject):
             self._landscape, self._preview_base = self._preview_base, None
             self._drag, self._drag_grids = None, {}
         return self._landscape
+
+    # --- the current object: each change is one undo command ---------------------------
+    @property
+    def current_object(self) -> CurrentObject:
+        """Where the current two-body object comes from (gui.model.object_state)."""
+        return self._object
+
+    def set_current_object(self, current: CurrentObject) -> None:
+        """Make ``current`` the document's object: one undo step, nothing when it is already."""
+        if current != self._object:
+            self.undo_stack.push(cmd.SetObjectCommand(self, self._object, current))
+
+    def apply_object(self, current: CurrentObject) -> None:
+        """Make ``current`` the object without an undo step (for the undo commands)."""
+        if current != self._object:
+            self._object = current
+            self.sigObjectChanged.emit(current)
 
     # --- shared view state (not undoable) -----------------------------------------------
     @property

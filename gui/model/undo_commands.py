@@ -1,7 +1,8 @@
 """Undo commands for the landscape document: each holds only the old and new values it changes.
 
-Every command rebuilds the landscape from the document's committed landscape and hands it to
-``LandscapeDocument.apply``. Consecutive edits of the same field(s) of the same well (spin-box
+Every landscape command rebuilds the landscape from the document's committed landscape and
+hands it to ``LandscapeDocument.apply``; ``SetObjectCommand`` swaps the current object
+(``LandscapeDocument.apply_object``). Consecutive edits of the same field(s) of the same well (spin-box
 arrow steps, mouse wheel) within ``MERGE_WINDOW_S`` merge into one undo step; a drag is one
 ``MoveWellCommand`` pushed on release.
 
@@ -159,3 +160,19 @@ class SetLandscapeFieldCommand(_DocumentCommand):
         self.new, self.time = other.new, other.time
         self.setObsolete(self.new == self.old)
         return True
+
+
+class SetObjectCommand(_DocumentCommand):
+    """Replace the current object ``old`` by ``new`` (gui.model.object_state.CurrentObject):
+    loading maps, or going back to the built-in object."""
+
+    def __init__(self, doc, old, new):
+        text = f"Load {new.description}" if new.maps is not None else f"Use {new.description}"
+        super().__init__(text, doc)
+        self.old, self.new = old, new
+
+    def redo(self) -> None:
+        self.doc.apply_object(self.new)
+
+    def undo(self) -> None:
+        self.doc.apply_object(self.old)

@@ -4,7 +4,8 @@ load / save dialogs.
 
 ``PlanFormMixin`` is mixed into gui.simulation.simulation_panel.SimulationPanel and uses its ``doc``
 (gui.model.document.LandscapeDocument), ``_base_plan`` (the plan the fields do not cover: the object
-spec etc.), ``_object_source`` (shown after the Object label) and ``_append_log(str)``.
+spec etc.), ``_object_source`` (shown after the Object label), ``set_object_spec(spec)``
+(gui.simulation.plan_object) and ``_append_log(str)``.
 ``_build_plan_form()`` returns the form's widget and sets the field attributes (``n_spin``,
 ``box_spin``, ``output_edit``, ``estimate_label``...); ``plan()`` reads them (PlanError or
 ValueError names the bad field), ``set_plan(plan)`` fills them.
@@ -201,11 +202,13 @@ class PlanFormMixin:
 
     def set_plan(self, plan: SimulationPlan, adopt_landscape: bool = True) -> None:
         """Fill the fields from ``plan``; with ``adopt_landscape`` its landscape replaces the
-        document's (as File > Open would)."""
+        document's (as File > Open would). Its object becomes the document's (set_object_spec,
+        gui.simulation.plan_object)."""
         self._base_plan = plan
         if adopt_landscape and plan.landscape != self.doc.committed_landscape:
             self.doc.reset(plan.landscape)
             self._append_log(f"the plan's landscape {plan.landscape.name!r} is now the current landscape")
+        self.set_object_spec(plan.object)
         self.n_spin.setValue(plan.n_particles)
         self.box_spin.setValue(plan.effective_box_size())
         self.apix_spin.setValue(plan.apix_A or 0.0)

@@ -6,8 +6,9 @@ write and how (local workers, or a Dask scheduler). Right: Start / Cancel / Resu
 bar with rate and ETA, a log, and a gallery of the first particles of the dataset.
 The run is ``engine.simulation.run.run_simulation`` through the one job runner (gui.widgets.jobs): the
 window stays responsive, Cancel stops at the next batch and leaves a resumable folder.
-The form lives in gui.simulation.plan_form, the object (set directly or following the Structure tab) in
-gui.simulation.structure_following; this module holds the run controls, progress, log and gallery.
+The form lives in gui.simulation.plan_form, the plan's object (the document's current object, the
+one the Structure tab shows) in gui.simulation.plan_object; this module holds the run controls,
+progress, log and gallery.
 
 Example::
 
@@ -38,12 +39,12 @@ from engine.simulation.run import run_simulation
 from gui.widgets.jobs import JobRunner
 from gui.simulation.particle_gallery import ParticleGallery
 from gui.simulation.plan_form import PlanFormMixin, format_duration
-from gui.simulation.structure_following import StructureFollowMixin
+from gui.simulation.plan_object import PlanObjectMixin
 
 GALLERY_SIZE = 12
 
 
-class SimulationPanel(PlanFormMixin, StructureFollowMixin, QWidget):
+class SimulationPanel(PlanFormMixin, PlanObjectMixin, QWidget):
     """Plan fields, Start / Cancel / Resume, progress, log and particle gallery.
 
     Signals: sigRunFinished(object SimulationResult) for complete and cancelled runs,
@@ -59,10 +60,10 @@ class SimulationPanel(PlanFormMixin, StructureFollowMixin, QWidget):
         self.runner = JobRunner(self)
         self._base_plan = SimulationPlan(landscape=document.landscape)  # object spec etc. of a loaded plan
         self._object_source = ""       # where the plan's object came from, for the Object label
-        self._structure_tab = None     # the Structure tab followed (follow_structure_tab)
         self._gallery_loaded = False
         self._build()
         self.doc.sigLandscapeChanged.connect(self._on_landscape_changed)
+        self.doc.sigObjectChanged.connect(self._on_document_object)
         self.runner.sigProgress.connect(self._on_progress)
         self.runner.sigLog.connect(self._append_log)
         self.runner.sigFinished.connect(self._on_finished)
@@ -73,6 +74,7 @@ class SimulationPanel(PlanFormMixin, StructureFollowMixin, QWidget):
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
         self._on_landscape_changed(document.landscape)
+        self._on_document_object(document.current_object)
         self._update_buttons(False)
 
     # --- layout -------------------------------------------------------------------------

@@ -1,10 +1,10 @@
 """The Load maps dialog of the Structure tab: which user maps, the pivot and the frame it is
 given in, and the rotation axes.
 
-:class:`MapsRequest` holds the answer and loads it with engine.structure.maps (cropped to
-MAX_PREVIEW_BOX for display). The dialog never reads the maps itself, apart from the first
-map's header (to show its size, where its box centre is in its own frame, and whether it will
-be cropped): OK emits ``sigLoadRequested`` and the Structure tab loads the maps in its job
+:class:`MapsRequest` (gui.model.object_state, re-exported here) holds the answer and loads it
+with engine.structure.maps (cropped to MAX_PREVIEW_BOX for display). The dialog never reads
+the maps itself, apart from the first map's header (to show its size, where its box centre is
+in its own frame, and whether it will be cropped): OK emits ``sigLoadRequested`` and the Structure tab loads the maps in its job
 runner, then calls ``finish`` or ``show_error``.
 
 Example::
@@ -15,7 +15,6 @@ Example::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QTimer, Signal
@@ -23,15 +22,13 @@ from PySide6.QtWidgets import (QButtonGroup, QDialog, QDialogButtonBox, QDoubleS
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                                QRadioButton, QVBoxLayout)
 
-from engine.structure.maps import (PIVOT_FRAME_BOX, PIVOT_FRAME_MAP, MapFileError, map_frame,
-                         object_from_map_and_mask, object_from_maps)
-from engine.structure.object_model import TwoBodyObject
+from engine.structure.maps import PIVOT_FRAME_BOX, PIVOT_FRAME_MAP, MapFileError, map_frame
+from gui.model.object_state import KIND_MAPS, KIND_MASK, MAX_PREVIEW_BOX, MapsRequest
 
-#: Larger maps are Fourier-cropped to this box for the preview and the 3D view: the
-#: projector of a 256 box already holds two padded 512^3 transforms (~1 GB).
-MAX_PREVIEW_BOX = 256
+__all__ = ["LoadMapsDialog", "MapsRequest", "KIND_MAPS", "KIND_MASK", "MAX_PREVIEW_BOX", "MAP_FILTER",
+           "ERROR_COLOUR", "WARNING_COLOUR", "cropped_note"]
+
 MAP_FILTER = "MRC maps (*.mrc *.map *.mrcs);;All files (*)"
-KIND_MAPS, KIND_MASK = "lsu+ssu", "map+mask"
 ERROR_COLOUR, WARNING_COLOUR = "#b00020", "#a15c00"
 
 
@@ -43,37 +40,6 @@ def cropped_note(box_size: int, apix_A: float, max_box: int = MAX_PREVIEW_BOX) -
     return (f"Maps of {box_size} px are Fourier-cropped to {max_box} px for the preview and "
             f"3D view ({apix_A * box_size / max_box:.3f} Å/px instead of {apix_A:.3f}); "
             f"simulations use the maps the plan names, at full size.")
-
-
-@dataclass(frozen=True)
-class MapsRequest:
-    """What the Load maps dialog asks for: two files, pivot (x, y, z) in Angstrom in
-    ``pivot_frame`` (engine.structure.maps: PIVOT_FRAME_BOX, box-centred as in RELION, or
-    PIVOT_FRAME_MAP, the map's own frame as in ChimeraX), and the two rotation axes (x, y, z)
-    (any length; normalised by the engine). ``kind`` is KIND_MAPS (LSU map, SSU map) or
-    KIND_MASK (full map, SSU mask)."""
-
-    kind: str
-    first_path: str
-    second_path: str
-    pivot_A: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    axis1: tuple[float, float, float] = (0.0, 1.0, 0.0)
-    axis2: tuple[float, float, float] = (0.0, 0.0, 1.0)
-    pivot_frame: str = PIVOT_FRAME_BOX
-
-    def __post_init__(self):
-        if self.kind not in (KIND_MAPS, KIND_MASK):
-            raise ValueError(f"kind: must be {KIND_MAPS!r} or {KIND_MASK!r} (got {self.kind!r})")
-        if self.pivot_frame not in (PIVOT_FRAME_BOX, PIVOT_FRAME_MAP):
-            raise ValueError(f"pivot_frame: must be {PIVOT_FRAME_BOX!r} or {PIVOT_FRAME_MAP!r} "
-                             f"(got {self.pivot_frame!r})")
-
-    def load(self, max_box: int | None = MAX_PREVIEW_BOX) -> TwoBodyObject:
-        """The TwoBodyObject (engine.structure.maps), Fourier-cropped to ``max_box``; raises
-        MapFileError / ValueError with the reason."""
-        build = object_from_maps if self.kind == KIND_MAPS else object_from_map_and_mask
-        return build(self.first_path, self.second_path, self.pivot_A, self.axis1, self.axis2,
-                     pivot_frame=self.pivot_frame, max_box=max_box)
 
 
 class LoadMapsDialog(QDialog):

@@ -1,88 +1,58 @@
 """The "Structure & projections" tab: the two-body object in 3D, its motion over the
 landscape, and the image the simulator would make of it.
 
-Left: a small read-only landscape map (click or drag to set the conformation, or draw a
-path), cc1 / cc2 sliders and the motion player. Middle: the 3D view (LSU and SSU
-isosurfaces, pivot, axes, beam and projection image). Right: the projection preview.
-Everything follows the document's conformation; the object itself belongs to this tab
-(``sigObjectChanged`` tells others when the user builds or loads a new one).
+Left: the conformation panel (gui.structure.conformation_panel: a small landscape map, cc1 /
+cc2 sliders, the motion player). Middle: the 3D view (LSU and SSU isosurfaces, pivot, axes,
+beam and projection image). Right: the projection preview. Everything follows the document's
+conformation, and the tab shows the document's current object
+(``document.current_object``, gui.model.object_state): when the user builds the built-in
+object or loads maps here, the tab prepares it and, once it is on screen, makes it the
+document's object (one undo step); when the object changes in the document (undo, redo, a
+simulation plan), the tab prepares and shows that one.
 
-New objects are prepared off the GUI thread, through the tab's job runner (gui.widgets.jobs):
-building or reading the maps, the projector's padded 3D FFTs and the isosurfaces
-(:func:`prepare_object`). Meanwhile a busy bar and a status line say what is happening and
-the old object stays on screen and usable; errors name the file. Maps larger than
-MAX_PREVIEW_BOX (gui.structure.load_maps_dialog) are Fourier-cropped to it for the preview and the 3D
-view (``max_preview_box``; the status line says so and gives the cropped pixel size); simulations read the maps
-the plan names, unchanged.
+New objects are prepared off the GUI thread, through the tab's job runner (gui.widgets.jobs;
+gui.structure.object_preparation): building or reading the maps, the projector's padded 3D
+FFTs and the isosurfaces. Meanwhile a busy bar and a status line say what is happening and the
+old object stays on screen and usable; errors name the file. Maps larger than MAX_PREVIEW_BOX
+(gui.model.object_state) are Fourier-cropped to it for the preview and the 3D view
+(``max_preview_box``; the status line says so and gives the cropped pixel size); simulations
+read the maps the plan names, unchanged.
 
 Example::
 
-    tab = StructureTab(document)                 # builds the built-in object when first shown
-    tab.set_object(build_ribosome_like(box_size=64))   # prepared in the job runner; shown,
-                                                 # and sigObjectChanged emitted, when ready
+    tab = StructureTab(document)                 # builds the document's object when first shown
+    tab.build_builtin_object(box_size=64)        # prepared in the job runner; shown, then the
+                                                 # document's object (sigObjectChanged on both)
+    document.undo_stack.undo()                   # the tab shows the object from before
     document.set_conformation(5.0, -3.0)         # SSU moves, sliders and map follow
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QFrame, QGroupBox, QHBoxLayout,
-                               QLabel, QProgressBar, QPushButton, QScrollArea, QSlider, QSplitter,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QGroupBox, QHBoxLayout, QLabel,
+                               QProgressBar, QPushButton, QScrollArea, QSlider, QSplitter,
                                QVBoxLayout, QWidget)
 
 from engine.structure.maps import MapFileError, map_frame
-from engine.structure.object_model import TwoBodyObject, build_ribosome_like
-from engine.imaging.projector import TwoBodyProjector
+from engine.structure.object_model import build_ribosome_like
+from gui.model.object_state import CurrentObject
 from gui.widgets.jobs import JobRunner
-from gui.landscape.landscape_map import LandscapeMapWidget
+from gui.structure.conformation_panel import ConformationPanel
 from gui.structure.load_maps_dialog import (ERROR_COLOUR, MAX_PREVIEW_BOX, WARNING_COLOUR, LoadMapsDialog,
-                                  MapsRequest, cropped_note)
-from gui.structure.motion_player import MotionPlayer
+                                            MapsRequest, cropped_note)
+from gui.structure.object_preparation import PreparedObject, prepare_object
 from gui.structure.object_view import (AXIS1_COLOUR, AXIS2_COLOUR, BEAM_COLOUR, LSU_COLOUR, PIVOT_COLOUR,
-                             SSU_COLOUR, ObjectSurfaces, VispyObjectView, object_surfaces)
-from gui.structure.projection_preview import ProjectionPreview, SliderSpin, wrapped_label
+                                       SSU_COLOUR, VispyObjectView)
+from gui.structure.projection_preview import ProjectionPreview
 
 # Box 128 meshes in ~0.2 s and draws in ~25 ms under Mesa's software GL (see the tests'
 # timings), so the default object is built at the simulator's default box.
 DEFAULT_BOX_SIZE = 128
 BUILTIN_BOX_SIZES = (64, 96, 128, 160)
-
-
-@dataclass(frozen=True, eq=False)
-class PreparedObject:
-    """What a preparation job hands to the GUI thread: the object to show, its projector and
-    isosurfaces, and a note for the user ("" or why the maps were cropped)."""
-
-    obj: TwoBodyObject
-    projector: TwoBodyProjector
-    surfaces: ObjectSurfaces
-    note: str = ""
-
-
-def prepare_object(make: Callable[[], TwoBodyObject], what: str, threshold: float, note: str = "",
-                   *, progress, should_stop, log) -> PreparedObject | None:
-    """Job (gui.widgets.jobs): ``make()`` the object (build it or read the maps), measure it, build
-    its projector and mesh it at ``threshold``. progress((step, steps, text)); returns None
-    when stopped between steps."""
-    steps = ((what, make),
-             ("measuring the object", lambda o: (o.mask_diameter_A, o.extent_A)),
-             ("preparing the projector (padded 3D FFTs)", TwoBodyProjector),
-             ("meshing the isosurfaces", lambda o: object_surfaces(o, threshold)))
-    results = []
-    for k, (text, step) in enumerate(steps):
-        if should_stop():
-            return None
-        progress((k, len(steps), text))
-        results.append(step() if k == 0 else step(results[0]))
-    if note:
-        log(note)
-    return PreparedObject(results[0], results[2], results[3], note)
 
 
 def _scrolling(widget: QWidget) -> QScrollArea:
@@ -101,7 +71,9 @@ def _colour_hex(rgba) -> str:
 
 class StructureTab(QWidget):
     """See the module docstring. Signals: sigObjectChanged(TwoBodyObject) once a new object
-    is on screen. ``loader`` is the tab's job runner."""
+    is on screen. ``loader`` is the tab's job runner. The left column's widgets are also
+    attributes of the tab (``picker``, ``cc1``, ``cc2``, ``info_label``, ``draw_path_box``,
+    ``path_curve``, ``player``)."""
 
     sigObjectChanged = Signal(object)
 
@@ -109,12 +81,10 @@ class StructureTab(QWidget):
         super().__init__(parent)
         self.doc = document
         self._obj = None
+        self._on_screen: CurrentObject | None = None   # the document object the 3D view shows
+        self._describe = None       # prepared obj -> the CurrentObject it is, for the job in flight
         self._box_size = box_size
         self._waiting_dialog: LoadMapsDialog | None = None
-        # The MapsRequest behind the object on screen (None for the built-in object), so that
-        # other tabs (the simulation plan) can name the files; set when the object is shown.
-        self.maps_request: MapsRequest | None = None
-        self._pending_request: MapsRequest | None = None
         self.max_preview_box = MAX_PREVIEW_BOX   # larger maps are cropped to this for display
         self.loader = JobRunner(self)
         self._build()
@@ -127,10 +97,9 @@ class StructureTab(QWidget):
         app = QCoreApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
-        document.sigConformationChanged.connect(self._on_conformation)
-        document.sigLandscapeChanged.connect(self._on_landscape)
-        self._on_landscape()
-        self._on_conformation(*document.conformation)
+        document.sigConformationChanged.connect(self.view.set_conformation)
+        document.sigObjectChanged.connect(self._on_document_object)
+        self.view.set_conformation(*document.conformation)
         if obj is not None:
             self.set_object(obj)
 
@@ -142,31 +111,23 @@ class StructureTab(QWidget):
         return self._obj
 
     def set_object(self, obj) -> None:
-        """Show ``obj``: its projector and meshes are prepared in the job runner, then it
-        replaces the current object and sigObjectChanged is emitted."""
-        self._pending_request = None
-        self._start(lambda: obj, f"preparing {obj.name}")
+        """Show ``obj`` (a TwoBodyObject in memory): its projector and meshes are prepared in
+        the job runner, then it replaces the current object (in the document too) and
+        sigObjectChanged is emitted."""
+        self._prepare(CurrentObject.given(obj))
 
     def build_builtin_object(self, box_size: int | None = None) -> None:
         """Build the built-in ribosome-like object at ``box_size`` (default: chosen) in the
-        job runner and show it when ready."""
-        box = int(box_size or self.box_combo.currentText())
-        self._pending_request = None
-        self._start(lambda: build_ribosome_like(box_size=box), f"building the built-in object (box {box})")
+        job runner and show it when ready (the document's seed when its object is the
+        built-in one, else seed 0)."""
+        current = self.doc.current_object
+        self._prepare(current if current.is_builtin else CurrentObject.builtin(), box_size)
 
     def load_maps(self, request: MapsRequest) -> None:
         """Read user maps in the job runner (Fourier-cropped to ``max_preview_box`` for
-        display; the status line then says so)."""
-        note = ""
-        try:
-            frame = map_frame(request.first_path)   # header only: cheap
-            note = cropped_note(frame.box_size, frame.apix_A, self.max_preview_box)
-        except MapFileError:
-            pass  # the job reads the file again and reports the problem
-        self._pending_request = request
-        self._start(partial(request.load, max_box=self.max_preview_box),
-                    f"reading {Path(request.first_path).name} and {Path(request.second_path).name}",
-                    note)
+        display; the status line then says so); once they are on screen they are the
+        document's object, with the pivot and axes they were loaded with."""
+        self._prepare(CurrentObject(maps=request), describe=partial(CurrentObject.from_loaded_maps, request))
 
     def open_load_maps_dialog(self) -> LoadMapsDialog:
         """Show the Load maps dialog (non-blocking); loaded maps replace the object."""
@@ -181,7 +142,6 @@ class StructureTab(QWidget):
         """Put a prepared object on screen (GUI thread; fast: no FFTs, no meshing)."""
         obj = prepared.obj
         self._obj = obj
-        self.maps_request = self._pending_request
         self.view.set_object(obj, prepared.surfaces)
         self.view.set_conformation(*self.doc.conformation)
         self.preview.set_object(obj, prepared.projector)
@@ -211,11 +171,39 @@ class StructureTab(QWidget):
         self.view.close()
 
     # --- background preparation ---------------------------------------------------------
-    def _start(self, make, what: str, note: str = "") -> None:
+    def _prepare(self, current: CurrentObject, box_size: int | None = None, describe=None) -> None:
+        """Prepare ``current`` in the job runner (a built-in object at ``box_size``, default:
+        chosen); once it is on screen the document's object becomes ``describe(obj)``
+        (default: ``current``)."""
+        note = ""
+        if current.obj is not None:
+            obj = current.obj
+            make, what = (lambda: obj), f"preparing {obj.name}"
+        elif current.maps is not None:
+            request = current.maps
+            try:
+                frame = map_frame(request.first_path)   # header only: cheap
+                note = cropped_note(frame.box_size, frame.apix_A, self.max_preview_box)
+            except MapFileError:
+                pass  # the job reads the file again and reports the problem
+            make = partial(request.load, max_box=self.max_preview_box)
+            what = f"reading {Path(request.first_path).name} and {Path(request.second_path).name}"
+        else:
+            box, seed = int(box_size or self.box_combo.currentText()), current.seed
+            make = partial(build_ribosome_like, box_size=box, seed=seed)
+            what = f"building the built-in object (box {box}{f', seed {seed}' if seed else ''})"
         dialog, self._waiting_dialog = self._waiting_dialog, None
         if dialog is not None:   # starting a job cancels the one the dialog waits for
             dialog.show_error(f"cancelled: {what} instead.")
+        self._describe = describe or (lambda _obj: current)
         self.loader.start(prepare_object, make, what, self.view.threshold, note, name=what)
+
+    def _on_document_object(self, current: CurrentObject) -> None:
+        if current == self._on_screen:
+            self.loader.cancel()   # whatever is being prepared is no longer the document's object
+        elif self._obj is not None or self.isVisible():
+            self._prepare(current)
+        # else: nothing shown yet; showEvent prepares the document's object
 
     def _load_from_dialog(self, dialog: LoadMapsDialog, request: MapsRequest) -> None:
         self.load_maps(request)
@@ -242,7 +230,10 @@ class StructureTab(QWidget):
         dialog, self._waiting_dialog = self._waiting_dialog, None
         if prepared is None:
             return
+        # on screen first, so that the document's signal finds this object already shown
+        self._on_screen = self._describe(prepared.obj)
         self.show_prepared(prepared)
+        self.doc.set_current_object(self._on_screen)
         if dialog is not None:
             dialog.finish(prepared.obj)
 
@@ -304,40 +295,11 @@ class StructureTab(QWidget):
         outer.addWidget(splitter, 1)
 
     def _build_left(self) -> QWidget:
-        box = QGroupBox("Conformation")
-        layout = QVBoxLayout(box)
-        self.picker = LandscapeMapWidget(self.doc, editable=False, marginals=False, colorbar=False,
-                                         show_sample=False, pick_conformation=True)
-        self.picker.setMinimumSize(260, 220)
-        self.picker.setMaximumHeight(330)
-        self.path_curve = pg.PlotDataItem(pen=pg.mkPen("#ffffff", width=2.5), symbol="o",
-                                          symbolSize=7, symbolBrush="#ff2d2d", symbolPen="w")
-        self.path_curve.setZValue(30)
-        self.picker.map_plot.addItem(self.path_curve)
-        self.picker.sigMapClicked.connect(self._on_map_clicked)
-        layout.addWidget(self.picker, 1)
-        form = QFormLayout()
-        self.cc1 = SliderSpin(-20.0, 20.0)
-        self.cc2 = SliderSpin(-15.0, 15.0)
-        for control in (self.cc1, self.cc2):
-            control.valueChanged.connect(self._on_slider)
-        form.addRow("cc1", self.cc1)
-        form.addRow("cc2", self.cc2)
-        layout.addLayout(form)
-        self.info_label = wrapped_label(lines=2)
-        layout.addWidget(self.info_label)
-
-        motion = QGroupBox("Motion")
-        motion_layout = QVBoxLayout(motion)
-        self.draw_path_box = QCheckBox("Draw path: clicks on the map add points")
-        self.draw_path_box.toggled.connect(self._on_draw_toggled)
-        motion_layout.addWidget(self.draw_path_box)
-        self.player = MotionPlayer(self.doc, grab_frame=self.grab_frame)
-        self.player.sigPathChanged.connect(self._show_path)
-        motion_layout.addWidget(self.player)
-        layout.addWidget(motion)
-        layout.addStretch(1)
-        return box
+        self.conformation = ConformationPanel(self.doc, grab_frame=self.grab_frame)
+        panel = self.conformation
+        self.picker, self.path_curve, self.cc1, self.cc2 = panel.picker, panel.path_curve, panel.cc1, panel.cc2
+        self.info_label, self.draw_path_box, self.player = panel.info_label, panel.draw_path_box, panel.player
+        return panel
 
     def _build_middle(self) -> QWidget:
         box = QGroupBox("3D view: drag to orbit, scroll to zoom")
@@ -389,56 +351,12 @@ class StructureTab(QWidget):
     # --- reactions ----------------------------------------------------------------------
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        self._describe_conformation()
         if self._obj is None and not self.loader.is_running():
             QTimer.singleShot(0, self._build_first_object)
 
     def _build_first_object(self) -> None:
         if self._obj is None and not self.loader.is_running():
-            self.build_builtin_object()
-
-    def _on_landscape(self, *_) -> None:
-        land = self.doc.landscape
-        self.cc1.set_range(*land.cc1_range_deg)
-        self.cc2.set_range(*land.cc2_range_deg)
-        self._describe_conformation()
-
-    def _on_conformation(self, cc1: float, cc2: float) -> None:
-        self.cc1.set_value(cc1)
-        self.cc2.set_value(cc2)
-        self.view.set_conformation(cc1, cc2)
-        self._describe_conformation()
-
-    def _describe_conformation(self) -> None:
-        """Which basin the conformation is in and its energy above the global minimum.
-        Skipped while the tab is hidden (showEvent catches up): during a drag in the designer
-        it would cost a full-grid basin search per mouse move."""
-        if not self.isVisible():
-            return
-        cc1, cc2 = self.doc.conformation
-        grid = self.doc.live_grid
-        land = grid.landscape
-        # the grid minimum sits on a cell centre, so a point can lie a hair below it
-        rise = max(0.0, float(land.energy(cc1, cc2) - grid.energy.min()))
-        text = f"ΔE = {rise:.2f} kcal/mol ({rise / land.kT_kcal_per_mol:.1f} kT) above the minimum"
-        if land.wells:
-            text = f"In the basin of well {int(grid.basins.label[grid.cell_index(cc1, cc2)])} · " + text
-        self.info_label.setText(text)
-
-    def _on_slider(self, *_) -> None:
-        self.doc.set_conformation(self.cc1.value(), self.cc2.value())
-
-    def _on_draw_toggled(self, drawing: bool) -> None:
-        # while drawing, clicks add path points instead of moving the conformation
-        self.picker.pick_conformation = not drawing
-
-    def _on_map_clicked(self, cc1: float, cc2: float) -> None:
-        if self.draw_path_box.isChecked():
-            self.player.add_point(cc1, cc2)
-
-    def _show_path(self, points) -> None:
-        points = np.asarray(points, float).reshape(-1, 2)
-        self.path_curve.setData(points[:, 0], points[:, 1])
+            self._prepare(self.doc.current_object)
 
     def _on_threshold_moved(self, value: int) -> None:
         self._threshold_label.setText(f"{value} %")

@@ -192,3 +192,46 @@ def test_conformation_stays_inside_a_shrunk_domain(doc):
     doc.set_conformation(9.0, 7.0)
     doc.set_landscape_field("cc1_range_deg", (-10.0, 6.0))
     assert doc.conformation == (6.0, 7.0)
+
+
+def test_the_current_object_is_one_undo_step_with_a_signal(doc, qtbot, tmp_path):
+    """Loading maps and going back to the built-in object are one undo step each; the object
+    is not saved with the landscape, so it never makes the landscape dirty."""
+    from gui.model.object_state import KIND_MAPS, CurrentObject, MapsRequest
+
+    assert doc.current_object == CurrentObject.builtin() and doc.current_object.spec().seed == 0
+    maps = CurrentObject(maps=MapsRequest(KIND_MAPS, str(tmp_path / "lsu.mrc"), str(tmp_path / "ssu.mrc")),
+                         pivot_A=(0.0, 0.0, 5.0), axis1=(0.0, 1.0, 0.0), axis2=(0.0, 0.0, 1.0))
+    dirty = []
+    doc.sigDirtyChanged.connect(dirty.append)
+    with qtbot.waitSignal(doc.sigObjectChanged) as changed:
+        doc.set_current_object(maps)
+    assert changed.args == [maps] and doc.current_object is maps
+    assert doc.undo_stack.count() == 1 and doc.undo_stack.undoText() == "Load maps lsu.mrc + ssu.mrc"
+    spec = maps.spec()
+    assert (spec.kind, spec.lsu_map, spec.pivot_A) == ("two-maps", str(tmp_path / "lsu.mrc"), (0.0, 0.0, 5.0))
+    doc.set_current_object(maps)                      # the same object: nothing pushed
+    doc.set_current_object(CurrentObject.builtin(seed=2))
+    assert doc.undo_stack.undoText() == "Use the built-in object (seed 2)"
+    with qtbot.waitSignal(doc.sigObjectChanged) as changed:
+        doc.undo_stack.undo()
+    assert changed.args == [maps]
+    doc.undo_stack.undo()
+    assert doc.current_object == CurrentObject.builtin()
+    assert dirty == [] and not doc.is_dirty
+    # a landscape edit after an object change is still a change of the landscape
+    doc.undo_stack.redo()
+    doc.move_well(0, -3.0, 1.5)
+    assert doc.is_dirty and dirty == [True]
+    doc.undo_stack.undo()
+    assert not doc.is_dirty and dirty == [True, False] and doc.current_object is maps
+
+
+def test_a_plans_object_spec_round_trips_through_the_current_object(tmp_path):
+    from engine.simulation.plan import ObjectSpec
+    from gui.model.object_state import CurrentObject
+
+    for spec in (ObjectSpec(seed=5),
+                 ObjectSpec(kind="map-and-mask", full_map=str(tmp_path / "full.mrc"), ssu_mask=str(tmp_path / "m.mrc"),
+                            pivot_A=(1.0, 2.0, 3.0), axis1=(1.0, 0.0, 0.0), axis2=(0.0, 0.0, 1.0))):
+        assert CurrentObject.from_spec(spec).spec() == spec

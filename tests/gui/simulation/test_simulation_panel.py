@@ -139,36 +139,29 @@ def test_job_runner_cancels_the_old_job_when_a_new_one_starts(qtbot):
     assert runner.shutdown(5000)
 
 
-def test_panel_follows_maps_loaded_in_the_structure_tab(qtbot, tmp_path):
-    """Maps loaded through the Structure tab (its maps_request, then sigObjectChanged with the
-    object) become the plan's object: file paths from the request, pivot and axes from the
-    loaded object, box from the map header; the built-in object switches the plan back."""
-    from PySide6.QtCore import QObject, Signal
-
+def _write_maps(folder):
     from engine.structure.maps import write_map
     from engine.structure.object_model import build_ribosome_like
-    from gui.structure.load_maps_dialog import KIND_MAPS, MapsRequest
-
-    class StructureTabStandIn(QObject):
-        """The StructureTab's interface the panel uses: maps_request, then sigObjectChanged(obj)."""
-
-        sigObjectChanged = Signal(object)
-        maps_request = None
-
-        def load_maps(self, request):
-            self.maps_request = request
-            self.sigObjectChanged.emit(request.load(max_box=None))
 
     obj = build_ribosome_like(box_size=32)
-    write_map(tmp_path / "lsu.mrc", obj.lsu, obj.apix_A)
-    write_map(tmp_path / "ssu.mrc", obj.ssu, obj.apix_A)
+    write_map(folder / "lsu.mrc", obj.lsu, obj.apix_A)
+    write_map(folder / "ssu.mrc", obj.ssu, obj.apix_A)
+    return obj
+
+
+def test_the_plan_follows_the_documents_object(qtbot, tmp_path):
+    """Maps that become the document's object (as the Structure tab makes them once loaded)
+    become the plan's object: file paths from the request, pivot and axes from the loaded
+    object, box from the map header; the built-in object switches the plan back, and undo
+    takes the plan back with the document."""
+    from gui.model.object_state import KIND_MAPS, CurrentObject, MapsRequest
+
+    obj = _write_maps(tmp_path)
     doc, panel = make_panel(qtbot)
     panel.box_spin.setValue(64)
-    tab = StructureTabStandIn()
-    panel.follow_structure_tab(tab)
     request = MapsRequest(KIND_MAPS, str(tmp_path / "lsu.mrc"), str(tmp_path / "ssu.mrc"),
                           pivot_A=tuple(obj.pivot_A), axis1=tuple(obj.axis1), axis2=tuple(obj.axis2))
-    tab.load_maps(request)
+    doc.set_current_object(CurrentObject.from_loaded_maps(request, request.load(max_box=None)))
     spec = panel.plan().object
     assert (spec.kind, spec.lsu_map, spec.ssu_map) == ("two-maps", str(tmp_path / "lsu.mrc"), str(tmp_path / "ssu.mrc"))
     np.testing.assert_allclose(spec.pivot_A, obj.pivot_A, atol=1e-6)
@@ -176,7 +169,43 @@ def test_panel_follows_maps_loaded_in_the_structure_tab(qtbot, tmp_path):
     assert panel.plan().effective_box_size() == 32 and panel.box_spin.value() == 32
     assert panel.plan().effective_apix_A() == np.float32(obj.apix_A)
     assert "lsu.mrc + ssu.mrc" in panel.object_label.text() and "Structure tab" in panel.object_label.text()
-    tab.maps_request = None
-    tab.sigObjectChanged.emit(build_ribosome_like(box_size=32, seed=3))
+    doc.set_current_object(CurrentObject.builtin(seed=3))
     assert panel.plan().object.kind == "ribosome-like" and panel.plan().object.seed == 3
     assert "built-in" in panel.object_label.text()
+    doc.undo_stack.undo()
+    assert panel.plan().object == spec
+    doc.undo_stack.undo()
+    assert panel.plan().object.kind == "ribosome-like" and panel.plan().object.seed == 0
+
+
+def test_an_object_in_memory_keeps_the_plans_object(qtbot):
+    from engine.structure.object_model import build_ribosome_like
+    from gui.model.object_state import CurrentObject
+
+    doc, panel = make_panel(qtbot)
+    doc.set_current_object(CurrentObject.builtin(seed=2))
+    doc.set_current_object(CurrentObject.given(build_ribosome_like(box_size=32, seed=7)))
+    assert panel.plan().object.seed == 2
+    assert "names no map files" in panel.log_view.toPlainText()
+
+
+def test_a_loaded_plans_object_becomes_the_documents(qtbot, tmp_path):
+    """Load plan puts the plan's object into the document (where the Structure tab shows it),
+    as one undo step; its fields stay as the plan has them."""
+    from dataclasses import replace
+
+    from engine.simulation.plan import ObjectSpec, SimulationPlan, save_plan
+
+    obj = _write_maps(tmp_path)
+    spec = ObjectSpec(kind="two-maps", lsu_map=str(tmp_path / "lsu.mrc"), ssu_map=str(tmp_path / "ssu.mrc"),
+                      pivot_A=tuple(obj.pivot_A), axis1=tuple(obj.axis1), axis2=tuple(obj.axis2))
+    doc, panel = make_panel(qtbot)
+    plan = replace(SimulationPlan(landscape=doc.landscape, object=spec), box_size=None, apix_A=2.5)
+    save_plan(plan, tmp_path / "plan.json")
+    seen = []
+    doc.sigObjectChanged.connect(seen.append)
+    assert panel.load_plan(tmp_path / "plan.json")
+    assert doc.current_object.spec() == spec and seen == [doc.current_object]
+    assert panel.plan().object == spec and panel.apix_spin.value() == 2.5
+    assert doc.undo_stack.count() == 1 and not doc.is_dirty
+    assert panel.load_plan(tmp_path / "plan.json") and doc.undo_stack.count() == 1  # already the object

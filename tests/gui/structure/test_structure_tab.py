@@ -225,7 +225,7 @@ def test_preparation_runs_in_the_job_runner_and_keeps_the_old_object(tab, obj, d
     small = build_ribosome_like(box_size=32)
     release, threads = threading.Event(), []
 
-    def slow_build(box_size):
+    def slow_build(box_size, seed=0):
         threads.append(threading.current_thread())
         assert release.wait(20)
         return small
@@ -291,29 +291,52 @@ def test_cancelling_the_dialog_while_loading_cancels_the_job(tab, obj, tmp_path,
     assert not tab.busy_bar.isVisible() and changed == [] and tab.object is obj
 
 
-def test_maps_request_names_the_files_of_the_object_on_screen(qtbot, tmp_path):
-    """Other tabs read tab.maps_request when sigObjectChanged fires: the request behind the
-    loaded maps, None again for the built-in object."""
-    from engine.structure.maps import write_map
-    from engine.structure.object_model import build_ribosome_like
-    from gui.model.document import LandscapeDocument
-    from gui.structure.load_maps_dialog import KIND_MAPS, MapsRequest
-    from gui.structure.structure_tab import StructureTab
+def test_loaded_maps_become_the_documents_object_in_one_undo_step(qtbot, tmp_path):
+    """Maps loaded in the tab become the document's object once on screen (its signal, one
+    undo step, the landscape stays clean); the built-in object is another step; undo and redo
+    put the objects from before back on screen."""
+    from gui.model.object_state import KIND_MAPS, CurrentObject, MapsRequest
 
     obj = build_ribosome_like(box_size=32)
     write_map(tmp_path / "lsu.mrc", obj.lsu, obj.apix_A)
     write_map(tmp_path / "ssu.mrc", obj.ssu, obj.apix_A)
-    tab = StructureTab(LandscapeDocument(), box_size=32)
+    doc = LandscapeDocument()
+    tab = StructureTab(doc, box_size=32)
     qtbot.addWidget(tab)
     request = MapsRequest(KIND_MAPS, str(tmp_path / "lsu.mrc"), str(tmp_path / "ssu.mrc"),
                           pivot_A=tuple(obj.pivot_A), axis1=tuple(obj.axis1), axis2=tuple(obj.axis2))
-    seen = []
-    tab.sigObjectChanged.connect(lambda o: seen.append(tab.maps_request))
-    with qtbot.waitSignal(tab.sigObjectChanged, timeout=30000):
+    with qtbot.waitSignal(doc.sigObjectChanged, timeout=READY_MS) as changed:
         tab.load_maps(request)
-    assert seen[-1] is request
-    with qtbot.waitSignal(tab.sigObjectChanged, timeout=30000):
+    current = changed.args[0]
+    assert current is doc.current_object and current.maps is request
+    np.testing.assert_allclose(current.pivot_A, tab.object.pivot_A)
+    assert doc.undo_stack.count() == 1 and doc.undo_stack.undoText() == "Load maps lsu.mrc + ssu.mrc"
+    assert not doc.is_dirty
+    with qtbot.waitSignal(doc.sigObjectChanged, timeout=READY_MS):
         tab.build_builtin_object(32)
-    assert seen[-1] is None
+    assert doc.current_object == CurrentObject.builtin() and doc.undo_stack.count() == 2
+    built = tab.object
+    with qtbot.waitSignal(tab.sigObjectChanged, timeout=READY_MS) as shown:
+        doc.undo_stack.undo()                 # the maps again, read by the tab
+    assert doc.current_object is current and shown.args[0].name == "lsu + ssu"
+    with qtbot.waitSignal(tab.sigObjectChanged, timeout=READY_MS) as shown:
+        doc.undo_stack.redo()
+    assert shown.args[0].name == built.name and doc.undo_stack.count() == 2   # nothing new pushed
     tab.shutdown()
+    tab.close_view()
+
+
+def test_the_tab_shows_the_object_the_document_names(qtbot, doc):
+    """A built-in seed set in the document (a simulation plan's, say) is built when the tab
+    is first shown, at the tab's box."""
+    from gui.model.object_state import CurrentObject
+
+    doc.set_current_object(CurrentObject.builtin(seed=4))
+    tab = StructureTab(doc, box_size=64)
+    qtbot.addWidget(tab)
+    assert tab.object is None                                  # nothing built while hidden
+    with qtbot.waitSignal(tab.sigObjectChanged, timeout=READY_MS) as shown:
+        tab.show()
+    assert shown.args[0].name == "ribosome-like (seed 4)" and shown.args[0].box_size == 64
+    assert doc.undo_stack.count() == 1                          # showing it pushes nothing
     tab.close_view()
