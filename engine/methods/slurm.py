@@ -34,8 +34,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from engine.methods.process import (STREAMING_ENV, TAIL_LINES, Step, StepError, StepResult, command_line,
-                                    failure_message)
+from engine.methods.process import STREAMING_ENV, TAIL_LINES, Step, StepError, StepResult, failure_message
 from engine.methods.progress import LineSplitter, ProgressTracker
 from engine.methods.tools import ToolRequirement, require_tool
 
@@ -101,6 +100,8 @@ def sbatch_script(step: Step, job_dir, partition: str | None = None, template: s
     out, err = output_paths(job_dir, step.name)
     if _UNSAFE_IN_SBATCH_PATH.search(str(out)):
         raise ValueError(f"job folder {job_dir}: SLURM output paths cannot hold spaces or '%'")
+    if partition and not re.fullmatch(r"[\w.,-]+", partition):
+        raise ValueError(f"partition {partition!r}: use letters, digits and '_.,-'")
     res = step.resources
     options = [f"--job-name=elbench-{step.name}", f"--output={out}", f"--error={err}"]
     if partition:
@@ -112,7 +113,9 @@ def sbatch_script(step: Step, job_dir, partition: str | None = None, template: s
         options.append(f"--mem={math.ceil(res.memory_GB * 1024)}M")
     if res.gpus:
         options.append(f"--gres=gpu:{res.gpus}")
-    lines = ["#!/bin/bash", f"# elbench step {step.name}: {command_line(step)}"]
+    # the command itself goes only on the exec line: an argument holding a newline would end a
+    # comment line and run the rest as a command
+    lines = ["#!/bin/bash", f"# elbench step {step.name}, submitted with: sbatch --parsable THIS_FILE"]
     lines += [f"#SBATCH {option}" for option in options]
     lines += template.rstrip("\n").splitlines()
     lines.append(f"cd {shlex.quote(str(cwd))} || exit 1")
