@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine.landscape.presets import load_preset  # noqa: E402
 from engine.imaging.projector import TwoBodyProjector  # noqa: E402
 from engine.structure.rotations import uniform_euler_angles  # noqa: E402
-from engine.simulation.chunks import build_object  # noqa: E402
+from engine.simulation.objects import build_object  # noqa: E402
 from engine.simulation.plan import SimulationPlan  # noqa: E402
 from engine.simulation.run import run_simulation  # noqa: E402
 
@@ -144,7 +144,7 @@ def big_run(root: Path, cores: int, n: int = 300_000) -> None:
 def metadata_run(root: Path, n: int = 3_000_000) -> None:
     """In a fresh process: the final metadata files of the paper's 3,000,000 particles (they
     need no images: metadata is regenerated from the seed), for their real time and memory."""
-    from engine.simulation.run import write_metadata_files
+    from engine.simulation.metadata import write_metadata_files
 
     plan = SimulationPlan(landscape=load_preset("paper-3x4"), n_particles=n, box_size=64, chunk_size=10_000, seed=2)
     folder = root / f"meta{n}"

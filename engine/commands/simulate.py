@@ -80,9 +80,10 @@ def _build_plan(args):
 
 
 def main(args: argparse.Namespace) -> int:
+    from engine.simulation.errors import SimulationError
     from engine.simulation.manifest import ManifestError
     from engine.simulation.plan import PlanError, estimate_disk_bytes, format_bytes
-    from engine.simulation.run import SimulationError, estimate_seconds, run_simulation
+    from engine.simulation.run import estimate_seconds, run_simulation
 
     try:
         plan = _build_plan(args)

@@ -26,7 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.formats.ground_truth import GroundTruth, GroundTruthError, load_ground_truth
+from engine.formats.ground_truth import GroundTruth, GroundTruthError, landscape_truth, load_ground_truth
+from engine.formats.image_names import format_image_names, stack_file_name
+from engine.formats.star import StarFileError, read_star_blocks
 from engine.landscape.model import Landscape, kT_kcal
 from engine.landscape.io import LandscapeFileError, load_landscape
 
@@ -119,17 +121,13 @@ class Dataset:
         """(path, blocks) of the dataset's ``particles.star`` as starfile reads it (dict of
         DataFrames by block name), checked: a data_particles block with rlnImageName and one
         row per particle. DatasetError names the file and the problem."""
-        import starfile
-
         if self.root is None:
             raise DatasetError(f"{self.source}: the dataset has no folder, so no {STAR_FILE}")
         path = self.root / STAR_FILE
-        if not path.is_file():
-            raise DatasetError(f"{path}: no such file")
         try:
-            blocks = starfile.read(path, always_dict=True)
-        except Exception as exc:  # starfile raises many types on a bad file
-            raise DatasetError(f"{path}: not a readable STAR file ({exc})") from None
+            blocks = read_star_blocks(path)
+        except StarFileError as exc:
+            raise DatasetError(str(exc)) from None
         block = blocks.get("particles")
         if block is None or "rlnImageName" not in getattr(block, "columns", ()):
             raise DatasetError(f"{path}: no data_particles block with rlnImageName")
@@ -263,10 +261,9 @@ def ground_truth_from_arrays(well, *, image_name=None, cc1_deg=None, cc2_deg=Non
 def image_names_for(n: int, chunk_size: int) -> np.ndarray:
     """RELION names of N particles in the dataset layout: "000001@particles/particles_00000.mrcs"
     (1-based index inside a stack of ``chunk_size`` particles, 0-based 5-digit stack number)."""
-    i = np.arange(n)
-    chunk, within = np.divmod(i, chunk_size)
-    return np.char.add(np.char.add(np.char.zfill((within + 1).astype(str), 6), "@particles/particles_"),
-                       np.char.add(np.char.zfill(chunk.astype(str), 5), ".mrcs"))
+    chunk, within = np.divmod(np.arange(n), chunk_size)
+    stacks = np.array([stack_file_name(k) for k in range(-(-n // chunk_size))], dtype=str)
+    return format_image_names(within + 1, stacks[chunk])
 
 
 def synthetic_ground_truth(landscape: Landscape, n: int, seed, chunk_size: int = 10_000) -> GroundTruth:
@@ -281,8 +278,6 @@ def synthetic_ground_truth(landscape: Landscape, n: int, seed, chunk_size: int =
                                   cc1_deg=sample.cc1_deg, cc2_deg=sample.cc2_deg, core=sample.core,
                                   well_centres_deg=landscape.centres_deg,
                                   kT_kcal_per_mol=landscape.kT_kcal_per_mol)
-    merged = np.array([m or 0 for m in grid.basins.merged_into], dtype=np.int16)
     energy = landscape.energy(sample.cc1_deg, sample.cc2_deg)
-    names = np.array([w.name for w in landscape.wells])
     fields = {f: getattr(gt, f) for f in gt.__dataclass_fields__}
-    return GroundTruth(**{**fields, "merged_into": merged, "energy_kcal_per_mol": energy, "well_names": names})
+    return GroundTruth(**{**fields, "energy_kcal_per_mol": energy, **landscape_truth(landscape, grid)})

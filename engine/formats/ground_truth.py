@@ -13,12 +13,17 @@ Arrays, one row per particle in ``particles.star`` order (N rows):
 
 and per dataset: ``well_centres_deg`` (n_wells, 2) declared centres (cc1, cc2),
 ``well_names`` (n_wells,) str, ``merged_into`` (n_wells,) int16 (0 = owns a basin, else the
-1-based well it merged into), ``kT_kcal_per_mol`` () float64.
+1-based well it merged into), ``kT_kcal_per_mol`` () float64 (:func:`landscape_truth`).
+
+A simulated dataset's file is assembled from its chunks' ParticleMetadata
+(engine.formats.particle_metadata): :func:`ground_truth_of` in memory, or
+:func:`save_ground_truth_streaming`, the same file with the image names written chunk by chunk.
 
 Example::
 
     gt = load_ground_truth("dataset/ground_truth.npz")
     gt.well[:10], gt.n_wells
+    save_ground_truth_streaming(landscape, "ds/ground_truth.npz", chunks, n)
 """
 from __future__ import annotations
 
@@ -29,6 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from engine.atomic_files import atomic_path
+from engine.formats.image_names import format_image_names, stack_file_name
+from engine.formats.npz import write_npz_streaming
 
 PER_PARTICLE = ("image_name", "cc1_deg", "cc2_deg", "well", "core", "energy_kcal_per_mol",
                 "rot_deg", "tilt_deg", "psi_deg", "origin_x_A", "origin_y_A",
@@ -105,3 +112,76 @@ def load_ground_truth(path) -> GroundTruth:
         return GroundTruth(**values)
     except GroundTruthError as exc:
         raise GroundTruthError(f"{path}: {exc}") from None
+
+
+def landscape_truth(landscape, grid=None) -> dict:
+    """The per-dataset fields of the ground truth of ``landscape`` (engine.landscape.model):
+    declared centres, names, basins' merges (from ``grid``, default its sampling grid), kT."""
+    basins = (grid if grid is not None else landscape.sampling_grid()).basins
+    return dict(well_centres_deg=landscape.centres_deg, well_names=np.array([w.name for w in landscape.wells]),
+                merged_into=np.array([m or 0 for m in basins.merged_into], dtype=np.int16),
+                kT_kcal_per_mol=float(landscape.kT_kcal_per_mol))
+
+
+# GroundTruth's numeric per-particle fields from a chunk's ParticleMetadata: (dtype, getter)
+METADATA_COLUMNS = {
+    "cc1_deg": (np.float64, lambda m: m.cc1_deg), "cc2_deg": (np.float64, lambda m: m.cc2_deg),
+    "well": (np.int16, lambda m: m.well), "core": (bool, lambda m: m.core),
+    "energy_kcal_per_mol": (np.float64, lambda m: m.energy_kcal_per_mol),
+    "rot_deg": (np.float64, lambda m: m.euler_deg[:, 0]), "tilt_deg": (np.float64, lambda m: m.euler_deg[:, 1]),
+    "psi_deg": (np.float64, lambda m: m.euler_deg[:, 2]),
+    "origin_x_A": (np.float64, lambda m: m.origin_A[:, 0]), "origin_y_A": (np.float64, lambda m: m.origin_A[:, 1]),
+    "defocus_u_A": (np.float64, lambda m: m.defocus_u_A), "defocus_v_A": (np.float64, lambda m: m.defocus_v_A),
+    "defocus_angle_deg": (np.float64, lambda m: m.defocus_angle_deg),
+}
+
+
+def _fill_columns(metas, n: int) -> tuple[dict, list]:
+    """(columns {field: (n,) array}, [(chunk, size)]) of the chunks ``metas`` (consumed once)."""
+    columns = {name: np.empty(n, dtype) for name, (dtype, _) in METADATA_COLUMNS.items()}
+    sizes = []
+    first = 0
+    for meta in metas:
+        if first + len(meta) > n:
+            raise GroundTruthError(f"the chunks hold more than the {n} particles expected")
+        for name, (_, get) in METADATA_COLUMNS.items():
+            columns[name][first:first + len(meta)] = get(meta)
+        sizes.append((meta.chunk, len(meta)))
+        first += len(meta)
+    if first != n:
+        raise GroundTruthError(f"the chunks hold {first} particles, expected {n}")
+    return columns, sizes
+
+
+def ground_truth_of(landscape, metas) -> GroundTruth:
+    """The GroundTruth of the chunks ``metas`` (ParticleMetadata, in particle order) of a
+    dataset of ``landscape``, all in memory."""
+    metas = list(metas)
+    columns, _ = _fill_columns(metas, sum(len(m) for m in metas))
+    names = np.concatenate([m.image_names() for m in metas]) if metas else np.zeros(0)
+    return GroundTruth(image_name=names, **columns, **landscape_truth(landscape))
+
+
+def save_ground_truth_streaming(landscape, path, metas, n: int) -> None:
+    """``ground_truth.npz`` of the ``n`` particles of the chunks ``metas`` (an iterable,
+    consumed once, in particle order): the same file as
+    ``save_ground_truth(ground_truth_of(landscape, metas), path)``, but the numeric columns are
+    filled in place (91 bytes per particle) and the image names are made chunk by chunk."""
+    columns, sizes = _fill_columns(metas, n)
+    width = max((len(format_image_names([size], stack_file_name(chunk))[0]) for chunk, size in sizes), default=1)
+    gt = GroundTruth(image_name=np.broadcast_to(np.array("x"), (n,)), **columns,
+                     **landscape_truth(landscape))  # validates (well labels...)
+
+    def image_names():
+        for chunk, size in sizes:
+            yield format_image_names(np.arange(1, size + 1), stack_file_name(chunk)).astype(f"<U{width}")
+
+    entries = []
+    for f in fields(gt):
+        if f.name == "image_name":
+            entries.append((f.name, f"<U{width}", (n,), image_names()))
+        else:
+            value = np.asarray(getattr(gt, f.name))
+            entries.append((f.name, value.dtype, value.shape, value))
+    write_npz_streaming(path, entries)
+

@@ -5,5 +5,6 @@ from engine.exports import lazy_exports
 __all__, __getattr__ = lazy_exports(__name__, {
     "projector": ["TwoBodyProjector"],
     "ctf": ["CTFParams", "ctf_2d", "sample_defocus", "electron_wavelength_A"],
-    "noise": ["SNR_DEFINITION", "add_white_noise", "noise_sigma", "signal_variance"],
+    "noise": ["SNR_DEFINITION", "NoiseCalibration", "add_white_noise", "calibrate_noise", "noise_sigma",
+              "particle_mask_radius_px", "signal_variance"],
 })

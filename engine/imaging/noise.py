@@ -2,28 +2,36 @@
 
 ``SNR = signal_var / sigma^2``, where ``signal_var`` is the mean, over a calibration sample of
 clean CTF-modulated images, of each image's pixel variance inside a centred circular mask whose
-diameter is the particle's. Tools differ here (cryoDRGN used the whole-box std, ASPIRE the mean
-energy in a disk), so the definition, mask radius and sigma go into the dataset's manifest.
-The mask is centred on pixel (D//2, D//2), the particle's centre in our images.
+diameter is the particle's (:func:`particle_mask_radius_px`). Tools differ here (cryoDRGN used
+the whole-box std, ASPIRE the mean energy in a disk), so the definition, mask radius and sigma
+go into the dataset's manifest. The mask is centred on pixel (D//2, D//2), the particle's
+centre in our images. :func:`calibrate_noise` is the one place that computes it: the
+simulation calls it on images drawn like the dataset's (engine.simulation.calibration), and
+the GUI's projection preview on the same images, so both show one sigma.
 
 Example::
 
-    cal = calibrate_noise(projector, snr=1.0, rng=np.random.default_rng(1))
-    noisy = add_white_noise(projector.project(eulers, cc, None, ctf), cal.sigma, rng)
+    radius = particle_mask_radius_px(obj.diameter_A, obj.apix_A, obj.box_size)
+    cal = calibrate_noise([projector.project(eulers, cc, None, ctf)], snr=1.0, mask_radius_px=radius)
+    noisy = add_white_noise(clean_images, cal.sigma, rng)
 """
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Iterable
 
 import numpy as np
-
-from engine.imaging.ctf import CTFParams, ctf_2d, sample_defocus
-from engine.structure.rotations import uniform_euler_angles
 
 SNR_DEFINITION = ("SNR = signal_var / sigma^2, signal_var = mean over calibration images of the pixel "
                   "variance of the clean CTF-modulated image inside a centred circle of the particle's "
                   "diameter; noise white Gaussian with standard deviation sigma, added in real space")
+
+
+def particle_mask_radius_px(diameter_A: float, apix_A: float, box_size: int) -> float:
+    """Radius in pixels of the SNR disk: the particle's radius (``diameter_A`` / 2, Angstrom,
+    e.g. TwoBodyObject.diameter_A) at ``apix_A`` Angstrom per pixel, at most half the box."""
+    return float(min(diameter_A / 2.0 / apix_A, box_size / 2.0))
 
 
 def disk_mask(box_size: int, radius_px: float) -> np.ndarray:
@@ -73,9 +81,11 @@ def add_white_noise(images: np.ndarray, sigma: float, rng: np.random.Generator,
 
 @dataclass(frozen=True)
 class NoiseCalibration:
-    """A calibrated noise level (goes into the dataset manifest as ``asdict``)."""
+    """A calibrated noise level (goes into the dataset manifest as ``asdict``): ``snr`` (None:
+    noiseless, sigma 0), ``sigma`` per pixel, ``signal_variance`` (mean pixel variance in the
+    disk), ``mask_radius_px``, the number of calibration images and the definition text."""
 
-    snr: float
+    snr: float | None
     sigma: float
     signal_variance: float
     mask_radius_px: float
@@ -86,32 +96,18 @@ class NoiseCalibration:
         return asdict(self)
 
 
-def calibrate_noise(projector, snr: float, rng: np.random.Generator, optics: CTFParams | None = CTFParams(),
-                    n_images: int = 256, mask_radius_px: float | None = None, cc_deg=None,
-                    defocus_range_A=(10000.0, 25000.0), max_astigmatism_A: float = 500.0,
-                    batch_size: int = 128) -> NoiseCalibration:
-    """Noise sigma for ``snr`` from ``n_images`` clean images of ``projector``
-    (a :class:`engine.imaging.projector.TwoBodyProjector`): uniform random orientations, conformations
-    ``cc_deg`` ((n_images, 2) degrees; default all (0, 0)), no shift, and with ``optics`` a
-    random defocus (:func:`engine.imaging.ctf.sample_defocus`); ``optics=None`` calibrates without CTF.
-    mask_radius_px defaults to the particle radius (``obj.diameter_A / 2``), at most D/2.
-    The draws use ``rng`` in this order: orientations, then defocus.
-    """
+def calibrate_noise(clean_batches: Iterable[np.ndarray], snr: float | None, mask_radius_px: float,
+                    definition: str = SNR_DEFINITION) -> NoiseCalibration:
+    """Noise sigma for ``snr`` from a calibration sample of clean CTF-modulated images, given as
+    batches (each (B, D, D)): signal_var is the mean over all images of the pixel variance
+    inside the centred disk of ``mask_radius_px``, sigma = sqrt(signal_var / snr) (0 for
+    ``snr`` None). The batches are consumed once; memory is one batch."""
+    total, n_images = 0.0, 0
+    for batch in clean_batches:
+        total += signal_variance(batch, mask_radius_px) * len(batch)
+        n_images += len(batch)
     if n_images < 1:
-        raise ValueError(f"n_images: must be >= 1 (got {n_images})")
-    d = projector.box_size
-    if mask_radius_px is None:
-        mask_radius_px = min(projector.obj.diameter_A / 2.0 / projector.apix_A, d / 2.0)
-    cc = np.zeros((n_images, 2)) if cc_deg is None else np.asarray(cc_deg, dtype=np.float64)
-    if cc.shape != (n_images, 2):
-        raise ValueError(f"cc_deg: expected shape ({n_images}, 2) (got {cc.shape})")
-    euler = uniform_euler_angles(n_images, rng)
-    if optics is not None:
-        dfu, dfv, dfang = sample_defocus(n_images, rng, *defocus_range_A, max_astigmatism_A)
-    total = 0.0
-    for lo in range(0, n_images, batch_size):
-        hi = min(lo + batch_size, n_images)
-        ctf = None if optics is None else ctf_2d(d, projector.apix_A, dfu[lo:hi], dfv[lo:hi], dfang[lo:hi], optics)
-        total += signal_variance(projector.project(euler[lo:hi], cc[lo:hi], None, ctf), mask_radius_px) * (hi - lo)
+        raise ValueError("clean_batches: no calibration images")
     var = total / n_images
-    return NoiseCalibration(float(snr), noise_sigma(var, snr), float(var), float(mask_radius_px), int(n_images))
+    sigma = 0.0 if snr is None else float(noise_sigma(var, snr))
+    return NoiseCalibration(snr, sigma, float(var), float(mask_radius_px), n_images, definition)

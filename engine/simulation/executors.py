@@ -1,7 +1,8 @@
 """Where simulation chunks run: in this process, a local process pool, or a Dask cluster.
 
-Every executor runs the same task, :func:`run_chunk_task` ``(plan_dict, k, sigma, out_dir)``,
-and the chunk's bytes depend only on (plan, k), so the choice changes speed, never data, as
+Every executor runs the same task, :func:`run_chunk_task` ``(plan_key, k, sigma, out_dir)``
+(``plan_key``: the plan's ``content_key``, its canonical JSON, made once per run; a worker
+parses it once, engine.simulation.context), and the chunk's bytes depend only on (plan, k), so the choice changes speed, never data, as
 long as the workers share one CPU family: numpy and the FFT pick SIMD code paths by CPU, so a
 chunk made on an AVX-512 node and on an AVX2 node may differ in the last bits (images agree to
 float32 rounding). On a mixed cluster, pin the run to one node type (e.g. a SLURM --constraint)
@@ -38,7 +39,7 @@ CPU-bound numpy work.
 Example::
 
     with make_executor(workers=2) as ex:
-        completed = ex.run([(plan_dict, k, sigma, out_dir) for k in pending], on_done, should_stop)
+        completed = ex.run([(plan.content_key, k, sigma, out_dir) for k in pending], on_done, should_stop)
 """
 from __future__ import annotations
 
@@ -56,23 +57,23 @@ _parent_pid = None
 POLL_S = 0.1
 
 
-def run_chunk_task(plan_dict: dict, k: int, sigma: float, out_dir: str) -> dict:
-    """The unit of work: write chunk ``k`` of the plan (see engine.simulation.chunks.write_chunk)."""
+def run_chunk_task(plan_key: str, k: int, sigma: float, out_dir: str) -> dict:
+    """The unit of work: write chunk ``k`` of the plan whose ``content_key`` is ``plan_key``
+    (see engine.simulation.chunks.write_chunk)."""
     from engine.simulation.chunks import write_chunk
-    from engine.simulation.plan import plan_from_dict
+    from engine.simulation.context import context_for_key
 
-    plan = plan_from_dict(plan_dict, "<plan>")
-    return write_chunk(plan, k, sigma, out_dir, should_stop=_worker_should_stop, progress=_worker_progress)
+    return write_chunk(context_for_key(plan_key), k, sigma, out_dir, should_stop=_worker_should_stop,
+                       progress=_worker_progress)
 
 
-def _warm_up(plan_dict: dict) -> None:
+def _warm_up(plan_key: str) -> None:
     """Import, build the context and projector, and compile the kernel (one image)."""
     import numpy as np
 
-    from engine.simulation.chunks import get_context
-    from engine.simulation.plan import plan_from_dict
+    from engine.simulation.context import context_for_key
 
-    projector = get_context(plan_from_dict(plan_dict, "<plan>")).projector
+    projector = context_for_key(plan_key).projector
     projector.project(np.zeros((1, 3)), np.zeros((1, 2)))
 
 
@@ -102,8 +103,9 @@ class Executor:
     def run(self, tasks, on_done, should_stop=None, on_progress=None) -> bool:
         raise NotImplementedError
 
-    def warm_up(self, plan_dict: dict) -> None:
-        """Start the workers and let them build the plan's context now (optional)."""
+    def warm_up(self, plan_key: str) -> None:
+        """Start the workers and let them build the context of the plan whose ``content_key``
+        is ``plan_key`` now (optional)."""
 
     def close(self) -> None:
         pass
@@ -147,9 +149,9 @@ class ProcessExecutor(Executor):
         self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_process_worker,
                                          initargs=(self._stop, self._progress, os.getpid()))
 
-    def warm_up(self, plan_dict: dict) -> None:
+    def warm_up(self, plan_key: str) -> None:
         for _ in range(self.workers):
-            self._pool.submit(_warm_up, plan_dict)
+            self._pool.submit(_warm_up, plan_key)
 
     def _drain(self, on_progress) -> None:
         while True:
@@ -272,13 +274,13 @@ def _accepts_n_workers(client) -> bool:
         return False
 
 
-def _dask_chunk_task(event_name: str, plan_dict: dict, k: int, sigma: float, out_dir: str):
+def _dask_chunk_task(event_name: str, plan_key: str, k: int, sigma: float, out_dir: str):
     """Runs on a Dask worker: like run_chunk_task, stopping when the run's Event is set.
     Returns None when stopped."""
     from distributed import Event
 
     from engine.simulation.chunks import ChunkCancelled, write_chunk
-    from engine.simulation.plan import plan_from_dict
+    from engine.simulation.context import context_for_key
 
     event = Event(event_name)
     last = [0.0, False]
@@ -290,7 +292,7 @@ def _dask_chunk_task(event_name: str, plan_dict: dict, k: int, sigma: float, out
         return last[1]
 
     try:
-        return write_chunk(plan_from_dict(plan_dict, "<plan>"), k, sigma, out_dir, should_stop=should_stop)
+        return write_chunk(context_for_key(plan_key), k, sigma, out_dir, should_stop=should_stop)
     except ChunkCancelled:
         return None
 

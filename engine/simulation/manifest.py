@@ -6,8 +6,11 @@ chunk table (index, first particle, count, file, status "pending"/"done", bytes,
 once complete, the metadata files with their sha256. It is rewritten atomically (temporary
 file, fsync, rename) after every chunk, so after a crash it lists exactly the finished stacks.
 
+:func:`new_manifest` makes the record of a prepared run (status "prepared", every chunk pending).
+
 Example::
 
+    write_manifest("dataset/", new_manifest(plan, ctx, noise))
     m = read_manifest("dataset/")
     m["status"], m["noise"]["sigma"], [c["sha256"] for c in m["chunks"] if c["status"] == "done"]
 """
@@ -21,6 +24,7 @@ from importlib import metadata
 from pathlib import Path
 
 from engine.atomic_files import write_text_atomic
+from engine.formats.image_names import stack_file_name
 
 MANIFEST_FILE = "manifest.json"
 FORMAT_VERSION = 1
@@ -101,8 +105,6 @@ def write_manifest(folder, manifest: dict) -> None:
 
 def chunk_table(plan) -> list[dict]:
     """The pending chunk table of a plan."""
-    from engine.formats.writer import stack_file_name
-
     rows = []
     for k in range(plan.n_chunks):
         first, stop = plan.chunk_range(k)
@@ -117,3 +119,29 @@ def done_chunks(manifest: dict) -> list[dict]:
 
 def particles_done(manifest: dict) -> int:
     return sum(c["count"] for c in done_chunks(manifest))
+
+
+def new_manifest(plan, ctx, noise) -> dict:
+    """The manifest of a prepared run of ``plan`` (engine.simulation.plan.SimulationPlan):
+    ``ctx`` its SimulationContext (box, pixel size, object), ``noise`` its NoiseCalibration."""
+    from dataclasses import asdict
+
+    from engine.simulation.chunks import BATCH_SIZE, CALIBRATION_STREAM, CHUNK_STREAM, UID_STREAM
+    from engine.simulation.plan import plan_to_dict
+
+    obj = ctx.object
+    return {
+        "format_version": FORMAT_VERSION, "kind": KIND, "status": "prepared",
+        "created": now_iso(), "updated": now_iso(), "software": software_versions(),
+        "plan": plan_to_dict(plan),
+        "derived": {"box_size": ctx.box_size, "apix_A": ctx.apix_A, "n_particles": plan.n_particles,
+                    "n_chunks": plan.n_chunks, "batch_size": BATCH_SIZE,
+                    "object": {"name": obj.name, "diameter_A": obj.diameter_A, "pivot_A": list(map(float, obj.pivot_A)),
+                               "axis1": list(map(float, obj.axis1)), "axis2": list(map(float, obj.axis2))}},
+        "seeds": {"seed": plan.seed,
+                  "chunk": f"SeedSequence(seed, spawn_key=({CHUNK_STREAM}, k)).spawn(2) -> [metadata, noise]",
+                  "calibration": f"SeedSequence(seed, spawn_key=({CALIBRATION_STREAM},))",
+                  "cryosparc_uid": f"SeedSequence(seed, spawn_key=({UID_STREAM}, k))"},
+        "noise": asdict(noise),
+        "chunks": chunk_table(plan),
+    }

@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from engine.landscape.model import Landscape
@@ -224,6 +226,15 @@ class SimulationPlan:
                      f"must be below a quarter of the box ({self.box_size * self.apix_A / 4:g} A)")
 
     # --- derived ------------------------------------------------------------------------
+    @cached_property
+    def content_key(self) -> str:
+        """The plan's content as canonical JSON (``plan_to_dict``, sorted keys, output_folder
+        left out): plans with equal keys make the same bytes, and ``plan_from_dict`` of the
+        parsed key is the plan again. Serialised once per plan (plans are immutable)."""
+        d = plan_to_dict(self)
+        d.pop("output_folder", None)
+        return json.dumps(d, sort_keys=True)
+
     @property
     def n_chunks(self) -> int:
         return -(-self.n_particles // self.chunk_size)
@@ -253,6 +264,18 @@ class SimulationPlan:
 
 
 def _map_header(path: str) -> tuple[int, float]:
+    """(box in voxels, voxel size in Angstrom) from the header of the MRC file ``path``, read
+    once per version of the file (keyed by its modification time and size)."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise PlanError("object", f"cannot read the MRC header of {path} ({exc})") from None
+    return _read_map_header(path, st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=32)
+def _read_map_header(path: str, mtime_ns: int, size: int) -> tuple[int, float]:
+    """The header of one version of a map file; ``mtime_ns`` and ``size`` only key the cache."""
     import mrcfile
 
     try:

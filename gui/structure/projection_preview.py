@@ -7,24 +7,29 @@ CTF and ``engine.imaging.noise`` the noise; this widget only collects the parame
 x to the right, as relion_display shows particles; ``sigProjectionChanged`` hands angles and
 image to the 3D view, which puts the same image on a plane behind the object.
 
-Noise: sigma comes from the same definition as the datasets (DESIGN.md section 4): the mean
-variance of clean CTF-modulated images inside a circle of the particle's diameter, over a
-fixed calibration sample of random orientations at the reference conformation (0, 0) and the
-current CTF; it is recalibrated only when the object, CTF or SNR changes.
+Noise: sigma is the one a dataset of the plan gets (engine.simulation.calibration.plan_noise,
+DESIGN.md section 4): the mean variance of clean CTF-modulated images inside a circle of the
+particle's diameter, over the dataset's calibration sample (conformations from the landscape,
+the plan's orientations, defocus range and shifts, the same seed stream). The plan is the one
+given with :meth:`ProjectionPreview.set_plan` (default: the default plan of the document's
+landscape), with the object's box and pixel size and the SNR and optics on screen
+(:func:`calibration_plan`); the defocus of the shown image is the preview's own. It is
+recalibrated only when that plan or the object changes.
 
 Example::
 
     preview = ProjectionPreview(document)
     preview.set_object(build_ribosome_like(box_size=128))
     preview.set_euler(30.0, 60.0, 0.0)
-    preview.set_mode(MODE_NOISY); preview.set_snr(0.5)
+    preview.set_plan(plan); preview.set_mode(MODE_NOISY)
     preview.image()            # (D, D) float32, the image on screen
+    preview.noise_sigma()      # the sigma in manifest.json of the plan's dataset
 """
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyqtgraph as pg
@@ -34,15 +39,16 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGridLayo
                                QWidget)
 
 from engine.imaging.ctf import CTFParams, ctf_2d
-from engine.imaging.noise import add_white_noise, noise_sigma, signal_variance
+from engine.imaging.noise import NoiseCalibration, add_white_noise
 from engine.imaging.projector import TwoBodyProjector
+from engine.landscape.presets import DEFAULT_PRESET, load_preset
+from engine.simulation.calibration import plan_noise
+from engine.simulation.plan import PlanError, SimulationPlan
 from engine.structure.rotations import uniform_euler_angles
 
 MODE_CLEAN, MODE_CTF, MODE_NOISY = "Clean", "With CTF", "With CTF + noise"
 MODES = (MODE_CLEAN, MODE_CTF, MODE_NOISY)
 FRAME_COLOUR = "#7333b3"           # the 3D view's beam arrow and image frame have this colour
-CALIBRATION_IMAGES = 64
-CALIBRATION_SEED = 20230
 
 
 @dataclass(frozen=True)
@@ -83,32 +89,30 @@ def preview_image(obj, projector: TwoBodyProjector, settings: PreviewSettings,
                   cc_deg: tuple[float, float], sigma: float | None = None) -> np.ndarray:
     """The preview's (D, D) float32 image of ``obj`` (whose projector is ``projector``):
     engine calls only. ``sigma`` is needed for noise."""
-    ctf = None
-    if settings.mode != MODE_CLEAN:
-        ctf = _ctf(obj, settings, 1)
+    s = settings
+    ctf = None if s.mode == MODE_CLEAN else ctf_2d(obj.box_size, obj.apix_A, [s.defocus_u_A], [s.defocus_v_A],
+                                                   [s.defocus_angle_deg], s.optics, phase_shift_deg=s.phase_shift_deg)
     image = projector.project(np.array([settings.euler_deg]), np.array([cc_deg], float), ctf=ctf)
     if settings.mode == MODE_NOISY:
         image = add_white_noise(image, sigma, np.random.default_rng(settings.seed))
     return image[0]
 
 
-def calibrated_sigma(obj, projector: TwoBodyProjector, settings: PreviewSettings) -> float:
-    """Noise sigma for ``settings.snr`` with the datasets' SNR definition (see module doc)."""
-    euler = uniform_euler_angles(CALIBRATION_IMAGES, np.random.default_rng(CALIBRATION_SEED))
-    ctf = _ctf(obj, settings, CALIBRATION_IMAGES)
-    clean = projector.project(euler, np.zeros((CALIBRATION_IMAGES, 2)), ctf=ctf)
-    return noise_sigma(signal_variance(clean, mask_radius_px(obj)), settings.snr)
+def calibration_plan(obj, settings: PreviewSettings, plan: SimulationPlan) -> SimulationPlan:
+    """``plan`` as the preview images it: the box and pixel size of ``obj`` (the preview's
+    object, maybe Fourier-cropped), the SNR and optics (voltage, Cs, Q0, B) of ``settings``.
+    PlanError when the plan cannot take them."""
+    o = settings.optics
+    return replace(plan, box_size=obj.box_size, apix_A=obj.apix_A, snr=settings.snr, voltage_kV=o.voltage_kV,
+                   cs_mm=o.cs_mm, amplitude_contrast=o.amplitude_contrast, bfactor_A2=o.bfactor_A2)
 
 
-def mask_radius_px(obj) -> float:
-    """Radius of the SNR mask in pixels: half the object's mask diameter (centred on the box,
-    so it holds the whole object; engine.structure.object_model), capped at the box edge."""
-    return min(0.5 * obj.mask_diameter_A / obj.apix_A, 0.5 * obj.box_size)
-
-
-def _ctf(obj, s: PreviewSettings, n: int) -> np.ndarray:
-    return ctf_2d(obj.box_size, obj.apix_A, np.full(n, s.defocus_u_A), np.full(n, s.defocus_v_A),
-                  np.full(n, s.defocus_angle_deg), s.optics, phase_shift_deg=s.phase_shift_deg)
+def calibrated_sigma(obj, projector: TwoBodyProjector, settings: PreviewSettings,
+                     plan: SimulationPlan | None = None) -> float:
+    """Noise sigma of the dataset of ``calibration_plan(obj, settings, plan)`` (default plan:
+    the default preset's landscape), as the simulation calibrates it (see module doc)."""
+    plan = plan if plan is not None else SimulationPlan(landscape=load_preset(DEFAULT_PRESET))
+    return plan_noise(calibration_plan(obj, settings, plan), projector).sigma
 
 
 def wrapped_label(lines: int) -> QLabel:
@@ -191,8 +195,9 @@ class ProjectionPreview(QWidget):
         self._projector: TwoBodyProjector | None = None
         self._obj = None
         self._image: np.ndarray | None = None
-        self._sigma_key = None
-        self._sigma = None
+        self._plan: SimulationPlan | None = None
+        self._noise: NoiseCalibration | None = None
+        self._noise_key, self._noise_problem = None, ""
         self._rng = np.random.default_rng()
         self.last_update_ms = float("nan")
         self._timer = QTimer(self, singleShot=True, interval=0)
@@ -209,29 +214,43 @@ class ProjectionPreview(QWidget):
             raise ValueError("projector: was built for another object")
         self._projector = projector if projector is not None else TwoBodyProjector(obj)
         self._obj = obj
-        self._sigma_key = None
+        self._noise_key = None
         self.refresh()
+
+    def set_plan(self, plan: SimulationPlan | None) -> None:
+        """Calibrate the noise for the dataset of ``plan`` (None: the default plan of the
+        document's landscape); the SNR and optics controls take the plan's values."""
+        self._plan = plan
+        if plan is not None:
+            self.snr_spin.setValue(plan.snr if plan.snr is not None else self.snr_spin.value())
+            for name in ("voltage_kV", "cs_mm", "amplitude_contrast", "bfactor_A2"):
+                self._ctf_spins[name].setValue(getattr(plan, name))
+        self._schedule()
+
+    def calibration_plan(self) -> SimulationPlan:
+        """The plan whose dataset's noise the noisy image has (module docstring); PlanError
+        when there is none (a landscape without wells)."""
+        base = self._plan if self._plan is not None else SimulationPlan(landscape=self._doc.landscape)
+        return calibration_plan(self._obj, self.settings(), base)
 
     def settings(self) -> PreviewSettings:
         """The parameters shown in the controls."""
-        c = self._ctf_spins
+        c = {name: spin.value() for name, spin in self._ctf_spins.items()}
         return PreviewSettings(
             rot_deg=self.rot.value(), tilt_deg=self.tilt.value(), psi_deg=self.psi.value(),
             mode=self.mode_box.currentText(), snr=self.snr_spin.value(), seed=self.seed_spin.value(),
-            defocus_u_A=c["defocus_u_A"].value(), defocus_v_A=c["defocus_v_A"].value(),
-            defocus_angle_deg=c["defocus_angle_deg"].value(),
-            phase_shift_deg=c["phase_shift_deg"].value(),
-            optics=CTFParams(voltage_kV=c["voltage_kV"].value(), cs_mm=c["cs_mm"].value(),
-                             amplitude_contrast=c["amplitude_contrast"].value(),
-                             bfactor_A2=c["bfactor_A2"].value()))
+            defocus_u_A=c["defocus_u_A"], defocus_v_A=c["defocus_v_A"], defocus_angle_deg=c["defocus_angle_deg"],
+            phase_shift_deg=c["phase_shift_deg"],
+            optics=CTFParams(c["voltage_kV"], c["cs_mm"], c["amplitude_contrast"], c["bfactor_A2"]))
 
     def image(self) -> np.ndarray | None:
         """The (D, D) float32 image on screen (row 0 at the top), None before an object."""
         return self._image
 
     def noise_sigma(self) -> float | None:
-        """Sigma of the noise in the last noisy image (None when noise is off)."""
-        return self._sigma if self.mode_box.currentText() == MODE_NOISY else None
+        """Sigma of the noise in the last noisy image (None when noise is off or impossible)."""
+        noisy = self.mode_box.currentText() == MODE_NOISY and self._noise is not None
+        return self._noise.sigma if noisy else None
 
     def set_euler(self, rot_deg: float, tilt_deg: float, psi_deg: float) -> None:
         for control, value in ((self.rot, rot_deg), (self.tilt, tilt_deg), (self.psi, psi_deg)):
@@ -259,21 +278,28 @@ class ProjectionPreview(QWidget):
             return
         start = time.perf_counter()
         s = self.settings()
-        sigma = None
         if s.mode == MODE_NOISY:
-            key = (s.snr, s.defocus_u_A, s.defocus_v_A, s.defocus_angle_deg, s.phase_shift_deg,
-                   s.optics)
-            if key != self._sigma_key:
-                self._sigma, self._sigma_key = calibrated_sigma(self._obj, self._projector, s), key
-            sigma = self._sigma
+            self._calibrate()
+            if self._noise is None:
+                s = replace(s, mode=MODE_CTF)  # no plan to calibrate for: the caption says why
+        sigma = self._noise.sigma if s.mode == MODE_NOISY else None
         self._image = preview_image(self._obj, self._projector, s, self._doc.conformation, sigma)
         lo, hi = np.percentile(self._image, [0.5, 99.5])
         self._item.setImage(self._image, levels=(lo, hi if hi > lo else lo + 1))
-        self._view.setRange(xRange=(0, self._image.shape[1]), yRange=(0, self._image.shape[0]),
-                            padding=0.0)
+        self._view.setRange(xRange=(0, self._image.shape[1]), yRange=(0, self._image.shape[0]), padding=0.0)
         self._caption.setText(self._describe(s))
         self.sigProjectionChanged.emit(np.array(s.euler_deg), self._image)
         self.last_update_ms = 1e3 * (time.perf_counter() - start)
+
+    def _calibrate(self) -> None:
+        """Calibrate the noise for the current plan unless done (set_object forgets it)."""
+        try:
+            plan = self.calibration_plan()
+        except PlanError as exc:
+            self._noise, self._noise_key, self._noise_problem = None, None, str(exc)
+            return
+        if plan.content_key != self._noise_key:
+            self._noise, self._noise_key = plan_noise(plan, self._projector), plan.content_key
 
     # --- widgets ------------------------------------------------------------------------
     def _build(self) -> None:
@@ -309,20 +335,16 @@ class ProjectionPreview(QWidget):
         row = QHBoxLayout(image_box)
         self.mode_box = QComboBox()
         self.mode_box.addItems(MODES)
-        self.snr_spin = QDoubleSpinBox(decimals=3, minimum=0.001, maximum=1000.0, value=1.0,
-                                       singleStep=0.1, keyboardTracking=False)
+        self.snr_spin = QDoubleSpinBox(decimals=3, minimum=0.001, maximum=1000.0, value=1.0, singleStep=0.1,
+                                       keyboardTracking=False)
         self.seed_spin = QSpinBox(minimum=0, maximum=2**31 - 1, keyboardTracking=False)
         self.snr_spin.setToolTip("Signal-to-noise ratio, the datasets' definition (DESIGN.md 4)")
         self.seed_spin.setToolTip("Seed of the noise in this image")
         self.snr_spin.setMaximumWidth(80)
         self.seed_spin.setMaximumWidth(80)
-        row.addWidget(self.mode_box)
-        row.addWidget(QLabel("SNR"))
-        row.addWidget(self.snr_spin)
-        row.addWidget(QLabel("seed"))
-        row.addWidget(self.seed_spin)
-        for signal in (self.mode_box.currentIndexChanged, self.snr_spin.valueChanged,
-                       self.seed_spin.valueChanged):
+        for widget in (self.mode_box, QLabel("SNR"), self.snr_spin, QLabel("seed"), self.seed_spin):
+            row.addWidget(widget)
+        for signal in (self.mode_box.currentIndexChanged, self.snr_spin.valueChanged, self.seed_spin.valueChanged):
             signal.connect(self._schedule)
         self.mode_box.currentIndexChanged.connect(self._update_enabled)
         layout.addWidget(image_box)
@@ -334,13 +356,11 @@ class ProjectionPreview(QWidget):
         spec = (  # field, label, min, max, step, decimals, default
             ("defocus_u_A", "Defocus U (Å)", 100.0, 100000.0, 500.0, 0, defaults.defocus_u_A),
             ("defocus_v_A", "Defocus V (Å)", 100.0, 100000.0, 500.0, 0, defaults.defocus_v_A),
-            ("defocus_angle_deg", "Astig. angle (°)", -180.0, 180.0, 5.0, 1,
-             defaults.defocus_angle_deg),
+            ("defocus_angle_deg", "Astig. angle (°)", -180.0, 180.0, 5.0, 1, defaults.defocus_angle_deg),
             ("phase_shift_deg", "Phase shift (°)", -180.0, 180.0, 5.0, 1, defaults.phase_shift_deg),
             ("voltage_kV", "Voltage (kV)", 60.0, 1000.0, 100.0, 0, defaults.optics.voltage_kV),
             ("cs_mm", "Cs (mm)", 0.0, 10.0, 0.1, 2, defaults.optics.cs_mm),
-            ("amplitude_contrast", "Ampl. contrast", 0.0, 0.99, 0.01, 3,
-             defaults.optics.amplitude_contrast),
+            ("amplitude_contrast", "Ampl. contrast", 0.0, 0.99, 0.01, 3, defaults.optics.amplitude_contrast),
             ("bfactor_A2", "B-factor (Å²)", 0.0, 1000.0, 10.0, 1, defaults.optics.bfactor_A2),
         )
         self._ctf_spins: dict[str, QDoubleSpinBox] = {}
@@ -371,6 +391,6 @@ class ProjectionPreview(QWidget):
         text = (f"<b>Projection</b> (seen along the purple beam in the 3D view): rot {s.rot_deg:.1f}°, tilt {s.tilt_deg:.1f}°, "
                 f"psi {s.psi_deg:.1f}° · cc1 {cc1:.1f}°, cc2 {cc2:.1f}° · box {obj.box_size}, "
                 f"{obj.apix_A:.2f} Å/px · {s.mode.lower()}")
-        if s.mode == MODE_NOISY:
-            text += f" (SNR {s.snr:g})"
+        if self.mode_box.currentText() == MODE_NOISY:
+            text += f" (SNR {s.snr:g})" if self._noise is not None else f" (no noise: {self._noise_problem})"
         return text

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.formats.image_names import format_image_names
 from engine.formats.loaders.base import LoaderError, MethodOutput, build_output
 
 KIND = "cryosparc"
@@ -63,13 +64,10 @@ def load_cryosparc(path, dataset, *, label: str | None = None) -> MethodOutput:
 
 def blob_image_names(blob_path, blob_idx) -> np.ndarray:
     """RELION-style names "N@path" (N = blob/idx + 1) for cryoSPARC blob fields."""
-    import pandas as pd
-
-    paths = pd.Series(np.asarray(blob_path), dtype=object)
-    if len(paths) and isinstance(paths.iloc[0], bytes):
-        paths = paths.str.decode("utf-8")
-    position = pd.Series(np.asarray(blob_idx, dtype=np.int64) + 1).astype(str).str.zfill(6)
-    return (position + "@" + paths.astype(str)).to_numpy(dtype=str)
+    paths = np.asarray(blob_path)
+    if paths.dtype.kind == "S" or (paths.dtype == object and len(paths) and isinstance(paths[0], bytes)):
+        paths = np.char.decode(paths.astype("S"), "utf-8")
+    return format_image_names(np.asarray(blob_idx, dtype=np.int64) + 1, paths.astype(str))
 
 
 def read_cs(path: Path) -> dict:

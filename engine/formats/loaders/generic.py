@@ -25,6 +25,7 @@ import numpy as np
 
 from engine.formats.loaders.base import LoaderError, MethodOutput, build_output, load_npy
 from engine.formats.safe_pickle import PickleLoadError, describe, load_pickle
+from engine.formats.star import StarFileError, read_star_blocks
 
 KIND = "generic"
 INDEX_NAMES = ("index", "particle_index", "idx")
@@ -151,12 +152,10 @@ def _read_table(path: Path):
 
 
 def _read_star(path: Path):
-    import starfile
-
     try:
-        blocks = starfile.read(path, always_dict=True)
-    except Exception as exc:  # starfile raises many types on a damaged file
-        raise LoaderError(path, f"not a readable STAR file ({exc})") from None
+        blocks = read_star_blocks(path)
+    except StarFileError as exc:
+        raise LoaderError(path, exc.problem) from None
     tables = {name: block for name, block in blocks.items() if hasattr(block, "columns")}
     block = tables.get("particles")
     if block is None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.formats.image_names import parse_image_names
 from engine.formats.loaders.errors import LoaderError
 
 
@@ -90,13 +91,9 @@ def stack_keys(names) -> tuple[np.ndarray, np.ndarray]:
     and the directory are dropped, so "000012@Extract/job3/a.mrcs" -> "12@a.mrcs"."""
     import pandas as pd
 
-    s = pd.Series(np.asarray(names).astype(str), dtype=object)
-    parts = s.str.partition("@")
-    position = pd.to_numeric(parts[0], errors="coerce")
-    ok = (parts[1] == "@").to_numpy() & position.notna().to_numpy() & (parts[2] != "").to_numpy()
-    file_name = parts[2].str.rsplit("/", n=1).str[-1]
-    pos = position.fillna(0).astype(np.int64).astype(str)
-    return (pos + "@" + file_name).to_numpy(dtype=str), ok
+    position, stack, ok = parse_image_names(names)
+    file_name = pd.Series(stack, dtype=object).str.rsplit("/", n=1).str[-1]
+    return (pd.Series(position.astype(str), dtype=object) + "@" + file_name).to_numpy(dtype=str), ok
 
 
 def _refuse_unmatched(path, idx: np.ndarray, keys: np.ndarray, what: str) -> None:

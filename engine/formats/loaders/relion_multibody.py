@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.formats.image_names import parse_image_names
 from engine.formats.loaders.base import LoaderError, MethodOutput, build_output
 
 KIND = "relion_multibody"
@@ -48,7 +49,7 @@ def read_projections(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if table.shape[1] < 2:
         raise LoaderError(path, "expected an image name then the projections on each line; found one column")
     names = table[0].to_numpy(dtype=str)
-    if not names.size or "@" not in names[0]:
+    if not names.size or not parse_image_names(names[:1])[2][0]:
         raise LoaderError(path, f"line 1 starts with {names[0]!r}, expected an rlnImageName like "
                                 "'000001@particles.mrcs' (is this the _all_particles.txt file?)")
     values = table.iloc[:, 1:]

@@ -9,14 +9,15 @@ import starfile
 from scipy.spatial.transform import Rotation
 
 from engine.imaging.ctf import CTFParams, ctf_2d
-from engine.formats.writer import PARTICLE_COLUMNS
+from engine.formats.star import PARTICLE_COLUMNS
 from engine.formats.ground_truth import load_ground_truth
 from engine.simulation.manifest import read_manifest
 from engine.landscape.presets import load_preset
 from engine.imaging.projector import TwoBodyProjector
-from engine.simulation.chunks import build_object
+from engine.simulation.objects import build_object
 from engine.simulation.plan import SimulationPlan
-from engine.simulation.run import run_simulation, verify_dataset
+from engine.simulation.run import run_simulation
+from engine.simulation.verify import verify_dataset
 
 N, BOX, CHUNK, SHIFT_A = 600, 32, 250, 12.0
 
@@ -180,12 +181,13 @@ def test_streamed_ground_truth_is_the_savez_file(dataset, tmp_path):
     from dataclasses import fields
 
     from engine.formats.ground_truth import save_ground_truth
-    from engine.simulation.chunks import chunk_metadata, get_context
-    from engine.simulation.run import ground_truth_of
+    from engine.formats.ground_truth import ground_truth_of
+    from engine.simulation.chunks import chunk_metadata
+    from engine.simulation.context import get_context
 
     plan, folder, _, _ = dataset
     ctx = get_context(plan)
-    save_ground_truth(ground_truth_of(plan, [chunk_metadata(ctx, k) for k in range(plan.n_chunks)]),
+    save_ground_truth(ground_truth_of(plan.landscape, [chunk_metadata(ctx, k) for k in range(plan.n_chunks)]),
                       tmp_path / "savez.npz")
     with np.load(folder / "ground_truth.npz") as streamed, np.load(tmp_path / "savez.npz") as reference:
         assert streamed.files == reference.files == [f.name for f in fields(load_ground_truth(tmp_path / "savez.npz"))]

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from engine.imaging.ctf import CTFParams, ctf_2d, sample_defocus
-from engine.imaging.noise import (SNR_DEFINITION, NoiseCalibration, add_white_noise, calibrate_noise, disk_mask, noise_sigma,
-                          signal_variance)
+from engine.imaging.noise import (SNR_DEFINITION, NoiseCalibration, add_white_noise, calibrate_noise, disk_mask,
+                                  noise_sigma, particle_mask_radius_px, signal_variance)
 from engine.structure.object_model import build_ribosome_like
 from engine.imaging.projector import TwoBodyProjector
 from engine.structure.rotations import uniform_euler_angles
@@ -48,19 +48,26 @@ def test_white_noise_statistics_and_reproducibility():
     np.testing.assert_array_equal(images, noisy)
 
 
+def _clean_batches(proj, rng, n, batch=256, cc_range_deg=0.0, ctf=True):
+    """Clean images of random orientations (and conformations, defocus), ``batch`` at a time."""
+    for lo in range(0, n, batch):
+        b = min(batch, n - lo)
+        euler = uniform_euler_angles(b, rng)
+        cc = rng.uniform(-cc_range_deg, cc_range_deg, (b, 2))
+        ctf_b = ctf_2d(D, proj.apix_A, *sample_defocus(b, rng), CTFParams()) if ctf else None
+        yield proj.project(euler, cc, None, ctf_b)
+
+
 @pytest.mark.parametrize("snr", [0.1, 1.0])
 def test_measured_snr_of_generated_images_equals_the_request(proj, snr):
-    cal = calibrate_noise(proj, snr, np.random.default_rng(1), n_images=1024)
+    radius = particle_mask_radius_px(proj.obj.diameter_A, proj.apix_A, D)
+    cal = calibrate_noise(_clean_batches(proj, np.random.default_rng(1), 1024), snr, radius)
     assert isinstance(cal, NoiseCalibration) and cal.definition == SNR_DEFINITION
-    assert cal.mask_radius_px == pytest.approx(proj.obj.diameter_A / 2 / proj.apix_A)
+    assert cal.n_calibration_images == 1024 and cal.mask_radius_px == radius
+    assert radius == pytest.approx(proj.obj.diameter_A / 2 / proj.apix_A)
     assert cal.sigma == pytest.approx(np.sqrt(cal.signal_variance / snr))
     # a fresh dataset: other orientations and defoci, conformations too, noise from another stream
-    rng = np.random.default_rng(2)
-    n = 1024
-    euler = uniform_euler_angles(n, rng)
-    cc = rng.uniform(-10, 10, (n, 2))
-    dfu, dfv, dfang = sample_defocus(n, rng)
-    clean = proj.project(euler, cc, None, ctf_2d(D, proj.apix_A, dfu, dfv, dfang, CTFParams()))
+    clean = next(_clean_batches(proj, np.random.default_rng(2), 1024, batch=1024, cc_range_deg=10.0))
     noisy = add_white_noise(clean, cal.sigma, np.random.default_rng(3))
     inside = disk_mask(D, cal.mask_radius_px)
     noise_var = (noisy - clean)[:, inside].astype(np.float64).var(axis=1).mean()
@@ -70,14 +77,21 @@ def test_measured_snr_of_generated_images_equals_the_request(proj, snr):
     assert signal_variance(noisy, cal.mask_radius_px) / noise_var - 1 == pytest.approx(snr, rel=0.05)
 
 
-def test_calibration_without_ctf_and_with_given_conformations(proj):
-    rng = np.random.default_rng(6)
-    plain = calibrate_noise(proj, 1.0, rng, optics=None, n_images=64, mask_radius_px=12.0,
-                            cc_deg=np.zeros((64, 2)))
-    assert plain.mask_radius_px == 12.0 and plain.n_calibration_images == 64
-    with_ctf = calibrate_noise(proj, 1.0, np.random.default_rng(6), n_images=64, mask_radius_px=12.0)
+def test_calibration_is_the_image_weighted_mean_over_batches(proj):
+    images = list(_clean_batches(proj, np.random.default_rng(6), 80, batch=32, ctf=False))
+    cal = calibrate_noise(iter(images), 2.0, 12.0, definition="mine")
+    assert [len(b) for b in images] == [32, 32, 16] and cal.n_calibration_images == 80
+    assert cal.signal_variance == pytest.approx(signal_variance(np.concatenate(images), 12.0), rel=1e-12)
+    assert (cal.mask_radius_px, cal.definition, cal.to_dict()["sigma"]) == (12.0, "mine", cal.sigma)
+    with_ctf = calibrate_noise(_clean_batches(proj, np.random.default_rng(6), 80, batch=32), 2.0, 12.0)
     # with Q0 = 0.1 the CTF removes most low-frequency contrast: much less signal variance
-    assert with_ctf.signal_variance < 0.8 * plain.signal_variance
-    assert plain.to_dict()["sigma"] == plain.sigma
-    with pytest.raises(ValueError, match="cc_deg"):
-        calibrate_noise(proj, 1.0, rng, n_images=8, cc_deg=np.zeros((4, 2)))
+    assert with_ctf.signal_variance < 0.8 * cal.signal_variance
+    noiseless = calibrate_noise(iter(images), None, 12.0)
+    assert noiseless.sigma == 0.0 and noiseless.snr is None and noiseless.signal_variance == cal.signal_variance
+    with pytest.raises(ValueError, match="no calibration images"):
+        calibrate_noise(iter([]), 1.0, 12.0)
+
+
+def test_mask_radius_is_the_particle_radius_within_the_box():
+    assert particle_mask_radius_px(200.0, 4.0, 64) == 25.0
+    assert particle_mask_radius_px(400.0, 4.0, 64) == 32.0

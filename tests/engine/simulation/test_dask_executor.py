@@ -11,7 +11,8 @@ from engine.atomic_files import sha256_file
 from engine.simulation.manifest import read_manifest
 from engine.landscape.presets import load_preset
 from engine.simulation.plan import SimulationPlan
-from engine.simulation.run import run_simulation, verify_dataset
+from engine.simulation.run import run_simulation
+from engine.simulation.verify import verify_dataset
 
 
 def plan():

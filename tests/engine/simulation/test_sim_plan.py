@@ -125,3 +125,38 @@ def test_overrides_validate_again():
     assert p.n_particles == 5 and p.box_size == 128 and p.snr == 2.0
     with pytest.raises(PlanError, match="box_size"):
         with_overrides(plan(), box_size=15)
+
+
+def test_content_key_is_made_once_and_parses_back_to_the_plan(tmp_path, monkeypatch):
+    """Chunk tasks carry the key and workers parse it: the round trip must be exact."""
+    import engine.simulation.plan as plan_module
+
+    p = plan(n_particles=500, box_size=48, snr=0.3, max_shift_A=2.5, seed=3, output_folder=str(tmp_path))
+    key = p.content_key
+    again = plan_from_dict(json.loads(key))
+    assert again == plan(n_particles=500, box_size=48, snr=0.3, max_shift_A=2.5, seed=3)
+    assert again.content_key == key and "output_folder" not in json.loads(key)
+    assert with_overrides(p, seed=4).content_key != key
+    monkeypatch.setattr(plan_module, "plan_to_dict", lambda _: pytest.fail("serialised again"))
+    assert p.content_key is key
+
+
+def test_map_header_is_read_once_per_version_of_the_file(tmp_path, monkeypatch):
+    import mrcfile
+    import numpy as np
+
+    path = tmp_path / "lsu.mrc"
+    mrcfile.write(path, np.zeros((32, 32, 32), np.float32), voxel_size=4.0)
+    spec = ObjectSpec(kind="two-maps", lsu_map=str(path), ssu_map=str(path), pivot_A=(0, 0, 0), axis1=(1, 0, 0),
+                      axis2=(0, 1, 0))
+    p = plan(object=spec, box_size=None)
+    opened = []
+    real_open = mrcfile.open
+    monkeypatch.setattr(mrcfile, "open", lambda *a, **kw: opened.append(a[0]) or real_open(*a, **kw))
+    assert [p.effective_box_size() for _ in range(3)] == [32, 32, 32] and p.effective_apix_A() == 4.0
+    assert len(opened) <= 1
+    mrcfile.write(path, np.zeros((40, 40, 40), np.float32), voxel_size=2.0, overwrite=True)
+    assert p.effective_box_size() == 40 and p.effective_apix_A() == 2.0
+    path.unlink()
+    with pytest.raises(PlanError, match="cannot read the MRC header"):
+        p.effective_box_size()

@@ -16,9 +16,13 @@ import pytest
 from engine.atomic_files import sha256_file
 from engine.simulation.manifest import read_manifest
 from engine.landscape.presets import load_preset
-from engine.simulation.chunks import build_object, get_context, write_chunk
+from engine.simulation.chunks import write_chunk
+from engine.simulation.context import get_context
+from engine.simulation.errors import SimulationError
+from engine.simulation.objects import build_object
 from engine.simulation.plan import PlanError, SimulationPlan, save_plan, with_overrides
-from engine.simulation.run import SimulationError, run_simulation, verify_dataset
+from engine.simulation.run import run_simulation
+from engine.simulation.verify import verify_dataset
 
 ROOT = Path(__file__).resolve().parents[3]
 COMPARED = ("particles.star", "cryodrgn/poses.pkl", "cryodrgn/ctf.pkl", "cryosparc/particles.cs")
@@ -61,7 +65,7 @@ def test_a_chunk_alone_is_the_same_chunk(tmp_path, reference):
     plan = small_plan()
     sigma = read_manifest(reference[0])["noise"]["sigma"]
     (tmp_path / "particles").mkdir()
-    record = write_chunk(plan, 4, sigma, tmp_path)
+    record = write_chunk(get_context(plan), 4, sigma, tmp_path)
     assert record["sha256"] == reference[1]["particles/particles_00004.mrcs"]
     assert (record["first"], record["count"]) == (400, 100)
 
@@ -234,7 +238,7 @@ def test_memory_is_bounded_by_the_batch_not_the_chunk(tmp_path):
         folder = tmp_path / str(n)
         (folder / "particles").mkdir(parents=True)
         tracemalloc.start()
-        write_chunk(plan, 0, 1.0, folder)
+        write_chunk(get_context(plan), 0, 1.0, folder)
         peaks[n] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     stack_bytes = 4000 * 48 * 48 * 4

@@ -6,13 +6,16 @@ import pytest
 from PySide6.QtCore import Qt
 
 from engine.imaging.ctf import CTFParams, ctf_2d
-from engine.imaging.noise import signal_variance
+from engine.imaging.noise import particle_mask_radius_px, signal_variance
 from engine.structure.object_model import build_ribosome_like
 from engine.landscape.presets import load_preset
 from engine.imaging.projector import TwoBodyProjector
+from engine.simulation.manifest import read_manifest
+from engine.simulation.objects import build_object
+from engine.simulation.plan import SimulationPlan
+from engine.simulation.run import run_simulation
 from gui.model.document import LandscapeDocument
-from gui.structure.projection_preview import (MODE_CLEAN, MODE_CTF, MODE_NOISY, PreviewSettings,
-                                    ProjectionPreview, mask_radius_px)
+from gui.structure.projection_preview import MODE_CLEAN, MODE_CTF, MODE_NOISY, PreviewSettings, ProjectionPreview
 
 BOX = 48
 
@@ -120,7 +123,7 @@ def test_noise_has_the_chosen_snr(preview, projector, obj):
         signal.append(clean)
         noise.append(preview.image() - clean)
     noise = np.array(noise)
-    measured = signal_variance(np.array(signal), mask_radius_px(obj)) / noise.var()
+    measured = signal_variance(np.array(signal), particle_mask_radius_px(obj.diameter_A, obj.apix_A, BOX)) / noise.var()
     assert measured == pytest.approx(0.5, rel=0.12)
     assert abs(noise.mean()) < 0.05 * noise.std()
     assert noise.std() == pytest.approx(preview.noise_sigma(), rel=0.02)
@@ -152,6 +155,43 @@ def test_a_projector_prepared_elsewhere_is_used_not_rebuilt(qtbot, doc, obj, pro
     assert p._projector is projector
 
 
-def test_snr_mask_is_the_objects_mask_diameter(obj):
-    assert mask_radius_px(obj) == pytest.approx(min(obj.mask_diameter_A / obj.apix_A, BOX) / 2)
-    assert obj.mask_diameter_A == obj.diameter_A
+def test_noisy_preview_of_a_plan_has_the_sigma_of_its_dataset(qtbot, doc, tmp_path):
+    """The preview calibrates like the simulation (the dataset's conformations, orientations,
+    defocus range and shifts, the same seed stream and mask): its sigma is manifest.json's."""
+    plan = SimulationPlan(landscape=doc.landscape, n_particles=120, box_size=32, chunk_size=100, seed=7, snr=0.4,
+                          max_shift_A=6.0, defocus_min_A=8000.0, defocus_max_A=30000.0, voltage_kV=200.0,
+                          bfactor_A2=30.0)
+    obj = build_object(plan)
+    preview = ProjectionPreview(doc)
+    qtbot.addWidget(preview)
+    preview.set_object(obj)
+    preview.set_mode(MODE_NOISY)
+    preview.refresh()
+    default_sigma = preview.noise_sigma()
+    preview.set_plan(plan)
+    preview.refresh()
+    assert preview.settings().snr == 0.4 and preview.settings().optics == CTFParams(200.0, 2.7, 0.1, 30.0)
+    run_simulation(plan, tmp_path / "ds", workers=1)
+    noise = read_manifest(tmp_path / "ds")["noise"]
+    assert preview.noise_sigma() == noise["sigma"] and noise["snr"] == 0.4
+    assert noise["mask_radius_px"] == particle_mask_radius_px(obj.diameter_A, obj.apix_A, 32)
+    assert default_sigma != noise["sigma"]
+    # the shown image's own defocus does not change the dataset's sigma
+    preview.set_ctf_value("defocus_u_A", 30000.0)
+    preview.refresh()
+    assert preview.noise_sigma() == noise["sigma"]
+    preview.set_plan(None)
+    preview.refresh()
+    assert preview.noise_sigma() not in (None, noise["sigma"])
+
+
+def test_a_landscape_without_wells_shows_the_ctf_image_and_says_why(qtbot, obj):
+    from dataclasses import replace
+
+    empty = LandscapeDocument(replace(load_preset("paper-3x4"), wells=()))
+    preview = ProjectionPreview(empty)
+    qtbot.addWidget(preview)
+    preview.set_object(obj)
+    preview.set_mode(MODE_NOISY)
+    preview.refresh()
+    assert preview.noise_sigma() is None and "no noise" in preview._caption.text()

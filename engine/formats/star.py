@@ -1,0 +1,143 @@
+"""RELION STAR files: the dataset's ``particles.star`` (written) and STAR files read back.
+
+- :class:`Optics` is the dataset's one optics group (RELION 3.1 ``data_optics``).
+- :func:`write_particles_star` writes ``data_optics`` + ``data_particles`` one chunk of
+  :class:`engine.formats.particle_metadata.ParticleMetadata` at a time, with the ``starfile``
+  library's block formatter, atomically (engine.atomic_files). Columns: PARTICLE_COLUMNS.
+- :func:`read_star_blocks` reads any STAR file into DataFrames by block name;
+  :func:`read_star_angles` the (M, 3) RELION Euler angles (rot, tilt, psi) in degrees of one.
+  Both raise :class:`StarFileError` naming the file and the problem.
+
+Example::
+
+    rows = write_particles_star("ds/particles.star", Optics(64, 5.0, 300.0, 2.7, 0.1), chunks)
+    blocks = read_star_blocks("ds/particles.star")      # {"optics": df, "particles": df}
+    angles = read_star_angles("ds/particles.star")      # (rows, 3) float64 degrees
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from engine.atomic_files import atomic_path
+from engine.formats.particle_metadata import ParticleMetadata
+
+PARTICLE_COLUMNS = ("rlnImageName", "rlnMicrographName", "rlnOpticsGroup", "rlnAngleRot", "rlnAngleTilt",
+                    "rlnAnglePsi", "rlnOriginXAngst", "rlnOriginYAngst", "rlnDefocusU", "rlnDefocusV",
+                    "rlnDefocusAngle", "rlnPhaseShift", "rlnCtfBfactor", "rlnCtfScalefactor", "rlnRandomSubset")
+ANGLE_COLUMNS = ("rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi")
+
+
+class StarFileError(ValueError):
+    """A STAR file that cannot be read or lacks what is needed: ``path`` and ``problem``."""
+
+    def __init__(self, path, problem: str):
+        self.path, self.problem = path, problem
+        super().__init__(f"{path}: {problem}")
+
+
+@dataclass(frozen=True)
+class Optics:
+    """The dataset's one optics group (RELION 3.1 ``data_optics``): box in pixels, pixel size
+    in Angstrom, voltage in kV, Cs in mm, amplitude contrast Q0, B-factor in A^2."""
+
+    box_size: int
+    apix_A: float
+    voltage_kV: float
+    cs_mm: float
+    amplitude_contrast: float
+    bfactor_A2: float = 0.0
+
+    def star_block(self):
+        """The ``data_optics`` block as a pandas DataFrame (one row)."""
+        import pandas as pd
+
+        return pd.DataFrame({
+            "rlnOpticsGroupName": ["opticsGroup1"], "rlnOpticsGroup": [1],
+            "rlnMicrographOriginalPixelSize": [self.apix_A], "rlnVoltage": [self.voltage_kV],
+            "rlnSphericalAberration": [self.cs_mm], "rlnAmplitudeContrast": [self.amplitude_contrast],
+            "rlnImagePixelSize": [self.apix_A], "rlnImageSize": [self.box_size], "rlnImageDimensionality": [2],
+            "rlnCtfDataAreCtfPremultiplied": [0],
+        })
+
+
+def micrograph_name(chunk: int) -> str:
+    """The (virtual) micrograph of chunk ``chunk``: unique per chunk, in generation order."""
+    return f"micrographs/sim_{chunk:05d}.mrc"
+
+
+def particles_block(meta: ParticleMetadata, optics: Optics):
+    """One chunk's rows of ``data_particles`` (pandas DataFrame, columns PARTICLE_COLUMNS)."""
+    import pandas as pd
+
+    n = len(meta)
+    index = meta.first + np.arange(n)
+    return pd.DataFrame({
+        "rlnImageName": meta.image_names(),
+        "rlnMicrographName": [micrograph_name(meta.chunk)] * n,
+        "rlnOpticsGroup": np.ones(n, dtype=np.int64),
+        "rlnAngleRot": meta.euler_deg[:, 0], "rlnAngleTilt": meta.euler_deg[:, 1], "rlnAnglePsi": meta.euler_deg[:, 2],
+        "rlnOriginXAngst": meta.origin_A[:, 0], "rlnOriginYAngst": meta.origin_A[:, 1],
+        "rlnDefocusU": meta.defocus_u_A, "rlnDefocusV": meta.defocus_v_A, "rlnDefocusAngle": meta.defocus_angle_deg,
+        "rlnPhaseShift": np.zeros(n), "rlnCtfBfactor": np.full(n, optics.bfactor_A2), "rlnCtfScalefactor": np.ones(n),
+        # Halves alternate by particle, so any prefix of the dataset is balanced.
+        "rlnRandomSubset": (index % 2 + 1).astype(np.int64),
+    })
+
+
+def write_particles_star(path, optics: Optics, chunks: Iterable[ParticleMetadata]) -> int:
+    """Write RELION 3.1 ``particles.star`` chunk by chunk (memory: one chunk); returns rows."""
+    from starfile.writer import loop_block  # the starfile library's own block formatter
+
+    rows = 0
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        fh.write("# RELION 3.1 particles written by elbench\n\n# version 30001\n\n")
+        _write_lines(fh, loop_block("optics", optics.star_block()))
+        fh.write("# version 30001\n\n")
+        for i, meta in enumerate(chunks):
+            lines = list(loop_block("particles", particles_block(meta, optics)))
+            while lines and not lines[-1]:
+                lines.pop()
+            # the block's header once: later chunks skip data_, blank, loop_ and the labels
+            _write_lines(fh, lines[3 + len(PARTICLE_COLUMNS):] if i else lines)
+            rows += len(meta)
+        if rows == 0:
+            _write_lines(fh, loop_block("particles", particles_block(ParticleMetadata.empty(), optics)))
+        fh.write("\n")
+    return rows
+
+
+def _write_lines(fh, lines) -> None:
+    fh.writelines(line + "\n" for line in lines)
+
+
+def read_star_blocks(path) -> dict:
+    """Every block of the STAR file ``path`` as starfile reads it: {block name: DataFrame or
+    dict}. StarFileError when the file is missing or not a STAR file."""
+    import starfile
+
+    if not Path(path).is_file():
+        raise StarFileError(path, "no such file")
+    try:
+        return starfile.read(path, always_dict=True)
+    except Exception as exc:  # starfile raises many types on a bad file
+        raise StarFileError(path, f"not a readable STAR file ({exc})") from None
+
+
+def read_star_angles(path) -> np.ndarray:
+    """(M, 3) float64 RELION Euler angles (rot, tilt, psi) in degrees from a STAR file
+    (its ``data_particles`` block, or the first block with the three angle columns)."""
+    blocks = read_star_blocks(path)
+    candidates = [blocks["particles"]] if "particles" in blocks else list(blocks.values())
+    for block in candidates:
+        if hasattr(block, "columns") and all(c in block.columns for c in ANGLE_COLUMNS):
+            angles = block[list(ANGLE_COLUMNS)].to_numpy(dtype=np.float64)
+            if len(angles) == 0:
+                break
+            if not np.all(np.isfinite(angles)):
+                raise StarFileError(path, "angles contain non-numbers")
+            return angles
+    raise StarFileError(path, "no block with rows of rlnAngleRot, rlnAngleTilt, rlnAnglePsi")

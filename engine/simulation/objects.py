@@ -1,0 +1,35 @@
+"""The object a plan images: the procedural ribosome-like object, or the user's maps, checked
+against the plan's box and pixel size.
+
+Example::
+
+    obj = build_object(plan)          # TwoBodyObject: maps float32 [z, y, x], apix, pivot, axes
+"""
+from __future__ import annotations
+
+from engine.simulation.plan import PlanError, SimulationPlan
+
+
+def build_object(plan: SimulationPlan):
+    """The plan's TwoBodyObject (maps float32 [z, y, x], apix, pivot, axes)."""
+    from engine.structure import object_model
+    from engine.structure import maps
+
+    spec = plan.object
+    if spec.kind == "ribosome-like":
+        return object_model.build_ribosome_like(box_size=plan.effective_box_size(), apix_A=plan.effective_apix_A(),
+                                                seed=spec.seed)
+    try:
+        if spec.kind == "two-maps":
+            obj = maps.object_from_maps(spec.lsu_map, spec.ssu_map, spec.pivot_A, spec.axis1, spec.axis2)
+        else:
+            obj = maps.object_from_map_and_mask(spec.full_map, spec.ssu_mask, spec.pivot_A, spec.axis1, spec.axis2)
+    except maps.MapFileError as exc:
+        raise PlanError("object", str(exc)) from None
+    if plan.box_size is not None and obj.box_size != plan.box_size:
+        raise PlanError("box_size", f"is {plan.box_size} but the maps are {obj.box_size} voxels across "
+                        "(leave box_size out to use the maps' box)")
+    if plan.apix_A is not None and abs(obj.apix_A - plan.apix_A) > 1e-3 * plan.apix_A:
+        raise PlanError("apix_A", f"is {plan.apix_A} but the maps have {obj.apix_A:g} A/voxel "
+                        "(leave apix_A out to use the maps' voxel size)")
+    return obj
