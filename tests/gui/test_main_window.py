@@ -201,3 +201,34 @@ def test_quitting_with_a_running_simulation_asks_and_says_it_can_be_resumed(make
     message_boxes.reply = QMessageBox.StandardButton.Discard
     monkeypatch.undo()
     assert window.close()
+
+
+def test_maps_loaded_in_the_structure_tab_become_the_plans_object_through_the_document(make_window, qtbot, tmp_path):
+    """No tab reaches into another: the Structure tab makes the maps the document's object,
+    the Simulation tab's plan follows the document; Ctrl+Z on the Structure tab goes back to
+    the built-in object, and the landscape stays clean throughout."""
+    from engine.structure.maps import write_map
+    from engine.structure.object_model import build_ribosome_like
+    from gui.model.object_state import KIND_MAPS, MapsRequest
+
+    obj = build_ribosome_like(box_size=32)
+    write_map(tmp_path / "lsu.mrc", obj.lsu, obj.apix_A)
+    write_map(tmp_path / "ssu.mrc", obj.ssu, obj.apix_A)
+    window = make_window()
+    window.structure.box_combo.setCurrentText("64")    # quicker to build than the default 128
+    window.tabs.setCurrentWidget(window.structure)
+    qtbot.waitUntil(lambda: window.structure.object is not None, timeout=60_000)   # the built-in one
+    assert window.doc.undo_stack.count() == 0
+    request = MapsRequest(KIND_MAPS, str(tmp_path / "lsu.mrc"), str(tmp_path / "ssu.mrc"),
+                          pivot_A=tuple(obj.pivot_A))
+    with qtbot.waitSignal(window.doc.sigObjectChanged, timeout=30_000):
+        window.structure.load_maps(request)
+    spec = window.simulation.plan().object
+    assert (spec.kind, spec.lsu_map) == ("two-maps", str(tmp_path / "lsu.mrc"))
+    assert window.simulation.box_spin.value() == 32
+    assert window.action_undo.isEnabled() and window.windowTitle() == "paper-3x4 (unsaved) — elbench"
+    with qtbot.waitSignal(window.structure.sigObjectChanged, timeout=60_000):
+        window.action_undo.trigger()
+    assert window.doc.current_object.is_builtin and window.simulation.plan().object.kind == "ribosome-like"
+    assert window.structure.object.name == "ribosome-like (seed 0)"
+    window.structure.close_view()
