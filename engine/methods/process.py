@@ -91,9 +91,10 @@ class Step:
     """One external command of a method's job.
 
     name: unique within the job, used for file names (letters, digits, ``_.-``); argv: the
-    command, argv[0] looked up on PATH; cwd: working folder (None: the job folder); env:
-    variables added to the environment (a mapping, kept as ordered pairs); parser: reads the
-    fraction done from the tool's lines (None: no fraction); resources: for a scheduler."""
+    command, argv[0] looked up on PATH; cwd: working folder, relative to the job folder (None:
+    the job folder itself); env: variables added to the environment (a mapping, kept as
+    ordered pairs); parser: reads the fraction done from the tool's lines; resources: for a
+    scheduler."""
 
     name: str
     argv: tuple[str, ...]
@@ -105,7 +106,7 @@ class Step:
     def __post_init__(self):
         if not _STEP_NAME.match(self.name):
             raise ValueError(f"step name {self.name!r}: use letters, digits, '_', '.', '-'")
-        argv = (self.argv,) if isinstance(self.argv, str) else tuple(self.argv)
+        argv = () if isinstance(self.argv, str) else tuple(self.argv)  # a string would run as one word
         if not argv or not all(isinstance(a, str) for a in argv):
             raise ValueError(f"step {self.name!r}: argv must be a non-empty list of strings, got {self.argv!r}")
         env = tuple(self.env.items()) if isinstance(self.env, Mapping) else tuple(tuple(kv) for kv in self.env)
@@ -118,7 +119,8 @@ class Step:
             object.__setattr__(self, "cwd", Path(self.cwd))
 
     def working_folder(self, job_dir) -> Path:
-        return Path(self.cwd if self.cwd is not None else job_dir).resolve()
+        """The absolute working folder: ``cwd`` taken from the job folder, or the job folder."""
+        return (Path(job_dir) / self.cwd if self.cwd is not None else Path(job_dir)).resolve()
 
 
 @dataclass(frozen=True)
@@ -152,8 +154,9 @@ class StepRunner(Protocol):
 
 
 def command_line(step: Step, job_dir=None) -> str:
-    """The step as one copyable shell line: ``cd DIR && NAME=value ... argv`` (shell-quoted)."""
-    cwd = step.cwd if step.cwd is not None else job_dir
+    """The step as one copyable shell line: ``cd DIR && NAME=value ... argv`` (shell-quoted);
+    without ``job_dir``, DIR is the step's own ``cwd`` (if any)."""
+    cwd = step.working_folder(job_dir) if job_dir is not None else step.cwd
     parts = [f"cd {shlex.quote(str(cwd))} &&"] if cwd is not None else []
     parts += [f"{key}={shlex.quote(value)}" for key, value in step.env]
     parts.append(shlex.join(step.argv))
@@ -170,10 +173,6 @@ def failure_message(step: Step, what: str, log_path: Path | None, last_lines) ->
 
 def log_path(job_dir, name: str) -> Path:
     return Path(job_dir) / "logs" / f"{name}.log"
-
-
-def child_environment(step: Step) -> dict[str, str]:
-    return {**os.environ, **STREAMING_ENV, **dict(step.env)}
 
 
 class LocalRunner:
@@ -207,9 +206,9 @@ class LocalRunner:
             emit(f"$ {command_line(step, job_dir)}")
             tracker.report("starting")
             try:
-                proc = subprocess.Popen(step.argv, cwd=cwd, env=child_environment(step), stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=0,
-                                        start_new_session=True)
+                proc = subprocess.Popen(step.argv, cwd=cwd, env={**os.environ, **STREAMING_ENV, **dict(step.env)},
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        bufsize=0, start_new_session=True)
             except OSError as exc:
                 raise StepError(failure_message(step, f"cannot start ({exc})", path, ()), step.name,
                                 shlex.join(step.argv), path) from exc
@@ -244,6 +243,7 @@ class LocalRunner:
                 if ended_at is None:
                     if should_stop is not None and should_stop():
                         cancelled = True
+                        emit(f"cancelling: SIGTERM to process group {proc.pid}, SIGKILL after {self.grace_s:g} s")
                         end_process_group(proc, self.grace_s)
                         ended_at = time.monotonic()
                     elif proc.poll() is not None:

@@ -229,11 +229,14 @@ class SlurmRunner:
         script = self.write_script(step, job_dir)
         tracker = ProgressTracker(step.name, step.parser, progress)
         tracker.report("starting")
-        submitted = _slurm(["sbatch", "--parsable", str(script)])
-        if submitted.returncode != 0:
-            raise StepError(failure_message(step, f"could not be submitted (sbatch: {submitted.stderr.strip()})",
-                                            None, ()), step.name, shlex.join(step.argv))
-        job_id = parse_job_id(submitted.stdout)
+        try:
+            submitted = _slurm(["sbatch", "--parsable", str(script)])
+            if submitted.returncode != 0:
+                raise ValueError(f"sbatch: {submitted.stderr.strip() or f'exit code {submitted.returncode}'}")
+            job_id = parse_job_id(submitted.stdout)
+        except (ValueError, _ControllerError) as exc:
+            raise StepError(failure_message(step, f"could not be submitted ({exc})", None, ()), step.name,
+                            shlex.join(step.argv)) from exc
         if log is not None:
             log(f"submitted SLURM job {job_id}: {script}")
         watch = _JobWatch(job_id, self.settings, tracker, (FileTail(out), FileTail(err)), log)
@@ -289,11 +292,14 @@ class _JobWatch:
         return states[0] if states else None
 
     def _final_state(self) -> FinalState:
-        done = _slurm(["scontrol", "show", "job", "-o", self.job_id])
-        if done.returncode != 0:
-            # the controller forgets ended jobs after MinJobAge (300 s by default)
-            return FinalState("UNKNOWN", reason=done.stderr.strip() or "scontrol failed")
-        return parse_scontrol_job(done.stdout)
+        try:
+            done = _slurm(["scontrol", "show", "job", "-o", self.job_id])
+            if done.returncode != 0:
+                # the controller forgets ended jobs after MinJobAge (300 s by default)
+                raise ValueError(done.stderr.strip() or f"scontrol exit code {done.returncode}")
+            return parse_scontrol_job(done.stdout)
+        except (ValueError, _ControllerError) as exc:
+            return FinalState("UNKNOWN", reason=str(exc))
 
     def _cancel(self) -> None:
         self.cancelled = True

@@ -190,11 +190,21 @@ def test_command_line_is_shell_quoted_and_copyable():
     assert command_line(step) == ("cd '/data/my run' && OMP_NUM_THREADS=2 NOTE='a b' "
                                   "relion_refine --i 'my particles.star' --o '$HOME'")
     assert command_line(Step("y", ["ls"])) == "ls"
+    assert command_line(Step("z", ["ls"], cwd="maps"), "/runs/job") == "cd /runs/job/maps && ls"
+
+
+def test_a_relative_working_folder_is_taken_from_the_job_folder(tmp_path):
+    (tmp_path / "job" / "maps").mkdir(parents=True)
+    lines = []
+    LocalRunner().run(Step("pwd", [sys.executable, "-c", "import os; print(os.getcwd())"], cwd="maps"),
+                      tmp_path / "job", log=lines.append)
+    assert lines[-1] == str((tmp_path / "job" / "maps").resolve())
 
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"name": "a/b", "argv": ["ls"]}, "step name"),
     ({"name": "a", "argv": []}, "non-empty"),
+    ({"name": "a", "argv": "ls -l"}, "non-empty"),
     ({"name": "a", "argv": ["ls"], "env": {"1BAD": "x"}}, "environment"),
 ])
 def test_bad_steps_are_refused(kwargs, message):

@@ -1,0 +1,158 @@
+"""Inputs of a RELION multibody run made from an elbench dataset's own maps and landscape.
+
+A dataset folder (DESIGN.md section 5) holds ``maps/lsu.mrc`` and ``maps/ssu.mrc`` (the two
+bodies at rest, [z, y, x], box-centred origin), ``landscape.json`` and ``manifest.json``
+(pixel size, box, pivot and axes of the SSU motion under ``derived``). From them:
+
+- :func:`read_geometry`: box, pixel size (Angstrom), pivot (x, y, z Angstrom from the box
+  centre) and the unit axes of cc1 and cc2, read from the manifest and checked against the
+  header of ``maps/lsu.mrc`` (the dataset reader ``engine.formats.dataset`` does not expose
+  these fields).
+- :func:`motion_conformations`: the (cc1, cc2) the SSU visits: every well centre and the points
+  ``n_sigma`` standard deviations away along each of the well's own axes, clipped to the domain.
+- :func:`ssu_motion_envelope`: the voxel-wise maximum of the SSU density over those
+  conformations (rotated about the pivot as the simulation moves it, ``x -> Rc (x - p) + p``).
+  The SSU body mask is made from this envelope, so it covers the SSU wherever the landscape
+  puts it, not only at rest; the LSU, which never moves, is masked from ``maps/lsu.mrc``.
+- :func:`particle_diameter_A`: diameter of the circle about the box centre that holds the LSU
+  and the whole SSU envelope (RELION's ``--particle_diameter`` masks the images with it).
+- :func:`bodies_star_text`: the ``--multibody_masks`` file. RELION 3.1 reads the offset prior
+  only as ``_rlnBodySigmaOffsetAngst``: given the pre-3.1 ``_rlnBodySigmaOffset`` (pixels),
+  3.1.3 drops the value, the offset prior becomes zero and the run dies late with
+  ``ERROR!!! zero sum of weights....``.
+
+Example::
+
+    geo = read_geometry("runs/ds1")
+    conformations = motion_conformations(load_landscape("runs/ds1/landscape.json"), n_sigma=2)
+    envelope = ssu_motion_envelope(ssu, geo, conformations)        # (D, D, D) float32
+    text = bodies_star_text(("masks/lsu_mask.mrc", "masks/ssu_mask.mrc"), 10.0, 10.0)
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.landscape.model import Landscape
+from engine.structure.maps import read_map
+from engine.structure.object_model import rotate_about_point, spline_coefficients
+from engine.structure.rotations import conformation_matrix
+
+MANIFEST_FILE = "manifest.json"
+LSU_MAP = "maps/lsu.mrc"
+SSU_MAP = "maps/ssu.mrc"
+# Density above this share of the maximum counts as "the object" for the particle circle,
+# as for the dataset's own SNR mask (engine.structure.object_model.EXTENT_LEVEL).
+OBJECT_LEVEL = 0.05
+# RELION's circular mask has a soft edge of its own (--particle_diameter is its inner edge):
+# keep a margin of pixels between the object and that edge.
+DIAMETER_MARGIN_PX = 2
+
+
+class RelionInputError(ValueError):
+    """A dataset that lacks what a RELION multibody run needs; the message names the file."""
+
+
+@dataclass(frozen=True)
+class DatasetGeometry:
+    """Box and motion of a dataset. box_size: pixels; apix_A: Angstrom per pixel; pivot_A:
+    (3,) (x, y, z) Angstrom from the box centre; axis1, axis2: (3,) unit (x, y, z) axes of
+    cc1 and cc2 (degrees; cc1 applied first)."""
+
+    root: Path
+    box_size: int
+    apix_A: float
+    pivot_A: tuple[float, float, float]
+    axis1: tuple[float, float, float]
+    axis2: tuple[float, float, float]
+
+    @property
+    def box_width_A(self) -> float:
+        return self.box_size * self.apix_A
+
+
+def read_geometry(dataset_dir) -> DatasetGeometry:
+    """The geometry of an elbench dataset folder (``manifest.json`` ``derived``), checked
+    against ``maps/lsu.mrc``: a dataset whose maps disagree with its manifest is refused."""
+    root = Path(dataset_dir).resolve()
+    path = root / MANIFEST_FILE
+    try:
+        derived = json.loads(path.read_text(encoding="utf-8"))["derived"]
+        obj = derived["object"]
+        geometry = DatasetGeometry(root, int(derived["box_size"]), float(derived["apix_A"]),
+                                   _vector(obj["pivot_A"]), _vector(obj["axis1"]), _vector(obj["axis2"]))
+    except FileNotFoundError:
+        raise RelionInputError(f"{path}: no such file (is {root} an elbench dataset folder?)") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RelionInputError(f"{path}: cannot read derived.box_size, apix_A and object pivot/axes ({exc!r})") from None
+    lsu, apix_A = read_map(root / LSU_MAP)
+    if lsu.shape[0] != geometry.box_size or not math.isclose(apix_A, geometry.apix_A, rel_tol=1e-3):
+        raise RelionInputError(f"{root / LSU_MAP}: box {lsu.shape[0]} px at {apix_A:g} A/px, but {path} says "
+                               f"{geometry.box_size} px at {geometry.apix_A:g} A/px")
+    return geometry
+
+
+def _vector(values) -> tuple[float, float, float]:
+    x, y, z = (float(v) for v in values)
+    return x, y, z
+
+
+def motion_conformations(landscape: Landscape, n_sigma: float = 2.0) -> np.ndarray:
+    """(M, 2) float64 (cc1, cc2) degrees: each well centre, then the four points ``n_sigma``
+    standard deviations from it along the well's own axes (turned by its ``angle_deg``), all
+    clipped to the landscape's domain. These span where the Boltzmann density puts the SSU."""
+    points = []
+    for well in landscape.wells:
+        t = math.radians(well.angle_deg)
+        u1 = np.array([math.cos(t), math.sin(t)]) * well.sigma1_deg * n_sigma
+        u2 = np.array([-math.sin(t), math.cos(t)]) * well.sigma2_deg * n_sigma
+        centre = np.array([well.cc1_deg, well.cc2_deg])
+        points += [centre, centre + u1, centre - u1, centre + u2, centre - u2]
+    out = np.array(points, dtype=np.float64).reshape(-1, 2)
+    np.clip(out[:, 0], *landscape.cc1_range_deg, out=out[:, 0])
+    np.clip(out[:, 1], *landscape.cc2_range_deg, out=out[:, 1])
+    return out
+
+
+def ssu_motion_envelope(ssu: np.ndarray, geometry: DatasetGeometry, conformations) -> np.ndarray:
+    """Voxel-wise maximum of the SSU density over ``conformations`` ((M, 2) cc1, cc2 degrees)
+    and at rest. ssu: (D, D, D) float32 [z, y, x]; returns the same shape, float32."""
+    envelope = np.array(ssu, dtype=np.float32)
+    coeffs = spline_coefficients(envelope)
+    for cc1_deg, cc2_deg in np.asarray(conformations, dtype=np.float64).reshape(-1, 2):
+        rc = conformation_matrix(np.array(geometry.axis1), np.array(geometry.axis2), cc1_deg, cc2_deg)[0]
+        moved = rotate_about_point(ssu, rc, geometry.pivot_A, geometry.apix_A, coeffs=coeffs)
+        np.maximum(envelope, moved, out=envelope)
+    return envelope
+
+
+def particle_diameter_A(lsu: np.ndarray, ssu_envelope: np.ndarray, apix_A: float) -> float:
+    """Diameter (Angstrom) of the circle about the box centre (voxel D//2) holding every voxel
+    where the LSU or the SSU envelope exceeds OBJECT_LEVEL of its maximum, plus a margin of
+    DIAMETER_MARGIN_PX on each side; at most the box width (RELION's images end there)."""
+    box = lsu.shape[0]
+    inside = (lsu > OBJECT_LEVEL * lsu.max()) | (ssu_envelope > OBJECT_LEVEL * ssu_envelope.max())
+    radius_px = float(np.linalg.norm(np.argwhere(inside) - box // 2, axis=1).max()) + DIAMETER_MARGIN_PX
+    return round(min(2.0 * radius_px, box) * apix_A, 1)
+
+
+def bodies_star_text(mask_paths, sigma_angles_deg: float, sigma_offset_A: float) -> str:
+    """The bodies file of a two-body refinement: body 1 (LSU) rotates relative to body 2
+    (SSU) and body 2 relative to body 1, as RELION's documentation advises for two bodies.
+    mask_paths: (LSU mask, SSU mask) as RELION will open them (relative to its working
+    folder); sigma_angles_deg: width of the prior on each body's rotation; sigma_offset_A:
+    width of the prior on its shift, in Angstrom (RELION 3.1's _rlnBodySigmaOffsetAngst)."""
+    lsu_mask, ssu_mask = (str(p) for p in mask_paths)
+    for name in (lsu_mask, ssu_mask):
+        if not name or any(c.isspace() for c in name):
+            raise ValueError(f"mask path {name!r}: STAR fields cannot be empty or hold spaces")
+    if not sigma_angles_deg > 0 or not sigma_offset_A > 0:
+        raise ValueError("sigma_angles_deg and sigma_offset_A must be > 0 (0 keeps a body fixed)")
+    rows = [f"{lsu_mask} 2 {sigma_angles_deg:g} {sigma_offset_A:g}",
+            f"{ssu_mask} 1 {sigma_angles_deg:g} {sigma_offset_A:g}"]
+    return "\n".join(["", "data_", "", "loop_", "_rlnBodyMaskName", "_rlnBodyRotateRelativeTo",
+                      "_rlnBodySigmaAngles", "_rlnBodySigmaOffsetAngst", *rows, ""])
