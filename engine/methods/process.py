@@ -371,25 +371,24 @@ def run_steps(steps, job_dir, runner: StepRunner | None = None, resume: bool = T
     job_dir = Path(job_dir)
     job_dir.mkdir(parents=True, exist_ok=True)
     results: list[StepResult] = []
-    skipping, stale_cleared = resume, False
+    started = False  # once a step runs, every later one runs too
     for index, step in enumerate(steps):
         def step_progress(report, index=index):
             if progress is not None:
                 progress(replace(report, index=index, count=len(steps)))
 
-        if skipping and is_stamped(job_dir, step):
+        if resume and not started and is_stamped(job_dir, step):
             if log is not None:
                 log(f"{step.name}: done in an earlier run ({stamp_path(job_dir, step.name)}), skipped")
             ProgressTracker(step.name, None, step_progress).finish()
             results.append(StepResult(step.name, "skipped", runner.where, 0.0, ()))
             continue
-        if not stale_cleared:
-            # from here on everything runs: stale stamps go first, so that a crash in this
-            # step never lets a later, outdated stamp be trusted by the next run
+        if not started:
+            # stale stamps go first, so that a crash in this step never lets a later, outdated
+            # stamp be trusted by the next run
             for later in steps[index:]:
                 stamp_path(job_dir, later.name).unlink(missing_ok=True)
-            stale_cleared = True
-        skipping = False
+            started = True
         if should_stop is not None and should_stop():
             return JobResult("cancelled", tuple(results))
         result = runner.run(step, job_dir, progress=step_progress, should_stop=should_stop, log=log)

@@ -11,7 +11,7 @@ import pytest
 
 from engine.methods.process import (JobResult, LocalRunner, Step, StepError, command_line, is_stamped, log_path,
                                     run_steps, stamp_path)
-from engine.methods.progress import EPOCH_PARSER
+from engine.methods.progress import EPOCH_PARSER, PERCENT_PARSER
 
 
 def script(folder: Path, name: str, body: str) -> list[str]:
@@ -215,3 +215,33 @@ def test_bad_steps_are_refused(kwargs, message):
 def test_step_names_in_a_job_must_be_unique(tmp_path):
     with pytest.raises(ValueError, match="unique"):
         run_steps([Step("a", ["true"]), Step("a", ["true"])], tmp_path)
+
+
+def test_an_error_in_a_callback_ends_the_process_group_too(tmp_path):
+    pid_file = tmp_path / "pid"
+    argv = script(tmp_path, "chatty", f"""
+        import os, time
+        open({str(pid_file)!r}, "w").write(str(os.getpid()))
+        print("hello", flush=True)
+        time.sleep(60)
+    """)
+
+    def log(line):
+        if line == "hello":
+            raise RuntimeError("the GUI went away")
+
+    with pytest.raises(RuntimeError, match="the GUI went away"):
+        LocalRunner(grace_s=1.0).run(Step("chatty", argv), tmp_path, log=log)
+    assert not alive(int(pid_file.read_text()))
+
+
+def test_progress_bars_redrawn_with_carriage_returns_are_parsed(tmp_path):
+    argv = script(tmp_path, "bar", r"""
+        import sys
+        for percent in (10, 40, 80):
+            sys.stdout.write(f"\rtraining: {percent}%|####|")
+        sys.stdout.write("\n")
+    """)
+    reports = []
+    LocalRunner().run(Step("bar", argv, parser=PERCENT_PARSER), tmp_path, progress=reports.append)
+    assert [r.fraction for r in reports if r.state == "running" and r.fraction] == [0.1, 0.4, 0.8]
