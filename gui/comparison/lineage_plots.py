@@ -20,10 +20,9 @@ import re
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont, QFontMetrics
+from PySide6.QtGui import QFontMetrics
 
-from gui.comparison.point_panel import AXIS_PEN
-from gui.comparison.recall_chart import fit_canvas
+from gui.comparison.chart_style import AXIS_PEN, chart_font, fit_canvas
 
 
 def same_unit(name_a: str, name_b: str) -> bool:
@@ -33,19 +32,11 @@ def same_unit(name_a: str, name_b: str) -> bool:
     return bool(stem_a) and stem_a == stem_b
 
 
-def title_font() -> QFont:
-    font = QFont()
-    font.setPointSizeF(9.0)
-    return font
-
-
 def set_panel_title(plot: pg.PlotItem, prefix: str, name: str, suffix: str, width_px: int) -> None:
     """Title "prefix **name** suffix" fitted into ``width_px``: the suffix, then the name, are
     elided ("…"); the title never widens its panel (no minimum width from the text)."""
-    metrics = QFontMetrics(title_font())
-    bold = QFont(title_font())
-    bold.setBold(True)
-    bold_metrics = QFontMetrics(bold)
+    metrics = QFontMetrics(chart_font())
+    bold_metrics = QFontMetrics(chart_font(bold=True))
     gap = metrics.horizontalAdvance("  ")
     head = metrics.horizontalAdvance(prefix) + (gap if prefix else 0)
     room = width_px - head

@@ -20,13 +20,13 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtGui import QFont
 
+from gui.comparison.chart_style import style_plot
 from gui.widgets.palette import TRANSITION_COLOUR, WELL_COLOURS, well_colour
 from gui.comparison.point_cloud import PassiveScatter, PointCloudLayer, robust_bounds
 from gui.comparison.selection import SelectableViewBox, points_in_polygon, points_in_rect
 
 CODE_DIMMED, CODE_UNSCORED, CODE_FIRST_WELL = 0, 1, 2
 N_BACKGROUND = 2
-AXIS_PEN = "#303030"
 CONTOUR_PEN = (120, 120, 120, 120)
 
 
@@ -66,11 +66,7 @@ class PointPanel:
     def __init__(self, colour_mode: str = "mean"):
         self.view_box = SelectableViewBox()
         self.plot = pg.PlotItem(viewBox=self.view_box)
-        self.plot.setMenuEnabled(False)
-        self.plot.hideButtons()
-        for name in ("left", "bottom"):
-            self.plot.getAxis(name).setPen(AXIS_PEN)
-            self.plot.getAxis(name).setTextPen(AXIS_PEN)
+        style_plot(self.plot)
         self.contours = pg.PlotCurveItem(pen=pg.mkPen(*CONTOUR_PEN, width=1), antialias=False)
         self.contours.setZValue(-20)
         self.plot.addItem(self.contours, ignoreBounds=True)

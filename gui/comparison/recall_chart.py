@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, QTimer
+from PySide6.QtCore import QRectF, QTimer
 from PySide6.QtGui import QFont, QFontMetrics
 
+from gui.comparison.chart_style import AXIS_PEN, elide, fit_canvas, set_fitted_title, style_plot
 from gui.widgets.palette import well_colour
 
 STRIP = (-7.0, -2.0)        # y range (recall %) of the well-colour strip under the bars
 GROUP_WIDTH = 0.82
 CONFUSION_MAP = pg.ColorMap([0.0, 1.0], [(255, 255, 255), (8, 48, 107)])
-AXIS_PEN = "#303030"
 
 
 def method_greys(n: int) -> list[str]:
@@ -39,30 +39,6 @@ def method_greys(n: int) -> list[str]:
         return ["#3a3a3a"]
     levels = np.linspace(0x30, 0xc4, n).round().astype(int)
     return [f"#{v:02x}{v:02x}{v:02x}" for v in levels]
-
-
-def fit_canvas(view: pg.GraphicsLayoutWidget) -> None:
-    """Make the layout exactly the visible area again (pyqtgraph only does so on a resize, so
-    a layout that grew for a long title or legend would otherwise stay cut off)."""
-    if view.closed:
-        return
-    view.ci.layout.activate()
-    view.ci.setGeometry(QRectF(0, 0, view.viewport().width(), view.viewport().height()))
-
-
-def elide(text: str, width_px: int, bold: bool = False) -> str:
-    """``text`` cut with "…" to fit ``width_px`` in the charts' 9 pt font."""
-    font = QFont()
-    font.setPointSizeF(9.0)
-    font.setBold(bold)
-    return QFontMetrics(font).elidedText(text, Qt.TextElideMode.ElideRight, max(30, int(width_px)))
-
-
-def set_fitted_title(plot: pg.PlotItem, text: str, width_px: int) -> None:
-    """A plot title elided to ``width_px`` that never widens the plot (no minimum width)."""
-    plot.setTitle(elide(text, width_px), color=AXIS_PEN, size="9pt")
-    plot.titleLabel.setMinimumWidth(0)
-    plot.titleLabel.setToolTip(text)
 
 
 def set_empty(plot: pg.PlotItem, message: str, width_px: int) -> None:
@@ -78,23 +54,40 @@ def _show_axes(plot: pg.PlotItem) -> None:
         plot.showAxis(name)
 
 
-def _style(plot: pg.PlotItem) -> None:
-    for name in ("left", "bottom"):
-        plot.getAxis(name).setPen(AXIS_PEN)
-        plot.getAxis(name).setTextPen(AXIS_PEN)
-    plot.setMenuEnabled(False)
-    plot.hideButtons()
-
-
-class RecallChart(pg.GraphicsLayoutWidget):
-    """Grouped recall bars of every scored method (see the module docstring)."""
+class _ModelChart(pg.GraphicsLayoutWidget):
+    """A white chart of the comparison model: ``refresh`` redraws it on the model's signals
+    and after a resize or show (titles and legend re-elided for the new width)."""
 
     def __init__(self, comparison, parent=None):
         super().__init__(parent)
         self.comparison = comparison
         self.setBackground("w")
+
+    def _follow_model(self) -> None:
+        """Connect ``refresh`` to the model and draw once (the end of a subclass's __init__)."""
+        c = self.comparison
+        for signal in (c.sigScoresChanged, c.sigMethodsChanged, c.sigCurrentChanged, c.sigLabelChanged,
+                       c.sigDatasetChanged):
+            signal.connect(self.refresh)
+        self.refresh()
+
+    def resizeEvent(self, ev):
+        super().resizeEvent(ev)
+        if not self.closed:
+            QTimer.singleShot(0, self, self.refresh)
+
+    def showEvent(self, ev):
+        super().showEvent(ev)
+        QTimer.singleShot(0, self, self.refresh)
+
+
+class RecallChart(_ModelChart):
+    """Grouped recall bars of every scored method (see the module docstring)."""
+
+    def __init__(self, comparison, parent=None):
+        super().__init__(comparison, parent)
         self.plot = self.addPlot(row=0, col=0)
-        _style(self.plot)
+        style_plot(self.plot)
         self.plot.setLabel("left", "recall (%)")
         self.plot.setLabel("bottom", "ground-truth well")
         self.plot.setMouseEnabled(x=False, y=False)
@@ -104,19 +97,7 @@ class RecallChart(pg.GraphicsLayoutWidget):
         self.addItem(self.legend, row=1, col=0)
         self._bars: list[pg.BarGraphItem] = []
         self._heights: dict[str, dict[int, float]] = {}
-        for signal in (comparison.sigScoresChanged, comparison.sigMethodsChanged, comparison.sigCurrentChanged,
-                       comparison.sigLabelChanged, comparison.sigDatasetChanged):
-            signal.connect(self.refresh)
-        self.refresh()
-
-    def resizeEvent(self, ev):
-        super().resizeEvent(ev)
-        if not self.closed:
-            QTimer.singleShot(0, self, self.refresh)  # titles and legend re-elided for the new width
-
-    def showEvent(self, ev):
-        super().showEvent(ev)
-        QTimer.singleShot(0, self, self.refresh)
+        self._follow_model()
 
     def bar_heights(self) -> dict[str, dict[int, float]]:
         """{method label: {well: recall %}} as drawn."""
@@ -170,15 +151,13 @@ class RecallChart(pg.GraphicsLayoutWidget):
         fit_canvas(self)
 
 
-class ConfusionMatrixView(pg.GraphicsLayoutWidget):
+class ConfusionMatrixView(_ModelChart):
     """Row-normalised confusion matrix of the current method (see the module docstring)."""
 
     def __init__(self, comparison, parent=None):
-        super().__init__(parent)
-        self.comparison = comparison
-        self.setBackground("w")
+        super().__init__(comparison, parent)
         self.plot = self.addPlot()
-        _style(self.plot)
+        style_plot(self.plot)
         self.plot.setLabel("left", "ground-truth well")
         self.plot.setLabel("bottom", "assigned well")
         self.plot.invertY(True)
@@ -190,19 +169,7 @@ class ConfusionMatrixView(pg.GraphicsLayoutWidget):
         self._texts: list[pg.TextItem] = []
         self._strips: list[pg.BarGraphItem] = []
         self._matrix = np.zeros((0, 0))
-        for signal in (comparison.sigScoresChanged, comparison.sigMethodsChanged, comparison.sigCurrentChanged,
-                       comparison.sigLabelChanged, comparison.sigDatasetChanged):
-            signal.connect(self.refresh)
-        self.refresh()
-
-    def resizeEvent(self, ev):
-        super().resizeEvent(ev)
-        if not self.closed:
-            QTimer.singleShot(0, self, self.refresh)
-
-    def showEvent(self, ev):
-        super().showEvent(ev)
-        QTimer.singleShot(0, self, self.refresh)
+        self._follow_model()
 
     def shown_matrix(self) -> np.ndarray:
         """(W, W) percentages drawn: row = ground-truth well, column = assigned well."""

@@ -23,17 +23,17 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from gui.widgets.palette import well_colour
 from engine.scoring.recovered_landscape import compare_wells
 from gui.model.document import ENERGY_UNITS
-from gui.widgets.figure_export import ask_and_export, export_figure
+from gui.widgets.figure_export import export_figure
 from gui.comparison.point_panel import centre_font, centre_text_colour
-from gui.comparison.recall_chart import elide, fit_canvas
+from gui.comparison.chart_style import AXIS_PEN, elide, fit_canvas, style_plot
+from gui.comparison.tool_buttons import export_figure_button
 
 COLOUR_MAP = "viridis"
-AXIS_PEN = "#303030"
 TRUTH_SOURCES = ("sampled", "designed")
 
 
@@ -72,13 +72,9 @@ class RecoveredLandscapeView(QWidget):
         self.unit_combo.currentTextChanged.connect(self.doc.set_energy_unit)
         bar.addWidget(self.unit_combo)
         bar.addStretch(1)
-        export = QToolButton()
-        export.setText("Export figure…")
-        export.setToolTip("Save this figure as PNG or SVG")
-        export.clicked.connect(lambda: ask_and_export(self, self.plots, "recovered_landscapes"))
-        bar.addWidget(export)
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setBackground("w")
+        bar.addWidget(export_figure_button(self, self.plots, "recovered_landscapes", self.comparison))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
@@ -185,11 +181,7 @@ class RecoveredLandscapeView(QWidget):
                 "cc1 (°)", "cc2 (°)", centres, wells)
 
     def _draw_panel(self, plot, title, g, extent, x_label, y_label, centres, wells) -> pg.ImageItem:
-        plot.setMenuEnabled(False)
-        plot.hideButtons()
-        for name in ("left", "bottom"):
-            plot.getAxis(name).setPen(AXIS_PEN)
-            plot.getAxis(name).setTextPen(AXIS_PEN)
+        style_plot(plot)
         plot.setTitle(title, color=AXIS_PEN)
         plot.titleLabel.setMinimumWidth(0)  # a long name must not widen the panel off screen
         if x_label == "cc1 (°)" and y_label == "cc2 (°)":

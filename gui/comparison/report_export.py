@@ -15,29 +15,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QFileDialog
 
 from engine.scoring.comparison import write_report_job
+from gui.comparison.export_job import ExportJob
 from gui.comparison.report_figures import write_report_figures
 from gui.widgets.figure_export import dialog_folder, remember_folder
-from gui.widgets.jobs import JobRunner
 
 
-class ReportExport(QObject):
+class ReportExport(ExportJob):
     """See the module docstring; ``parent`` (a widget) owns the dialogs and warnings.
 
     Signals: sigStatusMessage(str).
     """
 
-    sigStatusMessage = Signal(str)
+    WARNING_TITLE = "Cannot export the report"
 
     def __init__(self, comparison, parent):
-        super().__init__(parent)
-        self.comparison = comparison
-        self.runner = JobRunner(self)
-        self.runner.sigFinished.connect(self._written)
-        self.runner.sigErrored.connect(self._warn)
+        super().__init__(comparison, parent)
         self._folder: Path | None = None
         self._files: list[Path] | None = None
 
@@ -76,10 +72,3 @@ class ReportExport(QObject):
             QApplication.restoreOverrideCursor()
         self._files = written
         self.sigStatusMessage.emit(f"Wrote {len(written)} files to {folder}")
-
-    def _warn(self, message: str) -> None:
-        QMessageBox.warning(self.parent(), "Cannot export the report", message)
-
-    def shutdown(self) -> None:
-        """Stop a report being written (application exit)."""
-        self.runner.shutdown()

@@ -16,31 +16,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog
 
+from gui.comparison.export_job import ExportJob
 from gui.comparison.selection import SelectionError, write_indices, write_star_subset
 from gui.widgets.figure_export import remember_folder, start_path
-from gui.widgets.jobs import JobRunner
 
 FILTERS = {".txt": "Text, one index a line (*.txt)", ".npy": "NumPy array (*.npy)",
            ".star": "RELION STAR (*.star)"}
 
 
-class SelectionExport(QObject):
+class SelectionExport(ExportJob):
     """See the module docstring; ``parent`` (a widget) owns the dialogs and warnings.
 
     Signals: sigStatusMessage(str).
     """
 
-    sigStatusMessage = Signal(str)
+    WARNING_TITLE = "Cannot export selection"
 
     def __init__(self, comparison, parent):
-        super().__init__(parent)
-        self.comparison = comparison
-        self.runner = JobRunner(self)
-        self.runner.sigFinished.connect(self._written)
-        self.runner.sigErrored.connect(self._warn)
+        super().__init__(comparison, parent)
         self._count = 0
 
     def export(self, path) -> Path | None:
@@ -75,10 +70,3 @@ class SelectionExport(QObject):
 
     def _written(self, path) -> None:
         self.sigStatusMessage.emit(f"Wrote {self._count:,} particles to {path}")
-
-    def _warn(self, message: str) -> None:
-        QMessageBox.warning(self.parent(), "Cannot export selection", message)
-
-    def shutdown(self) -> None:
-        """Stop a STAR subset being written (application exit)."""
-        self.runner.shutdown()

@@ -1,5 +1,8 @@
 """Small datasets and method outputs on disk for the Comparison tab's tests.
 
+``dataset_and_outputs(root, n, seed)`` writes both under ``root`` and returns
+``(folder, npy, pkl, gt)``, what the test modules' ``files`` fixtures hold.
+
 ``make_dataset(folder)`` writes what the simulator writes that the comparison reads: a
 ground_truth.npz (engine.formats.dataset.synthetic_ground_truth), landscape.json and a RELION 3.1
 particles.star (optics + particles blocks, rlnImageName in dataset order). ``make_outputs``
@@ -71,3 +74,11 @@ def make_outputs(folder, gt):
         pickle.dump(z, fh)
         pickle.dump(np.zeros_like(z), fh)
     return npy, pkl
+
+
+def dataset_and_outputs(root, n: int = 6000, seed: int = 3):
+    """A dataset in ``root/ds`` and its two method outputs in ``root/outputs``:
+    (dataset folder, .npy path, z.pkl path, ground truth)."""
+    folder, gt, _ = make_dataset(root / "ds", n=n, seed=seed)
+    npy, pkl = make_outputs(root / "outputs", gt)
+    return folder, npy, pkl, gt

@@ -4,7 +4,7 @@ files without changing anything."""
 import numpy as np
 import pytest
 
-from comparison_data import make_dataset, make_outputs, noisy_truth
+from comparison_data import dataset_and_outputs, noisy_truth
 from engine.scoring.comparison import core_mask
 from engine.formats.dataset import load_dataset
 from engine.formats.loaders import load_output
@@ -15,10 +15,7 @@ from gui.comparison.comparison_model import ComparisonModel
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    root = tmp_path_factory.mktemp("comparison")
-    folder, gt, land = make_dataset(root / "ds", n=6000)
-    npy, pkl = make_outputs(root / "outputs", gt)
-    return folder, npy, pkl, gt
+    return dataset_and_outputs(tmp_path_factory.mktemp("comparison"), n=6000)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit
 
-from comparison_data import make_dataset, make_outputs, noisy_truth
+from comparison_data import dataset_and_outputs, make_dataset, noisy_truth
 from engine.scoring.comparison import core_mask
 from engine.formats.dataset import load_dataset
 from engine.formats.loaders import load_output
@@ -26,10 +26,7 @@ import gui.widgets.jobs as jobs
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tab")
-    folder, gt, _ = make_dataset(root / "ds", n=6000, seed=11)
-    npy, pkl = make_outputs(root / "outputs", gt)
-    return folder, npy, pkl, gt
+    return dataset_and_outputs(tmp_path_factory.mktemp("tab"), n=6000, seed=11)
 
 
 def drop(widget, paths):
@@ -286,13 +283,7 @@ def test_recall_chart_and_confusion_fit_a_narrow_pane_on_screen_and_in_export(ta
         tab.model.add_output(npy, label=f"a method with a very long descriptive name, attempt number {k + 1}")
     assert tab.model.wait_idle() and len(tab.model.methods) == 5
     tab.model.set_current(4)
-    chart = tab.recall_chart
-    chart.setParent(None)
-    qtbot.addWidget(chart)
-    chart.resize(504, 340)
-    chart.show()
-    qtbot.wait(50)
-    chart.refresh()
+    chart = in_own_window(qtbot, tab.recall_chart, 504, 340)
     vb = chart.plot.getViewBox()
     (x0, x1), _ = vb.viewRange()
     assert x0 < 0 and x1 > 11  # all 12 wells (positions 0..11)
@@ -305,13 +296,7 @@ def test_recall_chart_and_confusion_fit_a_narrow_pane_on_screen_and_in_export(ta
     labels = [label for _, label in chart.legend.items]
     assert len(labels) == 5 and all("…" in label.text for label in labels if "long" in label.text)
     assert all(label.sceneBoundingRect().right() <= chart.viewport().width() + 1 for label in labels)
-    confusion = tab.confusion
-    confusion.setParent(None)
-    qtbot.addWidget(confusion)
-    confusion.resize(504, 360)
-    confusion.show()
-    qtbot.wait(50)
-    confusion.refresh()
+    confusion = in_own_window(qtbot, tab.confusion, 504, 360)
     assert "…" in confusion.plot.titleLabel.text
     # The resize reaches the widget over a few event-loop passes, and each one refreshes it
     # (resizeEvent); once the size has settled, the matrix fits the pane.
@@ -319,6 +304,17 @@ def test_recall_chart_and_confusion_fit_a_narrow_pane_on_screen_and_in_export(ta
         confusion.refresh()
         return confusion.ci.geometry().width() <= confusion.viewport().width() + 1
     qtbot.waitUntil(fits, timeout=3000)
+
+
+def in_own_window(qtbot, chart, width_px: int, height_px: int):
+    """``chart`` taken out of the tab into a window of its own of that size, refreshed."""
+    chart.setParent(None)
+    qtbot.addWidget(chart)
+    chart.resize(width_px, height_px)
+    chart.show()
+    qtbot.wait(50)
+    chart.refresh()
+    return chart
 
 
 def pg_point(x, y):

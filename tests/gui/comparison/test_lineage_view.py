@@ -8,7 +8,7 @@ from PySide6.QtGui import QColor, QImage
 from PySide6.QtTest import QTest
 
 import pyqtgraph as pg
-from comparison_data import make_dataset, make_outputs
+from comparison_data import dataset_and_outputs
 from gui.widgets.palette import well_colour
 from gui.comparison.comparison_model import ComparisonModel
 from gui.comparison.lineage_view import LineageView
@@ -19,8 +19,7 @@ from gui.comparison.point_cloud import PointCloudLayer
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("lineage")
-    folder, gt, _ = make_dataset(root / "ds", n=5000, seed=5)
-    npy, pkl = make_outputs(root / "outputs", gt)
+    folder, npy, pkl, gt = dataset_and_outputs(root, n=5000, seed=5)
     one_d = root / "outputs" / "one_dim.npy"
     np.save(one_d, gt.cc1_deg + np.random.default_rng(2).normal(0, 1, len(gt)))
     return folder, npy, pkl, one_d, gt
@@ -138,6 +137,14 @@ def three_clusters(n_per=30_000, seed=0):
     return xy, codes, centres
 
 
+def layer_of(plot, xy, codes, scatter_limit: int, x_range=(-10, 10), y_range=(-5, 11)) -> PointCloudLayer:
+    """A point cloud layer in ``plot`` over that view range, holding ``xy`` coloured by ``codes``."""
+    layer = PointCloudLayer(plot, COLOUR_TABLE, n_background=2, scatter_limit=scatter_limit)
+    plot.setRange(xRange=x_range, yRange=y_range, padding=0)
+    layer.set_points(xy, codes)
+    return layer
+
+
 def image_colour_at(layer, x, y):
     """RGBA of the aggregated image at data point (x, y)."""
     rect = layer.image.mapRectToParent(layer.image.boundingRect())
@@ -151,9 +158,7 @@ def image_colour_at(layer, x, y):
 def test_many_points_become_an_image_in_the_well_colours(canvas, qtbot):
     widget, plot = canvas
     xy, codes, centres = three_clusters()
-    layer = PointCloudLayer(plot, COLOUR_TABLE, n_background=2, scatter_limit=10_000)
-    plot.setRange(xRange=(-10, 10), yRange=(-5, 11), padding=0)
-    layer.set_points(xy, codes)
+    layer = layer_of(plot, xy, codes, scatter_limit=10_000)
     assert layer.mode == "image" and layer.image.isVisible()
     assert not any(s.isVisible() for s in layer._scatters)
     # the image holds every point once, at screen resolution over the padded view
@@ -172,9 +177,7 @@ def test_mean_and_dominant_colours_and_the_foreground_tier(canvas):
     xy = np.zeros((3 * n, 2)) + [1.0, 1.0]   # all in one pixel
     codes = np.repeat([CODE_FIRST_WELL, CODE_FIRST_WELL + 1, 0], n).astype(np.uint8)
     codes[:n // 2] = CODE_FIRST_WELL + 1     # well 2 is the majority of the foreground
-    layer = PointCloudLayer(plot, COLOUR_TABLE, n_background=2, scatter_limit=100)
-    plot.setRange(xRange=(0, 2), yRange=(0, 2), padding=0)
-    layer.set_points(xy, codes)
+    layer = layer_of(plot, xy, codes, scatter_limit=100, x_range=(0, 2), y_range=(0, 2))
     mean = image_colour_at(layer, 1.0, 1.0)[:3].astype(float)
     c1, c2 = (np.array(QColor(well_colour(w)).getRgb()[:3], float) for w in (1, 2))
     np.testing.assert_allclose(mean, 0.25 * c1 + 0.75 * c2, atol=1.5)  # the dimmed grey tier is below
@@ -185,9 +188,7 @@ def test_mean_and_dominant_colours_and_the_foreground_tier(canvas):
 def test_pan_and_zoom_redraw_for_the_new_range_after_a_pause(canvas, qtbot):
     widget, plot = canvas
     xy, codes, centres = three_clusters()
-    layer = PointCloudLayer(plot, COLOUR_TABLE, n_background=2, scatter_limit=5_000)
-    plot.setRange(xRange=(-10, 10), yRange=(-5, 11), padding=0)
-    layer.set_points(xy, codes)
+    layer = layer_of(plot, xy, codes, scatter_limit=5_000)
     first = layer.image.mapRectToParent(layer.image.boundingRect())
     with qtbot.waitSignal(layer.sigRendered, timeout=2000):
         plot.setRange(xRange=(20, 40), yRange=(-5, 11), padding=0)   # pan to an empty region

@@ -10,7 +10,7 @@ from PySide6.QtGui import QMouseEvent, QPolygonF
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from comparison_data import make_dataset, make_outputs
+from comparison_data import dataset_and_outputs
 from gui.comparison.comparison_model import ComparisonModel
 from gui.comparison.lineage_view import LineageView
 from gui.comparison.point_panel import CODE_DIMMED
@@ -59,10 +59,7 @@ def test_selection_model_modes():
 # --- real gestures in the lineage view -----------------------------------------------------------
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    root = tmp_path_factory.mktemp("selection")
-    folder, gt, _ = make_dataset(root / "ds", n=5000, seed=8)
-    npy, pkl = make_outputs(root / "outputs", gt)
-    return folder, npy, pkl, gt
+    return dataset_and_outputs(tmp_path_factory.mktemp("selection"), n=5000, seed=8)
 
 
 @pytest.fixture
