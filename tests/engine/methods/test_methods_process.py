@@ -1,7 +1,6 @@
 """Local steps for real: small Python child scripts print progress, fail, ignore SIGTERM, spawn
 grandchildren; a job's finished steps are stamped and skipped when it runs again."""
 import json
-import os
 import sys
 import textwrap
 import time

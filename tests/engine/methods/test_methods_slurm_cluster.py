@@ -28,7 +28,7 @@ def alive(pid: int) -> bool:
         return False
 
 
-def fast_runner(tmp_path, **settings) -> SlurmRunner:
+def fast_runner(**settings) -> SlurmRunner:
     return SlurmRunner(SlurmSettings(poll_interval_s=0.2, **settings))
 
 
@@ -49,7 +49,7 @@ def test_progress_lines_from_a_slurm_job(slurm_cluster, tmp_path):
     job = tmp_path / "job"
     step = Step("count", argv, parser=EPOCH_PARSER, resources=SMALL)
     reports, lines = [], []
-    runner = fast_runner(tmp_path, partition=slurm_cluster.partition, template_path=template)
+    runner = fast_runner(partition=slurm_cluster.partition, template_path=template)
     result = run_steps([step], job, runner=runner, progress=reports.append, log=lines.append)
     assert result.status == "complete"
     done = result.steps[0]
@@ -75,7 +75,7 @@ def test_a_failed_slurm_job_reports_state_and_error_lines(slurm_cluster, tmp_pat
         sys.exit(3)
     """)
     with pytest.raises(StepError) as caught:
-        run_steps([Step("refine", argv, resources=SMALL)], tmp_path / "job", runner=fast_runner(tmp_path))
+        run_steps([Step("refine", argv, resources=SMALL)], tmp_path / "job", runner=fast_runner())
     message = str(caught.value)
     assert message.startswith("step 'refine' failed on SLURM (job ")
     assert "FAILED, exit code 3, reason NonZeroExitCode" in message
@@ -96,7 +96,7 @@ def test_a_cancelled_slurm_job_ends_with_all_its_processes(slurm_cluster, tmp_pa
     """)
     t0 = time.monotonic()
     result = run_steps([Step("long", argv, parser=EPOCH_PARSER, resources=SMALL)], tmp_path / "job",
-                       runner=fast_runner(tmp_path), should_stop=pids.exists)
+                       runner=fast_runner(), should_stop=pids.exists)
     assert result.status == "cancelled" and time.monotonic() - t0 < 30
     job_id = result.steps[0].job_id
     child, grandchild = json.loads(pids.read_text())
