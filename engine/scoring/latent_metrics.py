@@ -276,30 +276,38 @@ def _overlap_counts(a: np.ndarray, b: np.ndarray, k_max: int) -> np.ndarray:
 
 
 def _neighbours(tree: cKDTree, x: np.ndarray, rows: np.ndarray, k_max: int) -> np.ndarray:
-    """(len(rows), k_max) int64: each row's k_max nearest other points, by (distance, index).
-
-    The tree's order among equal distances is unspecified, so each list is re-sorted; a list is
-    exact when its k_max-th distance is below the last one the tree returned (every point at
-    most that far is then in it). Where a tie straddles the end, the row is redone from every
-    point within that distance."""
+    """(len(rows), k_max) int64: each row's k_max nearest other points, by (distance, index)."""
     want = min(k_max + 2, len(x))
     dist, index = tree.query(x[rows], k=want, workers=-1)
+    near = index[:, 1:k_max + 1].copy()
+    # The tree's order among equal distances is unspecified; without any equal pair in a row
+    # (continuous data: every row) self is first and the order is already (distance, index).
+    tied = np.flatnonzero((dist[:, 1:] == dist[:, :-1]).any(axis=1))
+    if tied.size:
+        near[tied] = _neighbours_with_ties(tree, x, rows[tied], dist[tied], index[tied], k_max)
+    return near
+
+
+def _neighbours_with_ties(tree: cKDTree, x: np.ndarray, rows: np.ndarray, dist: np.ndarray,
+                          index: np.ndarray, k_max: int) -> np.ndarray:
+    """``_neighbours`` for rows with equal distances: re-sort each list by (distance, index) and
+    drop self. A list is exact when its k_max-th distance is below the last one the tree
+    returned (every point at most that far is then in it); where a tie straddles the end (or
+    so many duplicates that self was left out) the row is redone from every point that near."""
+    want = dist.shape[1]
     order = np.lexsort((index, dist), axis=-1)
     dist = np.take_along_axis(dist, order, axis=-1)
     index = np.take_along_axis(index, order, axis=-1)
     is_self = index == rows[:, None]
     has_self = is_self.any(axis=1)
-    # Drop self where present, else the last entry, to keep want - 1 per row.
-    drop = np.where(has_self, is_self.argmax(axis=1), want - 1)
+    # drop self where present, else the last entry, to keep want - 1 per row
     keep = np.ones_like(is_self)
-    keep[np.arange(len(rows)), drop] = False
+    keep[np.arange(len(rows)), np.where(has_self, is_self.argmax(axis=1), want - 1)] = False
     dist = dist[keep].reshape(len(rows), want - 1)
-    index = index[keep].reshape(len(rows), want - 1)
-    near = index[:, :k_max].copy()
+    near = index[keep].reshape(len(rows), want - 1)[:, :k_max]
     if want == len(x):  # the tree returned every point: each list is complete
         return near
-    straddled = ~has_self | (dist[:, k_max - 1] >= dist[:, -1])
-    for r in np.flatnonzero(straddled):
+    for r in np.flatnonzero(~has_self | (dist[:, k_max - 1] >= dist[:, -1])):
         near[r] = _neighbours_exact(tree, x, rows[r], dist[r, k_max - 1], k_max)
     return near
 
