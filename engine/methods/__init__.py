@@ -18,7 +18,7 @@ __all__, __getattr__ = lazy_exports(__name__, {
     "process": ["Step", "StepResources", "StepResult", "JobResult", "StepError", "StepRunner", "LocalRunner",
                 "run_steps", "command_line", "is_stamped", "write_stamp", "stamp_path", "log_path",
                 "end_process_group"],
-    "progress": ["ProgressParser", "ProgressTracker", "StepProgress", "LineSplitter", "eta_s", "EPOCH_PARSER",
+    "progress": ["ProgressParser", "LineParser", "ProgressTracker", "StepProgress", "LineSplitter", "eta_s", "EPOCH_PARSER",
                  "ITERATION_PARSER", "PERCENT_PARSER"],
     "tools": ["ToolRequirement", "FoundTool", "ToolMissingError", "require_tool", "parse_version",
               "version_at_least"],

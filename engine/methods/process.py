@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Protocol
 
 from engine.atomic_files import write_text_atomic
-from engine.methods.progress import LineSplitter, ProgressParser, ProgressTracker
+from engine.methods.progress import LineParser, LineSplitter, ProgressTracker
 
 TAIL_LINES = 20            # lines of a failed step's log quoted in its error
 STAMP_FORMAT_VERSION = 1
@@ -93,14 +93,14 @@ class Step:
     name: unique within the job, used for file names (letters, digits, ``_.-``); argv: the
     command, argv[0] looked up on PATH; cwd: working folder, relative to the job folder (None:
     the job folder itself); env: variables added to the environment (a mapping, kept as
-    ordered pairs); parser: reads the fraction done from the tool's lines; resources: for a
-    scheduler."""
+    ordered pairs); parser: reads the fraction done from the tool's lines (a LineParser);
+    resources: for a scheduler."""
 
     name: str
     argv: tuple[str, ...]
     cwd: Path | None = None
     env: tuple[tuple[str, str], ...] = ()
-    parser: ProgressParser | None = None
+    parser: LineParser | None = None
     resources: StepResources = field(default_factory=StepResources)
 
     def __post_init__(self):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 _END_OF_LINE = re.compile(rb"\r\n|\r|\n")
 
@@ -48,6 +49,12 @@ class StepProgress:
     def overall_fraction(self) -> float:
         """Fraction of the whole job done, each step weighing the same."""
         return (self.index + (self.fraction or 0.0)) / max(self.count, 1)
+
+
+class LineParser(Protocol):
+    """What a tracker asks of a parser: the fraction done a line says, or None."""
+
+    def fraction(self, line: str) -> float | None: ...
 
 
 def eta_s(elapsed_s: float, fraction: float) -> float | None:
@@ -109,13 +116,14 @@ PERCENT_PARSER = ProgressParser(r"(?P<percent>\d+(?:\.\d+)?)\s*%")
 
 
 class ProgressTracker:
-    """Feeds a step's lines to its parser and reports growing fractions to ``progress``.
+    """Feeds a step's lines to its parser (a :class:`LineParser`: a ProgressParser, or a
+    method's own that keeps state between lines) and reports growing fractions to ``progress``.
 
     The fraction never goes back (a tool that restarts a count in a second phase does not
     move the bar backwards); ``restart_clock()`` starts the ETA clock again (a SLURM job
     that waited in the queue starts counting when it runs)."""
 
-    def __init__(self, step: str, parser: ProgressParser | None, progress=None, clock=time.monotonic):
+    def __init__(self, step: str, parser: LineParser | None, progress=None, clock=time.monotonic):
         self.step, self.parser, self.progress, self.clock = step, parser, progress, clock
         self.fraction: float | None = None
         self.state = "starting"
