@@ -239,7 +239,7 @@ class SlurmRunner:
                             shlex.join(step.argv)) from exc
         if log is not None:
             log(f"submitted SLURM job {job_id}: {script}")
-        watch = _JobWatch(job_id, self.settings, tracker, (FileTail(out), FileTail(err)), log)
+        watch = _JobWatch(step, job_id, self.settings, tracker, (FileTail(out), FileTail(err)), log)
         t0 = time.monotonic()
         try:
             final = watch.until_done(should_stop)
@@ -264,8 +264,9 @@ class SlurmRunner:
 class _JobWatch:
     """Polls one submitted job: its queue state, its output files, and cancel requests."""
 
-    def __init__(self, job_id: str, settings: SlurmSettings, tracker: ProgressTracker, tails, log):
-        self.job_id, self.settings, self.tracker, self.tails, self.log = job_id, settings, tracker, tails, log
+    def __init__(self, step: Step, job_id: str, settings: SlurmSettings, tracker: ProgressTracker, tails, log):
+        self.step, self.job_id, self.settings, self.tracker, self.tails, self.log = (step, job_id, settings, tracker,
+                                                                                     tails, log)
         self.last_out: deque[str] = deque(maxlen=TAIL_LINES)
         self.last_err: deque[str] = deque(maxlen=TAIL_LINES)
         self.cancelled = False
@@ -319,9 +320,12 @@ class _JobWatch:
             except _ControllerError as exc:
                 failing_since = failing_since or time.monotonic()
                 if time.monotonic() - failing_since > self.settings.controller_timeout_s:
-                    raise StepError(f"SLURM job {self.job_id}: the controller did not answer for "
-                                    f"{self.settings.controller_timeout_s:g} s ({exc})") from exc
-                now_state = state
+                    what = (f"lost SLURM job {self.job_id}: the controller did not answer for "
+                            f"{self.settings.controller_timeout_s:g} s ({exc})")
+                    raise StepError(failure_message(self.step, what, None, ()), self.step.name,
+                                    shlex.join(self.step.argv)) from exc
+                self._wait(should_stop)
+                continue  # no answer is not "left the queue"
             if now_state is None:
                 break
             if now_state != state:

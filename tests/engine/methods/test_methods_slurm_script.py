@@ -1,8 +1,12 @@
-"""The SLURM side that needs no cluster: the exact sbatch script, and parsing sbatch / scontrol output."""
+"""The SLURM side that needs no cluster: the exact sbatch script, parsing sbatch / scontrol output,
+and (with stand-in commands) a controller that is busy or gone."""
+import os
+
 import pytest
 
-from engine.methods.process import Step, StepResources
+from engine.methods.process import Step, StepError, StepResources
 from engine.methods.slurm import FinalState, SlurmRunner, SlurmSettings, parse_job_id, parse_scontrol_job, sbatch_script
+from engine.methods.tools import ToolMissingError
 
 # scontrol show job -o, as Debian 12's slurm-wlm 22.05 prints it for a job that exited with 3
 SCONTROL_FAILED = (
@@ -85,3 +89,40 @@ def test_scontrol_final_state():
     assert final.describe() == "FAILED, exit code 3, reason NonZeroExitCode"
     assert parse_scontrol_job("JobId=2 JobState=CANCELLED Reason=None ExitCode=0:15").describe() == \
         "CANCELLED, signal 15"
+
+
+def fake_slurm(folder, squeue_body: str, scontrol_out: str = "JobId=7 JobState=COMPLETED Reason=None ExitCode=0:0"):
+    """sbatch / squeue / scontrol / scancel stand-ins on PATH, for what a real cluster rarely does."""
+    bin_dir = folder / "bin"
+    bin_dir.mkdir()
+    bodies = {"sbatch": 'case "$1" in --version) echo "slurm 22.05.8";; *) echo "7";; esac',
+              "squeue": squeue_body, "scontrol": f"echo '{scontrol_out}'", "scancel": "true"}
+    for name, body in bodies.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    return bin_dir
+
+
+def test_a_busy_controller_is_waited_for(tmp_path, monkeypatch):
+    # squeue fails twice (controller busy), then the job has left the queue
+    count = tmp_path / "count"
+    bin_dir = fake_slurm(tmp_path, f'echo x >> {count}; [ $(wc -l < {count}) -gt 2 ] && exit 0; '
+                                   'echo "slurm_load_jobs error: Socket timed out on send/recv operation" >&2; exit 1')
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    runner = SlurmRunner(SlurmSettings(poll_interval_s=0.05, controller_timeout_s=30))
+    result = runner.run(Step("x", ["true"]), tmp_path / "job")
+    assert (result.status, result.job_id) == ("complete", "7")
+
+
+def test_a_controller_that_never_answers_fails_the_step(tmp_path, monkeypatch):
+    bin_dir = fake_slurm(tmp_path, 'echo "slurm_load_jobs error: Unable to contact slurm controller" >&2; exit 1')
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    runner = SlurmRunner(SlurmSettings(poll_interval_s=0.05, controller_timeout_s=0.3))
+    with pytest.raises(StepError, match="step 'x' lost SLURM job 7: the controller did not answer .*Unable to contact"):
+        runner.run(Step("x", ["true"]), tmp_path / "job")
+
+
+def test_without_slurm_commands_the_message_says_how_to_get_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolMissingError, match="sbatch was not found on PATH. Install it: .*slurm-client"):
+        SlurmRunner().run(Step("x", ["true"]), tmp_path / "job")
