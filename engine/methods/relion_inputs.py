@@ -1,4 +1,5 @@
-"""Inputs of a RELION multibody run made from an elbench dataset's own maps and landscape.
+"""Inputs of a RELION multibody run made from an elbench dataset's own maps and landscape, and
+the files each step leaves for the next.
 
 A dataset folder (DESIGN.md section 5) holds ``maps/lsu.mrc`` and ``maps/ssu.mrc`` (the two
 bodies at rest, [z, y, x], box-centred origin), ``landscape.json`` and ``manifest.json``
@@ -20,6 +21,8 @@ bodies at rest, [z, y, x], box-centred origin), ``landscape.json`` and ``manifes
   only as ``_rlnBodySigmaOffsetAngst``: given the pre-3.1 ``_rlnBodySigmaOffset`` (pixels),
   3.1.3 drops the value, the offset prior becomes zero and the run dies late with
   ``ERROR!!! zero sum of weights....``.
+- :func:`last_optimiser`, :func:`refinement_outputs`: what a finished refinement left for the
+  next step (a continuation's optimiser, the data and model files of its end).
 
 Example::
 
@@ -32,19 +35,22 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from engine.landscape.model import Landscape
-from engine.structure.maps import read_map
+from engine.structure.maps import read_map, write_map
 from engine.structure.object_model import rotate_about_point, spline_coefficients
 from engine.structure.rotations import conformation_matrix
 
 MANIFEST_FILE = "manifest.json"
 LSU_MAP = "maps/lsu.mrc"
 SSU_MAP = "maps/ssu.mrc"
+SSU_ENVELOPE = "inputs/ssu_motion.mrc"   # job-relative, like every path RELION is given
+REFERENCE = "inputs/reference.mrc"
 # Density above this share of the maximum counts as "the object" for the particle circle,
 # as for the dataset's own SNR mask (engine.structure.object_model.EXTENT_LEVEL).
 OBJECT_LEVEL = 0.05
@@ -156,3 +162,68 @@ def bodies_star_text(mask_paths, sigma_angles_deg: float, sigma_offset_A: float)
             f"{ssu_mask} 1 {sigma_angles_deg:g} {sigma_offset_A:g}"]
     return "\n".join(["", "data_", "", "loop_", "_rlnBodyMaskName", "_rlnBodyRotateRelativeTo",
                       "_rlnBodySigmaAngles", "_rlnBodySigmaOffsetAngst", *rows, ""])
+
+
+def num(value: float) -> str:
+    """A number for a RELION command line: 6 significant digits, no trailing zeros."""
+    return f"{value:.6g}"
+
+
+def mask_create_argv(source: str, output: str, threshold: float, extend_px: int, soft_edge_px: int,
+                     apix_A: float, threads: int) -> list[str]:
+    """``relion_mask_create``: voxels of ``source`` above ``threshold`` (density units), grown
+    by ``extend_px``, then a raised-cosine edge ``soft_edge_px`` wide."""
+    return ["relion_mask_create", "--i", source, "--o", output, "--ini_threshold", num(threshold),
+            "--extend_inimask", str(extend_px), "--width_soft_edge", str(soft_edge_px), "--angpix", num(apix_A),
+            "--j", str(threads)]
+
+
+def reference_argv(lsu: str, ssu: str, lowpass_A: float, apix_A: float, output: str) -> list[str]:
+    """``relion_image_handler``: LSU + SSU at rest, low-passed to ``lowpass_A`` (one call: the
+    sum is made before the per-image filters run)."""
+    return ["relion_image_handler", "--i", lsu, "--add", ssu, "--lowpass", num(lowpass_A), "--angpix", num(apix_A),
+            "--o", output]
+
+
+def write_job_inputs(job_dir, dataset_dir, ssu_envelope: np.ndarray, apix_A: float, sigma_angles_deg: float,
+                     sigma_offset_A: float) -> None:
+    """Write into ``job_dir`` the SSU envelope map, ``bodies.star`` (naming the masks the mask
+    steps write) and a link ``particles`` to the dataset's stacks: RELION opens the relative
+    ``rlnImageName`` paths of ``particles.star`` from its working folder, the job folder."""
+    job, dataset = Path(job_dir), Path(dataset_dir)
+    write_map(job / SSU_ENVELOPE, ssu_envelope, apix_A)
+    (job / "masks").mkdir(parents=True, exist_ok=True)
+    text = bodies_star_text(("masks/lsu_mask.mrc", "masks/ssu_mask.mrc"), sigma_angles_deg, sigma_offset_A)
+    (job / "bodies.star").write_text(text, encoding="utf-8")
+    link, target = job / "particles", dataset / "particles"
+    if link.is_symlink() and link.resolve() != target.resolve():
+        link.unlink()
+    if not link.exists():
+        link.symlink_to(target, target_is_directory=True)
+
+
+_ITERATION_FILE = re.compile(r"_it(\d{3})_optimiser\.star\Z")
+
+
+def last_optimiser(job_dir, root: str) -> str | None:
+    """The job-relative ``ROOT_itNNN_optimiser.star`` of the highest NNN > 0, or None."""
+    folder, stem = (Path(job_dir) / root).parent, Path(root).name
+    found = [(int(m.group(1)), p.name) for p in folder.glob(f"{stem}_it*_optimiser.star")
+             if (m := _ITERATION_FILE.search(p.name)) and p.name.startswith(stem + "_it") and int(m.group(1)) > 0]
+    return f"{Path(root).parent}/{max(found)[1]}" if found else None
+
+
+def refinement_outputs(job_dir, root: str) -> tuple[str, str] | None:
+    """(data.star, model.star), job-relative, of a refinement: the final ``ROOT_data.star`` and
+    ``ROOT_model.star`` of a converged run, else those of its last iteration (a run stopped by
+    ``--auto_iter_max``); None when it wrote neither."""
+    job = Path(job_dir)
+    if (job / f"{root}_data.star").is_file() and (job / f"{root}_model.star").is_file():
+        return f"{root}_data.star", f"{root}_model.star"
+    optimiser = last_optimiser(job, root)
+    if optimiser is None:
+        return None
+    stem = optimiser[: -len("_optimiser.star")]
+    if (job / f"{stem}_data.star").is_file() and (job / f"{stem}_model.star").is_file():
+        return f"{stem}_data.star", f"{stem}_model.star"
+    return None

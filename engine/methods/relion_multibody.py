@@ -41,10 +41,12 @@ from pathlib import Path
 
 from engine.landscape.io import load_landscape
 from engine.methods.process import LocalRunner, Step, StepError, StepResources, command_line, is_stamped, run_steps
-from engine.methods.relion_inputs import (LSU_MAP, SSU_MAP, DatasetGeometry, bodies_star_text, motion_conformations,
-                                          particle_diameter_A, read_geometry, ssu_motion_envelope)
+from engine.methods.relion_inputs import (LSU_MAP, REFERENCE, SSU_ENVELOPE, SSU_MAP, DatasetGeometry, num,
+                                          mask_create_argv, motion_conformations, particle_diameter_A, read_geometry,
+                                          last_optimiser, reference_argv, refinement_outputs, ssu_motion_envelope,
+                                          write_job_inputs)
 from engine.methods.tools import ToolRequirement, require_tool
-from engine.structure.maps import read_map, write_map
+from engine.structure.maps import read_map
 
 INSTALL_HINT = "apt-get install relion openmpi-bin (Debian/Ubuntu), or build RELION 3.1+ (relion.readthedocs.io)"
 RELION_REFINE = ToolRequirement("relion_refine", minimum_version="3.1", version_args=("--version",),
@@ -58,6 +60,7 @@ CONSENSUS_ROOT = "Refine3D/run"
 MULTIBODY_ROOT = "MultiBody/run"
 FLEX_ROOT = "MultiBody/analyse"
 PROJECTIONS_SUFFIX = "_projections_along_eigenvectors_all_particles.txt"
+_NOT_MESSAGE = ("===", "---", "[", "in:", "RELION version", "exiting with an error")
 TYPICAL_ITERATIONS = 12  # an auto-refine from good poses: the fixture's consensus took 11 + the final one
 
 
@@ -115,51 +118,59 @@ class RelionProgress:
     ``engine.methods.progress.ProgressTracker``, which asks only ``fraction(line)``).
 
     ``Auto-refine: Iteration= N`` / ``Expectation iteration N`` start iteration N, so N - 1
-    are done; within an iteration the ETA bar (``  12/  27 sec .......~~(,_,">``, one dot per
-    60th of the particles, from RELION's progress_bar) adds its share. ``iterations``: the
-    expected count (``--auto_iter_max``, or TYPICAL_ITERATIONS; the last counts as the final
-    join). The fraction stays below 1 until the step ends: auto-refine decides when it stops."""
+    are done; the ETA bar of its expectation (``  12/  27 sec .......~~(,_,">``, one dot per
+    60th of the particles, RELION's progress_bar) adds its share. The other bars (noise
+    spectra, maximization) are short and restart at zero, so they are not counted.
+    ``iterations``: the expected count (``--auto_iter_max``, else TYPICAL_ITERATIONS; the last
+    is the final join). The fraction stays below 1 until the step ends: auto-refine decides
+    when it stops."""
 
-    _ITERATION = re.compile(r"(?:Auto-refine: Iteration=|Expectation iteration)\s*(\d+)")
+    _ITERATION = re.compile(r"(Auto-refine: Iteration=|Expectation iteration)\s*(\d+)")
     _BAR = re.compile(r"^\s*\d+(?:\.\d+)?/\s*\d+(?:\.\d+)? (?:sec|min|hrs) (\.*)~~\(,_,\">")
+    _BAR_START = "000/???"
     _LAST = "entering last iteration"
 
     def __init__(self, iterations: int | None = None):
         self.iterations = iterations or TYPICAL_ITERATIONS
-        self.done = 0
+        self.done, self.in_expectation = 0, False
 
     def fraction(self, line: str) -> float | None:
-        if self._LAST in line:
-            self.done = max(self.done, self.iterations - 1)
-            return self._share(0.0)
         match = self._ITERATION.search(line)
         if match:
-            self.done = max(int(match.group(1)) - 1, 0)
+            self.done = max(int(match.group(2)) - 1, 0)
+            self.in_expectation = match.group(1).startswith("Expectation")
             return self._share(0.0)
         match = self._BAR.search(line)
-        return self._share(len(match.group(1)) / 60.0) if match else None
+        if match:
+            return self._share(len(match.group(1)) / 60.0) if self.in_expectation else None
+        if self._LAST in line:
+            self.done = max(self.done, self.iterations - 1)
+        if line.strip() and not line.lstrip().startswith(self._BAR_START):
+            self.in_expectation = False  # another phase of the iteration has begun
+        return None
 
     def _share(self, within: float) -> float:
         return min((min(self.done, self.iterations - 1) + within) / self.iterations, 0.99)
 
 
 def relion_error_lines(lines) -> tuple[str, ...]:
-    """RELION's last error block in a log: ``in: FILE, line N``, ``ERROR: `` and the message,
-    up to the backtrace (RELION 3.1 prints each error twice, around a backtrace); () if none."""
-    lines = list(lines)
-    starts = [i for i, line in enumerate(lines) if line.strip().startswith("ERROR")]
+    """RELION's last error in a log: where (``in: FILE, line N``), ``ERROR:`` and the message
+    lines after it (each rank prints its error around a backtrace, and Open MPI adds notices:
+    those are left out); () when the log holds no error."""
+    lines = [line.rstrip() for line in lines]
+    starts = [i for i, line in enumerate(lines) if line.lstrip().startswith("ERROR")]
     if not starts:
         return ()
     start = starts[-1]
-    while start > 0 and lines[start - 1].strip().startswith(("in:", "ERROR")):
+    while start > 0 and lines[start - 1].lstrip().startswith("ERROR"):  # "ERROR: " then "ERROR!!! ..."
         start -= 1
-    block = []
-    for line in lines[start:start + 12]:
-        if line.startswith(("===", "---")) or "MPI_ABORT" in line:
+    block = [lines[start].strip()]
+    for line in lines[start + 1:start + 12]:
+        if not line.strip() or line.lstrip().startswith(_NOT_MESSAGE):
             break
-        if line.strip():
-            block.append(line.rstrip())
-    return tuple(block)
+        block.append(line)
+    where = next((line for line in reversed(lines[:start]) if "in: " in line and ", line " in line), None)
+    return tuple(([f"in: {where.rsplit('in: ', 1)[1]}"] if where else []) + block)
 
 
 def available_cpus() -> int:
@@ -179,11 +190,7 @@ def multibody_offset_args(range_px: float, step_px: float, apix_A: float) -> lis
     twice in a multibody continuation (3dem/relion#1085, "Multibody refinement initial offset
     search parameters are multiplied by an extra factor of pixel size"), so 3 px at 5 A/px is
     given as 0.6 and its log reports the intended 15 A."""
-    return ["--offset_range", _num(range_px / apix_A), "--offset_step", _num(step_px / apix_A)]
-
-
-def _num(value: float) -> str:
-    return f"{value:.6g}"
+    return ["--offset_range", num(range_px / apix_A), "--offset_step", num(step_px / apix_A)]
 
 
 @dataclass(frozen=True)
@@ -225,30 +232,24 @@ class MultibodyPlan:
     def _iteration_cap(self) -> list[str]:
         return [] if self.options.max_iterations is None else ["--auto_iter_max", str(self.options.max_iterations)]
 
-    def _mask_step(self, name: str, source: str, threshold: float, extend_px: int) -> Step:
-        o = self.options
-        return Step(name, ["relion_mask_create", "--i", source, "--o", f"masks/{name[5:]}_mask.mrc",
-                           "--ini_threshold", _num(threshold), "--extend_inimask", str(extend_px),
-                           "--width_soft_edge", str(o.soft_edge_px), "--angpix", _num(self.geometry.apix_A),
-                           "--j", str(self.cpus)], cwd=self.job_dir)
-
     def input_steps(self) -> list[Step]:
         """Masks and reference (seconds)."""
-        o, apix = self.options, self.geometry.apix_A
-        return [self._mask_step("mask_lsu", str(self.dataset / LSU_MAP), self.lsu_threshold, o.lsu_extend_px),
-                self._mask_step("mask_ssu", "inputs/ssu_motion.mrc", self.ssu_threshold, o.ssu_extend_px),
-                Step("reference", ["relion_image_handler", "--i", str(self.dataset / LSU_MAP),
-                                   "--add", str(self.dataset / SSU_MAP), "--lowpass", _num(o.lowpass_A),
-                                   "--angpix", _num(apix), "--o", "inputs/reference.mrc"], cwd=self.job_dir)]
+        o, apix, lsu = self.options, self.geometry.apix_A, str(self.dataset / LSU_MAP)
+        return [Step("mask_lsu", mask_create_argv(lsu, "masks/lsu_mask.mrc", self.lsu_threshold, o.lsu_extend_px,
+                                                  o.soft_edge_px, apix, self.cpus), cwd=self.job_dir),
+                Step("mask_ssu", mask_create_argv(SSU_ENVELOPE, "masks/ssu_mask.mrc", self.ssu_threshold,
+                                                  o.ssu_extend_px, o.soft_edge_px, apix, self.cpus), cwd=self.job_dir),
+                Step("reference", reference_argv(lsu, str(self.dataset / SSU_MAP), o.lowpass_A, apix, REFERENCE),
+                     cwd=self.job_dir)]
 
     def consensus_step(self) -> Step:
         o = self.options
         argv = [*self._refine(), "--i", str(self.dataset / "particles.star"), "--o", CONSENSUS_ROOT,
-                "--auto_refine", "--split_random_halves", "--ref", "inputs/reference.mrc",
-                "--ini_high", _num(o.lowpass_A), "--particle_diameter", _num(self.particle_diameter_A),
+                "--auto_refine", "--split_random_halves", "--ref", REFERENCE,
+                "--ini_high", num(o.lowpass_A), "--particle_diameter", num(self.particle_diameter_A),
                 "--healpix_order", str(o.healpix_order), "--auto_local_healpix_order", str(o.healpix_order),
-                "--sigma_ang", _num(o.sigma_ang_deg), "--offset_range", _num(o.offset_range_px),
-                "--offset_step", _num(o.offset_step_px), "--ctf", "--flatten_solvent", "--zero_mask",
+                "--sigma_ang", num(o.sigma_ang_deg), "--offset_range", num(o.offset_range_px),
+                "--offset_step", num(o.offset_step_px), "--ctf", "--flatten_solvent", "--zero_mask",
                 "--norm", "--scale", "--oversampling", "1", "--pad", "2", "--low_resol_join_halves", "40",
                 "--pool", str(o.pool), "--dont_combine_weights_via_disc", "--j", "1", *self._iteration_cap()]
         return Step("consensus", argv, cwd=self.job_dir, env=self._refine_env(),
@@ -283,8 +284,8 @@ class MultibodyPlan:
     def command_lines(self) -> str:
         """The job as shell lines to copy (``--dry-run``), one per step."""
         lines = [f"# RELION multibody of {self.dataset} in {self.job_dir} ({self.cpus} CPUs, {self.ranks} ranks)",
-                 "# elbench writes inputs/ssu_motion.mrc (SSU envelope over its motion), bodies.star and "
-                 f"the link particles -> {self.dataset / 'particles'} first"]
+                 f"# elbench first writes {SSU_ENVELOPE} (the SSU over its motion), bodies.star and the link "
+                 f"particles -> {self.dataset / 'particles'}"]
         for step in self.steps():
             lines.append(f"# {step.name}")
             lines.append(command_line(step))
@@ -293,21 +294,11 @@ class MultibodyPlan:
         return "\n".join(lines) + "\n"
 
     def write_inputs(self) -> None:
-        """Write what elbench makes itself: the SSU envelope map, ``bodies.star`` and the link
-        that resolves the dataset's relative ``rlnImageName`` paths from the job folder."""
-        job = self.job_dir
-        write_map(job / "inputs" / "ssu_motion.mrc", self._ssu_envelope, self.geometry.apix_A)
-        (job / "masks").mkdir(parents=True, exist_ok=True)
-        text = bodies_star_text(("masks/lsu_mask.mrc", "masks/ssu_mask.mrc"), self.options.body_sigma_angles_deg,
-                                self.options.body_sigma_offset_A)
-        (job / "bodies.star").write_text(text, encoding="utf-8")
+        """Write what elbench makes itself (see relion_inputs.write_job_inputs)."""
+        write_job_inputs(self.job_dir, self.dataset, self._ssu_envelope, self.geometry.apix_A,
+                         self.options.body_sigma_angles_deg, self.options.body_sigma_offset_A)
         for folder in ("Refine3D", "MultiBody"):
-            (job / folder).mkdir(exist_ok=True)
-        link = job / "particles"
-        if link.is_symlink() and link.resolve() != (self.dataset / "particles").resolve():
-            link.unlink()
-        if not link.exists():
-            link.symlink_to(self.dataset / "particles", target_is_directory=True)
+            (self.job_dir / folder).mkdir(exist_ok=True)
 
 
 def plan_multibody(dataset_dir, job_dir=None, options: MultibodyOptions | None = None) -> MultibodyPlan:
@@ -325,33 +316,6 @@ def plan_multibody(dataset_dir, job_dir=None, options: MultibodyOptions | None =
     return MultibodyPlan(dataset, job, options, geometry, options.threshold_fraction * float(lsu.max()),
                          options.threshold_fraction * float(ssu.max()),
                          particle_diameter_A(lsu, envelope, geometry.apix_A), cpus, mpi_ranks(cpus), envelope)
-
-
-_ITERATION_FILE = re.compile(r"_it(\d{3})_optimiser\.star\Z")
-
-
-def last_optimiser(job_dir, root: str) -> str | None:
-    """The job-relative ``ROOT_itNNN_optimiser.star`` of the highest NNN > 0, or None."""
-    folder, stem = (Path(job_dir) / root).parent, Path(root).name
-    found = [(int(m.group(1)), p.name) for p in folder.glob(f"{stem}_it*_optimiser.star")
-             if (m := _ITERATION_FILE.search(p.name)) and p.name.startswith(stem + "_it") and int(m.group(1)) > 0]
-    return f"{Path(root).parent}/{max(found)[1]}" if found else None
-
-
-def refinement_outputs(job_dir, root: str) -> tuple[str, str] | None:
-    """(data.star, model.star), job-relative, of a refinement: the final ``ROOT_data.star`` and
-    ``ROOT_model.star`` of a converged run, else those of its last iteration (a run stopped by
-    ``--auto_iter_max``); None when it wrote neither."""
-    job = Path(job_dir)
-    if (job / f"{root}_data.star").is_file() and (job / f"{root}_model.star").is_file():
-        return f"{root}_data.star", f"{root}_model.star"
-    optimiser = last_optimiser(job, root)
-    if optimiser is None:
-        return None
-    stem = optimiser[: -len("_optimiser.star")]
-    if (job / f"{stem}_data.star").is_file() and (job / f"{stem}_model.star").is_file():
-        return f"{stem}_data.star", f"{stem}_model.star"
-    return None
 
 
 def require_relion(plan: MultibodyPlan | None = None) -> str:
@@ -403,7 +367,7 @@ def run_relion_multibody(plan: MultibodyPlan, runner=None, resume: bool = True, 
             job = run_steps(steps, plan.job_dir, runner=runner, resume=part_resume, progress=part_progress,
                             should_stop=should_stop, log=log)
         except StepError as exc:
-            raise _with_relion_error(exc) from exc
+            raise with_relion_error(exc) from exc
         results.extend(job.steps)
         if job.status != "complete":
             return MultibodyResult(job.status, tuple(results), plan.projections_path)
@@ -422,7 +386,7 @@ def _empty_folder(folder: Path) -> None:
     folder.mkdir(parents=True)
 
 
-def _with_relion_error(exc: StepError) -> StepError:
+def with_relion_error(exc: StepError) -> StepError:
     """The same failure, quoting RELION's error block instead of the log's last lines (with
     MPI these are mostly backtraces and Open MPI's abort notice)."""
     try:
