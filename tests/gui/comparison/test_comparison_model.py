@@ -167,3 +167,32 @@ def test_method_names_stay_unique_on_add_and_rename(model, files):
     assert model.methods[1].label == "noisy truth (4)" and model.methods[1].output.label == "noisy truth (4)"
     assert model.set_label(2, "PCA") and model.set_label(1, "noisy truth (2)")
     assert len({m.label for m in model.methods}) == 4
+
+
+def test_small_and_big_data_give_the_same_scores_and_signals(qtbot, files, monkeypatch):
+    """The same files and edits, one at a time, scored inline (the default for 6,000
+    particles) and in the background (JobRunner's threshold at 0): equal scores, the same
+    status lines and score updates in the same order."""
+    folder, npy, pkl, _ = files
+
+    def session(sync_limit_rows: int):
+        monkeypatch.setattr(jobs, "SYNC_LIMIT_ROWS", sync_limit_rows)
+        m = ComparisonModel()
+        seen = []
+        m.sigStatus.connect(lambda text: seen.append(text) if "%" not in text else None)  # progress is timed
+        m.sigScoresChanged.connect(lambda: seen.append("scores changed"))
+        for step in (lambda: m.open_dataset(folder), lambda: m.add_output(npy, label="noisy truth"),
+                     lambda: m.add_output(pkl), lambda: m.update_settings(dims=(0, 1, 2)),
+                     lambda: m.update_settings(core_only=True, wells={1, 2, 3})):
+            step()
+            assert m.wait_idle()
+        scores = [(e.label, e.error, None if e.scores is None else
+                   (e.scores.accuracy, e.scores.recall.tolist(), e.scores.confusion.tolist())) for e in m.methods]
+        m.shutdown()
+        return scores, seen
+
+    inline, background = session(jobs.SYNC_LIMIT_ROWS), session(0)
+    assert inline == background
+    scores, seen = inline
+    assert scores[0][2] is None and "dimension 2" in scores[0][1]  # the .npy has two dimensions
+    assert scores[1][2] is not None and "scores changed" in seen
