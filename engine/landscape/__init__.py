@@ -4,7 +4,7 @@ minimum-energy paths."""
 from engine.exports import lazy_exports
 
 __all__, __getattr__ = lazy_exports(__name__, {
-    "model": ["Landscape", "Well", "EnergyGrid", "kT_kcal", "BOLTZMANN_KCAL_PER_MOL_K"],
+    "model": ["Landscape", "Well", "EnergyGrid", "cells_along", "kT_kcal", "BOLTZMANN_KCAL_PER_MOL_K"],
     "io": ["LandscapeFileError", "load_landscape", "save_landscape", "landscape_from_dict", "landscape_to_dict"],
     "drag": ["DragGrid"],
     "basins": ["find_basins"],

@@ -127,6 +127,8 @@ class StructureTab(QWidget):
         """Read user maps in the job runner (Fourier-cropped to ``max_preview_box`` for
         display; the status line then says so); once they are on screen they are the
         document's object, with the pivot and axes they were loaded with."""
+        # the request says what to read; the document's object also takes the pivot (box
+        # centred) and the axes from the maps once they are read
         self._prepare(CurrentObject(maps=request), describe=partial(CurrentObject.from_loaded_maps, request))
 
     def open_load_maps_dialog(self) -> LoadMapsDialog:
