@@ -32,14 +32,17 @@ Example::
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.methods.process import JobResult, Step, StepResources, is_stamped, run_steps
 from engine.methods.progress import ProgressParser
-from engine.methods.tools import FoundTool, ToolRequirement, require_tool
+from engine.methods.tools import (VERSION_TIMEOUT_S, FoundTool, ToolMissingError, ToolRequirement, require_tool,
+                                  version_at_least)
 
 MINIMUM_VERSION = "3.5.0"          # 1-based epochs, --no-analysis
 # cryoDRGN's own README (recommended usage: "--zdim 8 -n 25"); the networks are the small
@@ -49,6 +52,7 @@ DEFAULT_EPOCHS = 25
 DEFAULT_NETWORK_DIM = 256
 DEFAULT_NETWORK_LAYERS = 3
 DEFAULT_BATCH_SIZE = 16            # cryoDRGN 4.x's default, stated so the argv says what ran
+DEFAULT_LOG_INTERVAL_IMAGES = 1000  # cryoDRGN's default: a batch line every 1000 images
 # Eager loading keeps the images and their Fourier transforms in memory (about twice the
 # stacks): above this, --lazy reads them from disk batch by batch
 LAZY_ABOVE_GB = 8.0
@@ -60,7 +64,8 @@ TRAIN_DIR = "train"
 class CryodrgnOptions:
     """cryoDRGN settings. zdim: latent dimensions; epochs: passes over the data; enc/dec
     dim x layers: hidden-layer width and count of the encoder / decoder MLPs; batch_size:
-    images per minibatch; seed: cryoDRGN's random seed; lazy: None decides from the size of
+    images per minibatch; seed: cryoDRGN's random seed; log_interval_images: a progress line
+    every this many images; lazy: None decides from the size of
     the stacks (LAZY_ABOVE_GB), True / False forces it; analyze: run ``cryodrgn analyze`` after
     training; resources: what a SLURM job asks for (a local run uses what the machine has)."""
 
@@ -72,12 +77,14 @@ class CryodrgnOptions:
     dec_layers: int = DEFAULT_NETWORK_LAYERS
     batch_size: int = DEFAULT_BATCH_SIZE
     seed: int = 0
+    log_interval_images: int = DEFAULT_LOG_INTERVAL_IMAGES
     lazy: bool | None = None
     analyze: bool = True
     resources: StepResources = field(default_factory=StepResources)
 
     def __post_init__(self):
-        for name in ("zdim", "epochs", "enc_dim", "enc_layers", "dec_dim", "dec_layers", "batch_size"):
+        for name in ("zdim", "epochs", "enc_dim", "enc_layers", "dec_dim", "dec_layers", "batch_size",
+                     "log_interval_images"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -122,6 +129,24 @@ class TrainProgressParser(ProgressParser):
         return min((int(match["done"]) - 1 + within) / epochs, 1.0)
 
 
+@dataclass(frozen=True)
+class AnalyzeProgressParser(ProgressParser):
+    """Fraction of ``cryodrgn analyze`` done, from the stage it announces (it prints no counts;
+    the fractions are its stages' share of a small run's time: volumes along the PCs, k-means
+    and its volumes, UMAP, plots)."""
+
+    pattern: str = r"(?P<done>Performing principal component analysis|K-means clustering|Running UMAP|Generating plots)"
+    total: float = 1.0
+
+    def fraction(self, line: str) -> float | None:
+        match = self._regex.search(line)
+        return None if match is None else ANALYZE_STAGES[match["done"]]
+
+
+ANALYZE_STAGES = {"Performing principal component analysis": 0.0, "K-means clustering": 0.3,
+                  "Running UMAP": 0.45, "Generating plots": 0.9}
+
+
 def install_command(python: str | Path | None = None) -> list[str]:
     """The pip command that installs cryoDRGN with the CPU build of PyTorch into the
     environment of ``python`` (default: the one running elbench)."""
@@ -133,19 +158,64 @@ def install_hint(python: str | Path | None = None) -> str:
             "CPU build of PyTorch: a plain 'torch' pulls a CUDA build of several GB, which a GPU node wants)")
 
 
-def requirement(executable: str | Path | None = None) -> ToolRequirement:
-    """The ``cryodrgn`` executable to check: ``executable`` if given, else the one on PATH,
-    else the one beside this Python (a virtual environment that is not activated)."""
-    if executable is None:
-        beside = Path(sys.executable).parent / "cryodrgn"
-        executable = "cryodrgn" if shutil.which("cryodrgn") or not beside.is_file() else beside
-    return ToolRequirement(str(executable), minimum_version=MINIMUM_VERSION, version_args=("--version",),
-                           version_pattern=r"cryoDRGN\s+v?(\d+(?:\.\d+)+)", install_hint=install_hint())
+def find_executable(executable: str | Path | None = None) -> str:
+    """``executable`` if given, else ``cryodrgn`` on PATH, else the one beside this Python (a
+    virtual environment that is not activated); the bare name when there is none (the check
+    then says how to install it)."""
+    if executable is not None:
+        return str(executable)
+    beside = Path(sys.executable).parent / "cryodrgn"
+    return str(beside) if shutil.which("cryodrgn") is None and beside.is_file() else "cryodrgn"
 
 
 def check_cryodrgn(executable: str | Path | None = None) -> FoundTool:
     """Raise ToolMissingError (saying how to install it) unless cryoDRGN >= 3.5 is there."""
-    return require_tool(requirement(executable))
+    return require_python_tool(find_executable(executable), "cryodrgn", MINIMUM_VERSION, install_hint())
+
+
+def require_python_tool(executable: str, distribution: str, minimum_version: str, install_hint: str) -> FoundTool:
+    """A Python tool's console script, found (on PATH or as a path) and recent enough.
+
+    The version comes from the package metadata of the interpreter in the script's ``#!``
+    line, not from ``TOOL --version``: that imports the tool's whole stack first (torch for
+    cryoDRGN: 47 s on a loaded 2-core machine, 4 minutes on its first run, past the 60 s
+    that tools.require_tool allows). A script that is not Python is asked ``--version``."""
+    found = require_tool(ToolRequirement(executable, version_args=None, install_hint=install_hint))
+    interpreter = script_interpreter(found.path)
+    if interpreter is None:
+        return require_tool(ToolRequirement(str(found.path), minimum_version, ("--version",),
+                                            install_hint=install_hint))
+    code = f"import importlib.metadata as m; print(m.version({distribution!r}))"
+    try:
+        done = subprocess.run([*interpreter, "-c", code], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              errors="replace", timeout=VERSION_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ToolMissingError(f"{found.path}: cannot run its interpreter {shlex.join(interpreter)} ({exc}). "
+                               f"Install it: {install_hint}") from exc
+    version = done.stdout.strip()
+    if done.returncode != 0 or not re.match(r"\d+(\.\d+)*", version):
+        said = (done.stdout + done.stderr).strip()[-300:]
+        raise ToolMissingError(f"{found.path} is there, but its Python ({shlex.join(interpreter)}) has no "
+                               f"{distribution} package: {said}. Install it: {install_hint}")
+    if not version_at_least(version, minimum_version):
+        raise ToolMissingError(f"{distribution} {version} ({found.path}) is too old: elbench needs "
+                               f"{minimum_version} or newer. Install it: {install_hint}")
+    return FoundTool(found.path, version)
+
+
+def script_interpreter(path: Path) -> list[str] | None:
+    """The Python command of a ``#!`` script (``#!/venv/bin/python`` or ``#!/usr/bin/env python3``), else None."""
+    try:
+        with open(path, "rb") as script:
+            first = script.readline(4096).decode("utf-8", "replace")
+    except OSError:
+        return None
+    if not first.startswith("#!"):
+        return None
+    words = first[2:].split()
+    if words and Path(words[0]).name == "env":
+        words = words[1:]
+    return words if words and "python" in Path(words[0]).name else None
 
 
 def z_path(job_dir, options: CryodrgnOptions) -> Path:
@@ -174,7 +244,8 @@ def train_argv(dataset_dir, job_dir, options: CryodrgnOptions, executable: str =
             "--zdim", str(options.zdim), "-n", str(options.epochs), "-o", str(train),
             "--enc-dim", str(options.enc_dim), "--enc-layers", str(options.enc_layers),
             "--dec-dim", str(options.dec_dim), "--dec-layers", str(options.dec_layers),
-            "-b", str(options.batch_size), "--seed", str(options.seed), "--no-analysis"]
+            "-b", str(options.batch_size), "--seed", str(options.seed),
+            "--log-interval", str(options.log_interval_images), "--no-analysis"]
     if use_lazy_loading(dataset, options):
         argv.append("--lazy")
     if load is not None:
@@ -217,7 +288,7 @@ def _analyze_steps(job: Path, options: CryodrgnOptions, executable: str) -> list
     if not options.analyze:
         return []
     return [Step("analyze", (executable, "analyze", str(job / TRAIN_DIR), str(options.epochs)), cwd=job,
-                 resources=options.resources)]
+                 parser=AnalyzeProgressParser(), resources=options.resources)]
 
 
 def run_cryodrgn(dataset_dir, job_dir, options: CryodrgnOptions | None = None, runner=None, resume: bool = True,
