@@ -82,7 +82,7 @@ MAX_RADIUS = 0.10           # the curve ends at k = 10 % of the other particles 
 SUMMARY_RADII = (0.01, 0.10)  # the summary averages the curve over this radius range
 CURVE_POINTS = 30           # log-spaced k values reported on the curve (fewer when k_max is small)
 MIN_PARTICLES = 3           # a nearest neighbour and a rank need at least two other particles
-_BLOCK_ELEMENTS = 1 << 22   # rows x columns per chunk: bounds each chunk's arrays to ~32 MB
+_BLOCK_ELEMENTS = 1 << 22   # rows x columns per chunk: each chunk array <= 4 M entries (32 MB float64)
 
 
 @dataclass(frozen=True, eq=False)
