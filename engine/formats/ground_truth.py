@@ -174,7 +174,7 @@ def save_ground_truth_streaming(landscape, path, metas, n: int) -> None:
 
     def image_names():
         for chunk, size in sizes:
-            yield format_image_names(np.arange(1, size + 1), stack_file_name(chunk)).astype(f"<U{width}")
+            yield format_image_names(np.arange(1, size + 1), stack_file_name(chunk))
 
     entries = []
     for f in fields(gt):

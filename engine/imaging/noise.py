@@ -18,7 +18,7 @@ Example::
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Iterable
 
 import numpy as np
@@ -95,6 +95,11 @@ class NoiseCalibration:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def at_snr(self, snr: float | None) -> NoiseCalibration:
+        """The same calibration for another SNR (signal_var does not depend on it): sigma =
+        sqrt(signal_var / snr), 0 for None."""
+        return replace(self, snr=snr, sigma=0.0 if snr is None else float(noise_sigma(self.signal_variance, snr)))
+
 
 def calibrate_noise(clean_batches: Iterable[np.ndarray], snr: float | None, mask_radius_px: float,
                     definition: str = SNR_DEFINITION) -> NoiseCalibration:
@@ -108,6 +113,4 @@ def calibrate_noise(clean_batches: Iterable[np.ndarray], snr: float | None, mask
         n_images += len(batch)
     if n_images < 1:
         raise ValueError("clean_batches: no calibration images")
-    var = total / n_images
-    sigma = 0.0 if snr is None else float(noise_sigma(var, snr))
-    return NoiseCalibration(snr, sigma, float(var), float(mask_radius_px), n_images, definition)
+    return NoiseCalibration(None, 0.0, float(total / n_images), float(mask_radius_px), n_images, definition).at_snr(snr)

@@ -19,8 +19,10 @@ from __future__ import annotations
 import json
 import threading
 
+from engine.formats.star import StarFileError, read_star_angles
 from engine.imaging.ctf import CTFParams
 from engine.imaging.noise import particle_mask_radius_px
+from engine.simulation.objects import build_object
 from engine.simulation.plan import PlanError, SimulationPlan, plan_from_dict
 
 
@@ -30,8 +32,6 @@ class SimulationContext:
     object (the GUI's preview has one), used instead of building the object again."""
 
     def __init__(self, plan: SimulationPlan, projector=None):
-        from engine.formats.star import StarFileError, read_star_angles
-
         self.plan = plan
         self.box_size = plan.effective_box_size()
         self.apix_A = plan.effective_apix_A()
@@ -54,8 +54,6 @@ class SimulationContext:
     def object(self):
         with self._lock:
             if self._object is None:
-                from engine.simulation.objects import build_object
-
                 self._object = build_object(self.plan)
             return self._object
 

@@ -1,11 +1,16 @@
 """The object a plan images: the procedural ribosome-like object, or the user's maps, checked
-against the plan's box and pixel size.
+against the plan's box and pixel size; and the box and pixel size of a user map, read from its
+header once per version of the file (a plan asks for them often: disk and time estimates).
 
 Example::
 
     obj = build_object(plan)          # TwoBodyObject: maps float32 [z, y, x], apix, pivot, axes
+    map_header("lsu.mrc")             # (box in voxels, Angstrom per voxel)
 """
 from __future__ import annotations
+
+import os
+from functools import lru_cache
 
 from engine.simulation.plan import PlanError, SimulationPlan
 
@@ -33,3 +38,25 @@ def build_object(plan: SimulationPlan):
         raise PlanError("apix_A", f"is {plan.apix_A} but the maps have {obj.apix_A:g} A/voxel "
                         "(leave apix_A out to use the maps' voxel size)")
     return obj
+
+
+def map_header(path: str) -> tuple[int, float]:
+    """(box in voxels, voxel size in Angstrom) from the header of the MRC file ``path``, read
+    once per version of the file (keyed by its modification time and size)."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise PlanError("object", f"cannot read the MRC header of {path} ({exc})") from None
+    return _read_map_header(path, st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=32)
+def _read_map_header(path: str, mtime_ns: int, size: int) -> tuple[int, float]:
+    """The header of one version of a map file; ``mtime_ns`` and ``size`` only key the cache."""
+    import mrcfile
+
+    try:
+        with mrcfile.open(path, header_only=True, permissive=True) as mrc:
+            return int(mrc.header.nx), float(mrc.voxel_size.x)
+    except (OSError, ValueError) as exc:
+        raise PlanError("object", f"cannot read the MRC header of {path} ({exc})") from None

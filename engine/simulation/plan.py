@@ -28,10 +28,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 from dataclasses import dataclass, field, fields, replace
-from functools import cached_property, lru_cache
+from functools import cached_property
 from pathlib import Path
 
 from engine.landscape.model import Landscape
@@ -251,7 +250,9 @@ class SimulationPlan:
             return self.box_size
         if self.object.kind == "ribosome-like":
             raise PlanError("box_size", "is required for the built-in object")
-        return _map_header(self.object.map_paths[0])[0]
+        from engine.simulation.objects import map_header
+
+        return map_header(self.object.map_paths[0])[0]
 
     def effective_apix_A(self) -> float:
         if self.apix_A is not None:
@@ -260,29 +261,9 @@ class SimulationPlan:
             from engine.structure.object_model import default_apix_A
 
             return round(float(default_apix_A(self.effective_box_size())), 3)  # exact in STAR files
-        return _map_header(self.object.map_paths[0])[1]
+        from engine.simulation.objects import map_header
 
-
-def _map_header(path: str) -> tuple[int, float]:
-    """(box in voxels, voxel size in Angstrom) from the header of the MRC file ``path``, read
-    once per version of the file (keyed by its modification time and size)."""
-    try:
-        st = os.stat(path)
-    except OSError as exc:
-        raise PlanError("object", f"cannot read the MRC header of {path} ({exc})") from None
-    return _read_map_header(path, st.st_mtime_ns, st.st_size)
-
-
-@lru_cache(maxsize=32)
-def _read_map_header(path: str, mtime_ns: int, size: int) -> tuple[int, float]:
-    """The header of one version of a map file; ``mtime_ns`` and ``size`` only key the cache."""
-    import mrcfile
-
-    try:
-        with mrcfile.open(path, header_only=True, permissive=True) as mrc:
-            return int(mrc.header.nx), float(mrc.voxel_size.x)
-    except (OSError, ValueError) as exc:
-        raise PlanError("object", f"cannot read the MRC header of {path} ({exc})") from None
+        return map_header(self.object.map_paths[0])[1]
 
 
 # --- disk ----------------------------------------------------------------------------------

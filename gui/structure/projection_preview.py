@@ -14,7 +14,7 @@ the plan's orientations, defocus range and shifts, the same seed stream). The pl
 given with :meth:`ProjectionPreview.set_plan` (default: the default plan of the document's
 landscape), with the object's box and pixel size and the SNR and optics on screen
 (:func:`calibration_plan`); the defocus of the shown image is the preview's own. It is
-recalibrated only when that plan or the object changes.
+recalibrated only when that plan (its SNR aside) or the object changes.
 
 Example::
 
@@ -292,14 +292,17 @@ class ProjectionPreview(QWidget):
         self.last_update_ms = 1e3 * (time.perf_counter() - start)
 
     def _calibrate(self) -> None:
-        """Calibrate the noise for the current plan unless done (set_object forgets it)."""
+        """Calibrate the noise for the current plan unless done (set_object forgets it); the
+        signal variance does not depend on the SNR, so a new SNR costs nothing."""
         try:
             plan = self.calibration_plan()
         except PlanError as exc:
             self._noise, self._noise_key, self._noise_problem = None, None, str(exc)
             return
-        if plan.content_key != self._noise_key:
-            self._noise, self._noise_key = plan_noise(plan, self._projector), plan.content_key
+        signal_plan = replace(plan, snr=None)
+        if signal_plan.content_key != self._noise_key:
+            self._noise, self._noise_key = plan_noise(signal_plan, self._projector), signal_plan.content_key
+        self._noise = self._noise.at_snr(plan.snr)
 
     # --- widgets ------------------------------------------------------------------------
     def _build(self) -> None:

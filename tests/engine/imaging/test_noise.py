@@ -88,6 +88,7 @@ def test_calibration_is_the_image_weighted_mean_over_batches(proj):
     assert with_ctf.signal_variance < 0.8 * cal.signal_variance
     noiseless = calibrate_noise(iter(images), None, 12.0)
     assert noiseless.sigma == 0.0 and noiseless.snr is None and noiseless.signal_variance == cal.signal_variance
+    assert noiseless.at_snr(2.0) == calibrate_noise(iter(images), 2.0, 12.0) and cal.at_snr(None).sigma == 0.0
     with pytest.raises(ValueError, match="no calibration images"):
         calibrate_noise(iter([]), 1.0, 12.0)
 

@@ -155,7 +155,7 @@ def test_a_projector_prepared_elsewhere_is_used_not_rebuilt(qtbot, doc, obj, pro
     assert p._projector is projector
 
 
-def test_noisy_preview_of_a_plan_has_the_sigma_of_its_dataset(qtbot, doc, tmp_path):
+def test_noisy_preview_of_a_plan_has_the_sigma_of_its_dataset(qtbot, doc, tmp_path, monkeypatch):
     """The preview calibrates like the simulation (the dataset's conformations, orientations,
     defocus range and shifts, the same seed stream and mask): its sigma is manifest.json's."""
     plan = SimulationPlan(landscape=doc.landscape, n_particles=120, box_size=32, chunk_size=100, seed=7, snr=0.4,
@@ -176,10 +176,17 @@ def test_noisy_preview_of_a_plan_has_the_sigma_of_its_dataset(qtbot, doc, tmp_pa
     assert preview.noise_sigma() == noise["sigma"] and noise["snr"] == 0.4
     assert noise["mask_radius_px"] == particle_mask_radius_px(obj.diameter_A, obj.apix_A, 32)
     assert default_sigma != noise["sigma"]
-    # the shown image's own defocus does not change the dataset's sigma
+    # neither the shown image's own defocus nor the SNR needs a new calibration
+    import gui.structure.projection_preview as module
+
+    monkeypatch.setattr(module, "plan_noise", lambda *a: pytest.fail("calibrated again"))
     preview.set_ctf_value("defocus_u_A", 30000.0)
     preview.refresh()
     assert preview.noise_sigma() == noise["sigma"]
+    preview.set_snr(0.1)
+    preview.refresh()
+    assert preview.noise_sigma() == pytest.approx(2 * noise["sigma"], rel=1e-12)
+    monkeypatch.undo()
     preview.set_plan(None)
     preview.refresh()
     assert preview.noise_sigma() not in (None, noise["sigma"])
