@@ -300,8 +300,8 @@ class ProjectionPreview(QWidget):
             self._noise, self._noise_key, self._noise_problem = None, None, str(exc)
             return
         signal_plan = replace(plan, snr=None)
-        if signal_plan.content_key != self._noise_key:
-            self._noise, self._noise_key = plan_noise(signal_plan, self._projector), signal_plan.content_key
+        if signal_plan != self._noise_key:  # dataclass equality: cheaper than the JSON key, same meaning
+            self._noise, self._noise_key = plan_noise(signal_plan, self._projector), signal_plan
         self._noise = self._noise.at_snr(plan.snr)
 
     # --- widgets ------------------------------------------------------------------------
