@@ -29,7 +29,10 @@ def stack_file_name(chunk: int) -> str:
 def format_image_names(positions, stacks) -> np.ndarray:
     """(M,) str names "NNNNNN@stack" of 1-based ``positions`` (M,) int in ``stacks`` (one path
     for all, or (M,) paths). Positions of more than six digits are written in full."""
-    digits = np.char.zfill(np.asarray(positions, dtype=np.int64).astype(str), POSITION_DIGITS)
+    positions = np.asarray(positions, dtype=np.int64)
+    if positions.size == 0:
+        return np.zeros(positions.shape, dtype=str)  # numpy's zfill cannot size an empty result
+    digits = np.char.zfill(positions.astype(str), POSITION_DIGITS)
     return np.char.add(np.char.add(digits, "@"), np.asarray(stacks, dtype=str))
 
 
@@ -38,7 +41,10 @@ def parse_image_names(names) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     False (position 0) where a name is not "N@path" with a number N and a path."""
     import pandas as pd
 
-    parts = pd.Series(np.asarray(names).astype(str), dtype=object).str.partition("@")
+    names = np.asarray(names).astype(str)
+    if names.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, dtype=str), np.zeros(0, bool)
+    parts = pd.Series(names, dtype=object).str.partition("@")
     position = pd.to_numeric(parts[0], errors="coerce")
     ok = (parts[1] == "@").to_numpy() & position.notna().to_numpy() & (parts[2] != "").to_numpy()
     stack = np.where(ok, parts[2].to_numpy(dtype=str), "")
