@@ -188,11 +188,13 @@ def reference_argv(lsu: str, ssu: str, lowpass_A: float, apix_A: float, output: 
 def write_job_inputs(job_dir, dataset_dir, ssu_envelope: np.ndarray, apix_A: float, sigma_angles_deg: float,
                      sigma_offset_A: float) -> None:
     """Write into ``job_dir`` the SSU envelope map, ``bodies.star`` (naming the masks the mask
-    steps write) and a link ``particles`` to the dataset's stacks: RELION opens the relative
-    ``rlnImageName`` paths of ``particles.star`` from its working folder, the job folder."""
+    steps write), the output folders RELION expects to exist, and a link ``particles`` to the
+    dataset's stacks: RELION opens the relative ``rlnImageName`` paths of ``particles.star``
+    from its working folder, the job folder."""
     job, dataset = Path(job_dir), Path(dataset_dir)
     write_map(job / SSU_ENVELOPE, ssu_envelope, apix_A)
-    (job / "masks").mkdir(parents=True, exist_ok=True)
+    for folder in ("masks", "Refine3D", "MultiBody"):
+        (job / folder).mkdir(parents=True, exist_ok=True)
     text = bodies_star_text(("masks/lsu_mask.mrc", "masks/ssu_mask.mrc"), sigma_angles_deg, sigma_offset_A)
     (job / "bodies.star").write_text(text, encoding="utf-8")
     link, target = job / "particles", dataset / "particles"
@@ -215,8 +217,9 @@ def last_optimiser(job_dir, root: str) -> str | None:
 
 def refinement_outputs(job_dir, root: str) -> tuple[str, str] | None:
     """(data.star, model.star), job-relative, of a refinement: the final ``ROOT_data.star`` and
-    ``ROOT_model.star`` of a converged run, else those of its last iteration (a run stopped by
-    ``--auto_iter_max``); None when it wrote neither."""
+    ``ROOT_model.star`` of a converged run, else its last iteration's data and half-1 model (a
+    run stopped by ``--auto_iter_max`` never joined the halves, so it wrote no joint model);
+    None when it wrote neither."""
     job = Path(job_dir)
     if (job / f"{root}_data.star").is_file() and (job / f"{root}_model.star").is_file():
         return f"{root}_data.star", f"{root}_model.star"
@@ -224,6 +227,6 @@ def refinement_outputs(job_dir, root: str) -> tuple[str, str] | None:
     if optimiser is None:
         return None
     stem = optimiser[: -len("_optimiser.star")]
-    if (job / f"{stem}_data.star").is_file() and (job / f"{stem}_model.star").is_file():
-        return f"{stem}_data.star", f"{stem}_model.star"
+    if (job / f"{stem}_data.star").is_file() and (job / f"{stem}_half1_model.star").is_file():
+        return f"{stem}_data.star", f"{stem}_half1_model.star"
     return None

@@ -39,12 +39,14 @@ import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from engine.landscape.io import load_landscape
 from engine.methods.process import LocalRunner, Step, StepError, StepResources, command_line, is_stamped, run_steps
-from engine.methods.relion_inputs import (LSU_MAP, REFERENCE, SSU_ENVELOPE, SSU_MAP, DatasetGeometry, num,
-                                          mask_create_argv, motion_conformations, particle_diameter_A, read_geometry,
-                                          last_optimiser, reference_argv, refinement_outputs, ssu_motion_envelope,
-                                          write_job_inputs)
+from engine.methods.relion_inputs import (LSU_MAP, REFERENCE, SSU_ENVELOPE, SSU_MAP, DatasetGeometry,
+                                          last_optimiser, mask_create_argv, motion_conformations, num,
+                                          particle_diameter_A, read_geometry, reference_argv, refinement_outputs,
+                                          ssu_motion_envelope, write_job_inputs)
 from engine.methods.tools import ToolRequirement, require_tool
 from engine.structure.maps import read_map
 
@@ -102,7 +104,7 @@ class MultibodyOptions:
                 raise ValueError(f"{name} must be >= 1 or None, got {getattr(self, name)}")
         if not 0 < self.threshold_fraction < 1:
             raise ValueError(f"threshold_fraction must lie in (0, 1), got {self.threshold_fraction}")
-        for name in ("lsu_extend_px", "ssu_extend_px", "soft_edge_px"):
+        for name in ("lsu_extend_px", "ssu_extend_px", "soft_edge_px", "healpix_order"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("lowpass_A", "sigma_ang_deg", "offset_range_px", "offset_step_px", "body_offset_range_px",
@@ -111,7 +113,6 @@ class MultibodyOptions:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.n_components < 1 or self.healpix_order < 0 or self.pool < 1:
             raise ValueError("n_components and pool must be >= 1, healpix_order >= 0")
-
 
 class RelionProgress:
     """Fraction done of a RELION refinement from its own lines (a parser for
@@ -197,7 +198,8 @@ def multibody_offset_args(range_px: float, step_px: float, apix_A: float) -> lis
 class MultibodyPlan:
     """Everything the steps need, read from the dataset once: ``dataset`` and ``job_dir``
     (absolute), the geometry, the thresholds (density units of each map), the particle
-    diameter (Angstrom) and the CPUs / ranks the refinements use."""
+    diameter (Angstrom), the CPUs / ranks the refinements use, and the SSU's envelope over its
+    motion ((D, D, D) float32 [z, y, x], written as inputs/ssu_motion.mrc)."""
 
     dataset: Path
     job_dir: Path
@@ -208,7 +210,7 @@ class MultibodyPlan:
     particle_diameter_A: float
     cpus: int
     ranks: int
-    _ssu_envelope: object = field(repr=False, compare=False)
+    ssu_envelope: np.ndarray = field(repr=False, compare=False)
 
     @property
     def projections_path(self) -> Path:
@@ -228,6 +230,10 @@ class MultibodyPlan:
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
         return env
+
+    def _resources(self) -> StepResources:
+        # one task of all the CPUs: mpirun places its ranks in them (a leader more than CPUs)
+        return StepResources(tasks=1, cpus_per_task=self.cpus)
 
     def _iteration_cap(self) -> list[str]:
         return [] if self.options.max_iterations is None else ["--auto_iter_max", str(self.options.max_iterations)]
@@ -253,7 +259,7 @@ class MultibodyPlan:
                 "--norm", "--scale", "--oversampling", "1", "--pad", "2", "--low_resol_join_halves", "40",
                 "--pool", str(o.pool), "--dont_combine_weights_via_disc", "--j", "1", *self._iteration_cap()]
         return Step("consensus", argv, cwd=self.job_dir, env=self._refine_env(),
-                    parser=RelionProgress(o.max_iterations), resources=StepResources(tasks=self.ranks))
+                    parser=RelionProgress(o.max_iterations), resources=self._resources())
 
     def multibody_step(self, optimiser: str) -> Step:
         """``optimiser``: the consensus's ``Refine3D/run_itNNN_optimiser.star`` (job-relative)."""
@@ -265,7 +271,7 @@ class MultibodyPlan:
                 "--pad", "2", "--pool", str(o.pool), "--dont_combine_weights_via_disc", "--j", "1",
                 *self._iteration_cap()]
         return Step("multibody", argv, cwd=self.job_dir, env=self._refine_env(),
-                    parser=RelionProgress(o.max_iterations), resources=StepResources(tasks=self.ranks))
+                    parser=RelionProgress(o.max_iterations), resources=self._resources())
 
     def flex_step(self, data: str, model: str) -> Step:
         """``data``, ``model``: the multibody's final (or last) data.star and model.star."""
@@ -295,10 +301,8 @@ class MultibodyPlan:
 
     def write_inputs(self) -> None:
         """Write what elbench makes itself (see relion_inputs.write_job_inputs)."""
-        write_job_inputs(self.job_dir, self.dataset, self._ssu_envelope, self.geometry.apix_A,
+        write_job_inputs(self.job_dir, self.dataset, self.ssu_envelope, self.geometry.apix_A,
                          self.options.body_sigma_angles_deg, self.options.body_sigma_offset_A)
-        for folder in ("Refine3D", "MultiBody"):
-            (self.job_dir / folder).mkdir(exist_ok=True)
 
 
 def plan_multibody(dataset_dir, job_dir=None, options: MultibodyOptions | None = None) -> MultibodyPlan:
@@ -356,7 +360,8 @@ def run_relion_multibody(plan: MultibodyPlan, runner=None, resume: bool = True, 
             resume = False  # this part runs (from its first unstamped step), so all after it too
             for step in steps:  # an older run's iterations would be taken for this run's
                 if step.name in outputs:
-                    _empty_folder(plan.job_dir / outputs[step.name])
+                    shutil.rmtree(plan.job_dir / outputs[step.name], ignore_errors=True)
+                    (plan.job_dir / outputs[step.name]).mkdir()
         offset = len(results)
 
         def part_progress(report, offset=offset):
@@ -378,12 +383,6 @@ def _resolved(value, step: str):
     if value is None:
         raise StepError(f"step {step!r} finished but left no output to continue from", step)
     return value
-
-
-def _empty_folder(folder: Path) -> None:
-    if folder.is_dir():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
 
 
 def with_relion_error(exc: StepError) -> StepError:

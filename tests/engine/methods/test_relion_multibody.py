@@ -24,6 +24,7 @@ from engine.methods.relion_inputs import bodies_star_text, motion_conformations
 from engine.methods.relion_multibody import (MultibodyOptions, RelionProgress, mpi_ranks, multibody_offset_args,
                                              plan_multibody, relion_error_lines, require_relion, run_relion_multibody,
                                              with_relion_error)
+from engine.methods.slurm import SlurmRunner, SlurmSettings
 from engine.simulation.plan import SimulationPlan
 from engine.simulation.run import run_simulation
 
@@ -84,7 +85,7 @@ def test_exact_command_lines_of_a_known_dataset(dataset, plan):
         "MultiBody/run_data.star", "--model", "MultiBody/run_model.star", "--bodies", "bodies.star", "--o",
         "MultiBody/analyse"]
     assert all(step.working_folder(job) == job for step in steps.values())
-    assert steps["consensus"].resources.tasks == 3
+    assert (steps["consensus"].resources.tasks, steps["consensus"].resources.cpus_per_task) == (1, 2)
     text = plan.command_lines()
     assert f"cd {job} && " + " ".join(ROOT_ENV) + " mpirun -n 3 relion_refine_mpi --i" in text
     assert "# <LAST>: the last iteration" in text
@@ -151,7 +152,7 @@ def test_masks_cover_their_bodies(dataset, tmp_path):
     lsu_mask, ssu_mask = mrcfile.read(job / "masks/lsu_mask.mrc"), mrcfile.read(job / "masks/ssu_mask.mrc")
     with mrcfile.open(job / "masks/ssu_mask.mrc") as mrc:
         assert mrc.data.shape == (32, 32, 32) and mrc.voxel_size.x == pytest.approx(APIX_A)
-    assert lsu_mask.min() >= 0 and lsu_mask.max() <= 1 and 0 < ssu_mask.min() + 1
+    assert min(lsu_mask.min(), ssu_mask.min()) >= 0 and max(lsu_mask.max(), ssu_mask.max()) <= 1
     assert lsu_mask[lsu > plan.lsu_threshold].min() >= 0.99
     rest_only = ssu > plan.ssu_threshold
     uncovered_at_rest = 0
@@ -185,10 +186,10 @@ def test_progress_from_relion_iteration_and_bar_lines():
     for line in CONSENSUS_LOG:
         tracker.feed(line)
     fractions = [r.fraction for r in reports]
-    assert fractions == sorted(fractions) and max(fractions) < 1
-    assert fractions[0] == pytest.approx(18 / 60 / 3)                  # first bar of iteration 1
-    assert pytest.approx(1 / 3) in fractions                           # iteration 2 begins
-    assert fractions[-1] == pytest.approx((2 + 14 / 60) / 3)           # final iteration's bar
+    # iteration 1 starts; its expectation bar (18, 60 dots); maximization's bar is not counted;
+    # iteration 2's bar (14, 46 dots); the final join starts as iteration 3; its bar (14 dots)
+    expected = [0.0, 18 / 60 / 3, 1 / 3, (1 + 14 / 60) / 3, (1 + 46 / 60) / 3, 2 / 3, (2 + 14 / 60) / 3]
+    assert fractions == pytest.approx(expected)
     assert RelionProgress(3).fraction(" Maximization ...") is None
     assert LineSplitter().feed(b"   4/  13 sec ....~~(,_,\">\r   5/  13 sec .....~~(,_,\">\r") == [
         "   4/  13 sec ....~~(,_,\">"]
@@ -224,7 +225,6 @@ def test_relion_error_lines():
 def test_a_failed_step_quotes_relion_error(dataset, tmp_path):
     require_relion()
     plan = plan_multibody(dataset, tmp_path / "job", MultibodyOptions(cpus=2))
-    (tmp_path / "job").mkdir()
     plan.write_inputs()  # but no reference: the consensus must fail, and say why
     with pytest.raises(StepError) as info:
         run_steps([plan.consensus_step()], plan.job_dir)
@@ -248,11 +248,29 @@ def test_real_run_produces_projections_the_loader_reads(dataset, tmp_path):
     assert out.n_dropped == 0 and np.isfinite(out.coords).all() and out.coords[:, 0].std() > 0
     assert sorted(out.particle_index.tolist()) == list(range(N_PARTICLES))
     multibody_log = (plan.job_dir / "logs/multibody.log").read_text()
-    # the divided offsets come out as the pixels meant: 3 px and 1.5 px of 11.837 A
-    assert " TranslationalSampling= 17.7555 NrTranslations= 13" in multibody_log  # 1.5 px steps within 3 px
+    # the divided offsets come out as the pixels meant, 1.5 px steps within 3 px of 11.837 A
+    # (undivided, RELION would have searched 210 A steps within 420 A)
+    assert " TranslationalSampling= 17.7555 NrTranslations= 13" in multibody_log
+    assert " Auto-refine: Offset search range= 35.5111 Angstroms" in multibody_log
     overall = [r.overall_fraction for r in reports]
     assert overall == sorted(overall) and overall[-1] == 1.0
     assert {r.step for r in reports if r.state == "running" and r.fraction} >= {"consensus", "multibody"}
     print(f"real RELION multibody run: {N_PARTICLES} particles, box 32, {elapsed:.0f} s")
     again = run_relion_multibody(plan)
     assert [s.status for s in again.steps] == ["skipped"] * 6
+
+
+def test_masks_and_a_consensus_iteration_through_slurm(slurm_cluster, dataset, tmp_path):
+    require_relion()
+    plan = plan_multibody(dataset, tmp_path / "job", MultibodyOptions(cpus=2, max_iterations=1))
+    plan.write_inputs()
+    runner = SlurmRunner(SlurmSettings(poll_interval_s=0.2))
+    result = run_steps([*plan.input_steps(), plan.consensus_step()], plan.job_dir, runner=runner)
+    assert [(s.step, s.status, s.where) for s in result.steps] == [
+        (name, "complete", "slurm") for name in ("mask_lsu", "mask_ssu", "reference", "consensus")]
+    script = (plan.job_dir / "slurm/consensus.sbatch").read_text()
+    assert "#SBATCH --ntasks=1" in script and "#SBATCH --cpus-per-task=2" in script
+    assert "exec mpirun -n 3 relion_refine_mpi" in script
+    assert (plan.job_dir / "Refine3D/run_it001_optimiser.star").is_file()
+    lsu = mrcfile.read(dataset / "maps/lsu.mrc")
+    assert mrcfile.read(plan.job_dir / "masks/lsu_mask.mrc")[lsu > plan.lsu_threshold].min() >= 0.99
