@@ -18,9 +18,9 @@ free match, bias 1 / k); we exclude it, so a random output scores exactly k / (n
 (:attr:`LatentMetrics.chance`). The **summary** is the mean of the curve over every k with
 radius 1 % .. 10 %, i.e. the normalised area under CryoBench's plot over the range it shows:
 one number that does not hinge on one k, and -- because the range is a fraction of the
-subsample, not a count -- nearly the same for any subsample size (0.580, 0.584, 0.584 at 2,000,
-5,000, 10,000 particles in the bench). A random output scores about 5.5 % on it, a perfect one
-100 %.
+subsample, not a count -- nearly the same for any subsample size (0.580, 0.584, 0.584, 0.585
+at 2,000, 5,000, 10,000, 20,000 particles in the bench). A random output scores about 5.5 % on
+it, a perfect one 100 %.
 
 **Information imbalance** (Glielmo et al., PNAS Nexus 1, pgac039, 2022; CryoBench computes it
 with dadapy, ml-struct-bio/CryoBench ``metrics/information_imbalance/compute_information_imbalance.py``):
@@ -32,9 +32,10 @@ the truth stay close in the output; Delta(output -> truth) is small when particl
 output are close in the truth (an output that drops a true coordinate is high this way only).
 Like dadapy (``subset_size``; CryoBench used 2,000) neighbours and ranks are taken within the
 subsample, so n is ``n_used`` and Delta describes neighbourhoods at that density: it drifts
-with the subsample size (Delta(output -> truth) 0.069, 0.066, 0.065 at 2,000, 5,000, 10,000 in
-the bench), which is why the size is fixed by default and reported. Only k = 1 (CryoBench also
-shows k = 3). Ranks come from chunked rows of exact distances (never an n x n matrix in memory).
+with the subsample size (Delta(output -> truth) 0.069, 0.066, 0.065, 0.063 at 2,000 .. 20,000
+particles in the bench), which is why the size is fixed by default and reported. Only the
+nearest neighbour (k = 1) is used; CryoBench also shows k = 3. Ranks come from chunked rows of
+exact distances (never an n x n matrix in memory).
 
 Conventions:
 
@@ -70,13 +71,14 @@ from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 
 # Default subsample, from bench/bench_latent_metrics.py (3,000,000 particles, a synthetic 8-D
-# output, 2 cores shared with other work at load ~10, std over 6 subsample seeds):
+# output, 2 cores shared with other work, fastest of 6 runs; std over the 6 subsample seeds):
 #    n_used   time    std: similarity summary, Delta(truth->output), Delta(output->truth)
-#     2,000   1.5 s        0.0044  0.0013  0.0023
-#     5,000   4.8 s        0.0028  0.0018  0.0009
-#    10,000  18.1 s        0.0026  0.0011  0.0009
+#     2,000   0.3 s        0.0044  0.0013  0.0023
+#     5,000   1.1 s        0.0028  0.0018  0.0009
+#    10,000   4.2 s        0.0026  0.0011  0.0009
+#    20,000  30   s        0.0016  0.0005  0.0006
 # The work grows as n_used^2 (k_max and the rank rows both scale with it); 5,000 keeps every
-# spread near 0.003, far below the gaps between methods worth reporting, in a few seconds.
+# spread near 0.003, far below the gaps between methods worth reporting, in about a second.
 DEFAULT_SUBSAMPLE = 5_000
 MAX_RADIUS = 0.10           # the curve ends at k = 10 % of the other particles (CryoBench's plot)
 SUMMARY_RADII = (0.01, 0.10)  # the summary averages the curve over this radius range
