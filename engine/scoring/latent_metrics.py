@@ -215,6 +215,8 @@ def neighbourhood_similarity(a, b, k_max: int) -> np.ndarray:
     excluded, ties by row position). Entry k - 1 is the mean over i of |N_a^k(i) & N_b^k(i)| / k.
     """
     a, b = _coordinates(a, "a"), _coordinates(b, "b")
+    if len(b) != len(a):
+        raise ValueError(f"a, b: need the same points in both spaces (got {len(a)} and {len(b)} rows)")
     if not 1 <= k_max <= len(a) - 1:
         raise ValueError(f"k_max: must be 1..{len(a) - 1} for {len(a)} points (got {k_max})")
     return _overlap_counts(a, b, k_max) / (len(a) * np.arange(1, k_max + 1))

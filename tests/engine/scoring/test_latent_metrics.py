@@ -153,6 +153,10 @@ def test_nan_rows_and_bad_shapes_are_refused_with_what_is_wrong():
         latent_metrics(np.zeros((100, 3)), truth)
     with pytest.raises(ValueError, match="at least 3"):
         latent_metrics(truth[:2], truth[:2])
+    with pytest.raises(ValueError, match="same points in both spaces"):
+        neighbourhood_similarity(truth, truth[:50], 5)
+    with pytest.raises(ValueError, match="k_max: must be 1..99"):
+        neighbourhood_similarity(truth, truth, 100)
 
 
 def test_result_is_json_ready_and_a_stopped_job_returns_none():
