@@ -16,7 +16,7 @@ runs from k = 1 to k_max = 10 % of the other particles in the subsample, on log-
 its radius k / (n_used - 1). CryoBench counts the particle itself among its k + 1 nearest (a
 free match, bias 1 / k); we exclude it, so a random output scores exactly k / (n_used - 1)
 (:attr:`LatentMetrics.chance`). The **summary** is the mean of the curve over every k with
-radius 1 % .. 10 %, i.e. the normalised area under CryoBench's plot over the range it shows:
+radius 1 % .. 10 %, i.e. the normalised area under CryoBench's plot where its points lie:
 one number that does not hinge on one k, and -- because the range is a fraction of the
 subsample, not a count -- nearly the same for any subsample size (0.580, 0.584, 0.584, 0.585
 at 2,000, 5,000, 10,000, 20,000 particles in the bench). A random output scores about 5.5 % on
