@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from pathlib import Path
 
 import mrcfile
 import numpy as np
@@ -274,3 +275,33 @@ def test_masks_and_a_consensus_iteration_through_slurm(slurm_cluster, dataset, t
     assert (plan.job_dir / "Refine3D/run_it001_optimiser.star").is_file()
     lsu = mrcfile.read(dataset / "maps/lsu.mrc")
     assert mrcfile.read(plan.job_dir / "masks/lsu_mask.mrc")[lsu > plan.lsu_threshold].min() >= 0.99
+
+
+def processes_in(folder) -> list[int]:
+    """Live processes whose working folder is ``folder`` (RELION's ranks run in the job folder)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and Path(entry, "cwd").resolve() == folder and \
+                    Path(entry, "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def test_cancel_during_the_consensus_leaves_no_relion_process(dataset, tmp_path):
+    require_relion()
+    plan = plan_multibody(dataset, tmp_path / "job", MultibodyOptions(cpus=2))
+    running = []
+
+    def progress(report):
+        if report.step == "consensus" and report.fraction and not running:  # RELION is iterating
+            running.extend(processes_in(plan.job_dir))
+
+    result = run_relion_multibody(plan, progress=progress, should_stop=lambda: bool(running))
+    assert len(running) >= 4, "mpirun and its 3 ranks were running"
+    assert result.status == "cancelled"
+    assert [(s.step, s.status) for s in result.steps][-1] == ("consensus", "cancelled")
+    assert processes_in(plan.job_dir) == []
+    assert not (plan.job_dir / "steps/consensus.done.json").exists()
