@@ -196,16 +196,18 @@ class ParticleLikelihood:
         return out
 
     def fisher_information(self, cc_deg, step_deg: float = 0.25) -> np.ndarray:
-        """(2,) Fisher information of the full band along cc1 and cc2 at ``cc_deg`` (2,), per
-        degree^2: ||m(c + h e_i) - m(c)||^2 / (sigma^2 h^2) by a forward difference of h =
-        ``step_deg``, the expected curvature of the log-likelihood, 1 / sd^2 of its peak.
-        (The two Nyquist pixels are left out: their share is negligible here.)"""
+        """(2, 2) Fisher information matrix of the full band at ``cc_deg`` (2,), per degree^2,
+        axes (cc1, cc2): J_ij = Re<d_i m, d_j m> / sigma^2 with the derivatives d_i m of the
+        noise-free image by forward differences of h = ``step_deg``. J_ii is the expected
+        curvature of the log-likelihood along axis i (1 / sd^2 of its peak there); J^-1 is the
+        Cramer-Rao bound. (The two Nyquist pixels are left out: their share is negligible.)"""
         c = np.asarray(cc_deg, dtype=np.float64).reshape(2)
         full = self.n_bands - 1
         u = self._ssu_terms(np.stack([c, c + [step_deg, 0.0], c + [0.0, step_deg]]), full)
-        wc2 = self._wc2[full]
-        return np.array([float((wc2 * np.abs(u[i] - u[0]) ** 2).sum()) for i in (1, 2)]) * (
-            2 * self._scale / step_deg ** 2)
+        du = (u[1:] - u[0]).reshape(2, -1)
+        wc2 = self._wc2[full].ravel()
+        j = np.array([[float(np.sum(wc2 * (du[a].conj() * du[b]).real)) for b in (0, 1)] for a in (0, 1)])
+        return j * (2 * self._scale / step_deg ** 2)
 
     def _ssu_terms(self, cc: np.ndarray, band: int) -> np.ndarray:
         """u_c = T Q_c S_c (B, n, n//2+1) complex64 on the band's spectrum."""
