@@ -208,10 +208,11 @@ _ITERATION_FILE = re.compile(r"_it(\d{3})_optimiser\.star\Z")
 
 
 def last_optimiser(job_dir, root: str) -> str | None:
-    """The job-relative ``ROOT_itNNN_optimiser.star`` of the highest NNN > 0, or None."""
+    """The job-relative ``ROOT_itNNN_optimiser.star`` of the highest NNN, or None. Iteration 0
+    is the run's starting point, before any refinement: continuing from it would skip it."""
     folder, stem = (Path(job_dir) / root).parent, Path(root).name
     found = [(int(m.group(1)), p.name) for p in folder.glob(f"{stem}_it*_optimiser.star")
-             if (m := _ITERATION_FILE.search(p.name)) and p.name.startswith(stem + "_it") and int(m.group(1)) > 0]
+             if (m := _ITERATION_FILE.search(p.name)) and int(m.group(1)) > 0]
     return f"{Path(root).parent}/{max(found)[1]}" if found else None
 
 

@@ -21,7 +21,7 @@ from engine.formats.star import read_star_blocks
 from engine.landscape.presets import load_preset
 from engine.methods.process import StepError, run_steps
 from engine.methods.progress import LineSplitter, ProgressTracker
-from engine.methods.relion_inputs import bodies_star_text, motion_conformations
+from engine.methods.relion_inputs import bodies_star_text, last_optimiser, motion_conformations, refinement_outputs
 from engine.methods.relion_multibody import (MultibodyOptions, RelionProgress, mpi_ranks, multibody_offset_args,
                                              plan_multibody, relion_error_lines, require_relion, run_relion_multibody,
                                              with_relion_error)
@@ -141,6 +141,21 @@ def test_motion_conformations_reach_two_sigma_around_every_well():
     assert [well.cc1_deg, well.cc2_deg] in points.tolist()
     assert [well.cc1_deg + 2 * well.sigma1_deg, well.cc2_deg] in points.tolist()
     assert points[:, 0].min() >= land.cc1_range_deg[0] and points[:, 1].max() <= land.cc2_range_deg[1]
+
+
+def test_outputs_of_a_converged_and_of_a_bounded_refinement(tmp_path):
+    (tmp_path / "MultiBody").mkdir()
+    for name in ("run_it000_optimiser", "run_it009_optimiser", "run_it010_optimiser", "run_it010_data",
+                 "run_it010_half1_model", "run_it010_half2_model"):
+        (tmp_path / "MultiBody" / f"{name}.star").touch()
+    assert last_optimiser(tmp_path, "MultiBody/run") == "MultiBody/run_it010_optimiser.star"
+    assert last_optimiser(tmp_path, "Refine3D/run") is None
+    # stopped by --auto_iter_max: no joint model, the last iteration's data and half-1 model
+    assert refinement_outputs(tmp_path, "MultiBody/run") == ("MultiBody/run_it010_data.star",
+                                                             "MultiBody/run_it010_half1_model.star")
+    for name in ("run_data", "run_model"):  # converged: the final join's files
+        (tmp_path / "MultiBody" / f"{name}.star").touch()
+    assert refinement_outputs(tmp_path, "MultiBody/run") == ("MultiBody/run_data.star", "MultiBody/run_model.star")
 
 
 def test_masks_cover_their_bodies(dataset, tmp_path):
