@@ -26,6 +26,7 @@ from engine.methods.relion_multibody import (MultibodyOptions, RelionProgress, m
                                              plan_multibody, relion_error_lines, require_relion, run_relion_multibody,
                                              with_relion_error)
 from engine.methods.slurm import SlurmRunner, SlurmSettings
+from engine.methods.tools import ToolMissingError, version_at_least
 from engine.simulation.plan import SimulationPlan
 from engine.simulation.run import run_simulation
 
@@ -141,6 +142,13 @@ def test_motion_conformations_reach_two_sigma_around_every_well():
     assert [well.cc1_deg, well.cc2_deg] in points.tolist()
     assert [well.cc1_deg + 2 * well.sigma1_deg, well.cc2_deg] in points.tolist()
     assert points[:, 0].min() >= land.cc1_range_deg[0] and points[:, 1].max() <= land.cc2_range_deg[1]
+
+
+def test_relion_check_says_how_to_install(tmp_path, monkeypatch):
+    assert version_at_least(require_relion(), "3.1")  # Debian's 3.1.3 here
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolMissingError, match="relion_refine was not found on PATH.*apt-get install relion"):
+        require_relion()
 
 
 def test_outputs_of_a_converged_and_of_a_bounded_refinement(tmp_path):
