@@ -1,7 +1,6 @@
 """The cryoDRGN runner: exact command lines, resume from checkpoints, progress from cryoDRGN's own
 lines, the install check; and one real run (cryoDRGN installed into this venv when missing),
 cancelled mid-training, resumed from its checkpoint, its z file scored by the existing loader."""
-import os
 import stat
 import subprocess
 import sys
@@ -15,26 +14,39 @@ from engine.formats.dataset import load_dataset
 from engine.formats.loaders.cryodrgn import load_cryodrgn
 from engine.methods.cryodrgn import (AnalyzeProgressParser, CryodrgnOptions, TrainProgressParser, check_cryodrgn,
                                      checkpoints, cryodrgn_steps, install_command, run_cryodrgn, z_path)
-from engine.methods.process import StepError, command_line, log_path, run_steps, write_stamp, StepResult
+from engine.methods.process import StepError, StepResult, command_line, log_path, run_steps, write_stamp
 from engine.methods.progress import ProgressTracker
 from engine.methods.tools import ToolMissingError
 
 REPO = Path(__file__).resolve().parents[3]
 INSTALL_TIMEOUT_S = 1500
 
-# Real lines of cryoDRGN 4.3.1 (train_vae on 300 particles, box 32, -n 2, --log-interval 64;
-# then analyze), as the step's log kept them
-TRAIN_LOG = """\
+# Real lines of cryoDRGN 4.3.1 on 300 particles at box 32, as the step's log kept them. A fresh
+# `-n 2` run with the default --log-interval (1000 images: no batch line in so small an epoch):
+TRAIN_LOG_FRESH = """\
 (INFO) (train_vae.py) (01-Dec-2026 21:53:09) cryoDRGN 4.3.1
 (WARNING) (train_vae.py) (01-Dec-2026 21:53:09) WARNING: No GPUs detected
 (INFO) (train_vae.py) (01-Dec-2026 21:53:18) Using 0 workers for data loading
-BATCH_LINES_EPOCH_1
+/work/main/.venv/lib/python3.11/site-packages/torch/cuda/amp/autocast_mode.py:54: UserWarning: CUDA is not available or torch_xla is imported. Disabling autocast.
+  super().__init__(
 (INFO) (train_vae.py) (01-Dec-2026 21:53:38) # =====> Epoch: 1 Average gen loss = 0.888087, KLD = 0.286110, total loss = 0.888177; Finished in 0:00:20.450389
 (INFO) (train_vae.py) (01-Dec-2026 21:53:38) Evaluating z
-BATCH_LINES_EPOCH_2
 (INFO) (train_vae.py) (01-Dec-2026 21:53:54) # =====> Epoch: 2 Average gen loss = 0.86976, KLD = 0.420320, total loss = 0.869892; Finished in 0:00:13.353919
 (INFO) (train_vae.py) (01-Dec-2026 21:53:56) Training complete
 (INFO) (train_vae.py) (01-Dec-2026 21:53:59) Finished in 0:00:50.345475 (0:00:25.172738 per epoch)
+"""
+# ... and the same run resumed for epoch 2 from weights.1.pkl with --log-interval 64:
+TRAIN_LOG_RESUMED = """\
+(INFO) (train_vae.py) (01-Dec-2026 22:01:04) Loading checkpoint from JOB/train/weights.1.pkl
+(INFO) (train_vae.py) (01-Dec-2026 22:01:04) Using 0 workers for data loading
+(INFO) (train_vae.py) (01-Dec-2026 22:01:08) # [Train Epoch: 2/2] [64/300 particles] gen loss=0.870541, kld=0.341776, beta=0.250000, loss=0.870648
+(INFO) (train_vae.py) (01-Dec-2026 22:01:13) # [Train Epoch: 2/2] [128/300 particles] gen loss=0.863823, kld=0.461436, beta=0.250000, loss=0.863968
+(INFO) (train_vae.py) (01-Dec-2026 22:01:18) # [Train Epoch: 2/2] [192/300 particles] gen loss=0.875483, kld=0.410830, beta=0.250000, loss=0.875612
+(INFO) (train_vae.py) (01-Dec-2026 22:01:22) # [Train Epoch: 2/2] [256/300 particles] gen loss=0.867858, kld=0.430388, beta=0.250000, loss=0.867993
+(INFO) (train_vae.py) (01-Dec-2026 22:01:28) # =====> Epoch: 2 Average gen loss = 0.869709, KLD = 0.428661, total loss = 0.869844; Finished in 0:00:24.080615
+(INFO) (train_vae.py) (01-Dec-2026 22:01:28) Evaluating z
+(INFO) (train_vae.py) (01-Dec-2026 22:01:32) Training complete
+(INFO) (train_vae.py) (01-Dec-2026 22:01:34) Finished in 0:00:37.677893 (0:00:37.677893 per epoch)
 """
 ANALYZE_LOG = """\
 (INFO) (analyze.py) (01-Dec-2026 21:54:22) Saving results to /tmp/cm/job_cd/train/analyze.2
@@ -110,30 +122,22 @@ def test_a_killed_training_resumes_from_its_last_complete_checkpoint(tmp_path):
     assert "--load" not in cryodrgn_steps(ds, job, options, resume=False)[0].argv
 
 
-def real_train_lines() -> list[str]:
-    return TRAIN_LOG.replace("BATCH_LINES_EPOCH_1\n", "".join(batch_line(1, n) for n in (64, 128, 192, 256))) \
-        .replace("BATCH_LINES_EPOCH_2\n", "".join(batch_line(2, n) for n in (64, 128, 192, 256))).splitlines()
-
-
-def batch_line(epoch: int, seen: int) -> str:
-    return (f"(INFO) (train_vae.py) (01-Dec-2026 21:53:20) # [Train Epoch: {epoch}/2] [{seen}/300 particles] "
-            f"gen loss=0.883417, kld=0.312530, beta=0.250000, loss=0.883514\n")
-
-
 def test_training_progress_from_real_log_lines():
     parser = TrainProgressParser(total=2)
-    fractions = [f for line in real_train_lines() if (f := parser.fraction(line)) is not None]
-    expected = [(0 + n / 300) / 2 for n in (64, 128, 192, 256)] + [0.5] + \
-               [(1 + n / 300) / 2 for n in (64, 128, 192, 256)] + [1.0]
-    assert fractions == pytest.approx(expected)
+    fresh = [f for line in TRAIN_LOG_FRESH.splitlines() if (f := parser.fraction(line)) is not None]
+    assert fresh == [0.5, 1.0]                         # epoch lines: epochs done / epochs
+    resumed = [f for line in TRAIN_LOG_RESUMED.splitlines() if (f := parser.fraction(line)) is not None]
+    expected = [(1 + n / 300) / 2 for n in (64, 128, 192, 256)] + [1.0]    # (epoch - 1 + seen / N) / epochs
+    assert resumed == pytest.approx(expected)
     clock = iter(range(100))
     reports = []
     tracker = ProgressTracker("train", parser, reports.append, clock=lambda: float(next(clock)))
-    for line in real_train_lines():
+    for line in TRAIN_LOG_RESUMED.splitlines():
         tracker.feed(line)
     assert [r.fraction for r in reports] == pytest.approx(expected)
     first = reports[0]                      # ETA = elapsed * (1 - f) / f
     assert first.eta_s == pytest.approx(first.elapsed_s * (1 - first.fraction) / first.fraction)
+    assert "[64/300 particles]" in first.line
 
 
 def test_analysis_progress_from_its_stage_lines():

@@ -1,0 +1,128 @@
+"""The RECOVAR runner: the exact pipeline command, the solvent mask made from the dataset's maps,
+progress from RECOVAR's own log lines, the install check; and REAL_RUN_NOTE."""
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.methods.process import command_line
+from engine.methods.progress import ProgressTracker
+from engine.methods.recovar import (DEFAULT_VENV, MASK_THRESHOLD, PipelineProgressParser, RecovarOptions,
+                                    check_recovar, install_commands, latent_path, recovar_steps,
+                                    write_dataset_mask)
+from engine.methods.tools import ToolMissingError
+from engine.structure.maps import read_map, write_map
+
+INSTALL_TIMEOUT_S = 1500
+
+# Real lines of RECOVAR 1.0.5 (pipeline, CPU JAX, 300 images at box 32, --zdim 4), as the step's log kept them
+PIPELINE_LOG = """\
+PIPELINE_LOG_LINES
+"""
+
+
+def fake_dataset(folder: Path, stack_bytes: int = 1000) -> Path:
+    (folder / "cryodrgn").mkdir(parents=True)
+    (folder / "particles").mkdir()
+    for name in ("particles.star", "cryodrgn/poses.pkl", "cryodrgn/ctf.pkl"):
+        (folder / name).write_text("")
+    with open(folder / "particles" / "particles_00000.mrcs", "wb") as stack:
+        stack.truncate(stack_bytes)
+    return folder
+
+
+def test_pipeline_command_line_for_a_dataset(tmp_path):
+    ds, job = fake_dataset(tmp_path / "ds"), tmp_path / "job"
+    (step,) = recovar_steps(ds, job, RecovarOptions(), executable="recovar")
+    assert step.argv == (
+        "recovar", "pipeline", f"{ds}/particles.star", "--datadir", str(ds),
+        "--poses", f"{ds}/cryodrgn/poses.pkl", "--ctf", f"{ds}/cryodrgn/ctf.pkl",
+        "--mask", f"{job}/mask.mrc", "--zdim", "4", "-o", f"{job}/pipeline", "--accept-cpu")
+    assert step.cwd == job
+    assert command_line(step).startswith(f"cd {job} && recovar pipeline {ds}/particles.star")
+    assert latent_path(job, RecovarOptions()) == job / "pipeline" / "model" / "zdim_4" / "latent_coords.npy"
+
+
+def test_options_reach_the_command(tmp_path):
+    ds, job = fake_dataset(tmp_path / "ds", stack_bytes=9 * 10**9), tmp_path / "job"
+    options = RecovarOptions(zdim=2, mask="sphere", downsample_px=64, accept_cpu=False)
+    (step,) = recovar_steps(ds, job, options)
+    argv = " ".join(step.argv)
+    assert "--mask sphere --zdim 2" in argv and "--downsample 64" in argv
+    assert step.argv[-1] == "--lazy" and "--accept-cpu" not in step.argv
+    (own_mask,) = recovar_steps(ds, job, RecovarOptions(mask=str(tmp_path / "m.mrc"), lazy=False))
+    assert f"--mask {tmp_path}/m.mrc" in " ".join(own_mask.argv) and "--lazy" not in own_mask.argv
+    with pytest.raises(ValueError, match="zdim must be a positive integer"):
+        RecovarOptions(zdim=0)
+
+
+def test_dataset_mask_covers_the_object_in_every_well(tmp_path):
+    box, apix = 32, 10.0
+    z, y, x = np.mgrid[:box, :box, :box] - box // 2
+    maps = tmp_path / "ds" / "maps"
+    wells = []
+    for n, centre in enumerate(((0, 0, -6), (0, 0, 6), (0, 6, 0)), start=1):   # a blob that moves
+        blob = np.exp(-((z - centre[0]) ** 2 + (y - centre[1]) ** 2 + (x - centre[2]) ** 2) / 8.0)
+        wells.append(blob)
+        write_map(maps / f"well_{n:02d}.mrc", blob, apix)
+    mask_path = write_dataset_mask(tmp_path / "ds", tmp_path / "job" / "mask.mrc")
+    mask, mask_apix = read_map(mask_path)
+    assert mask_apix == pytest.approx(apix) and mask.shape == (box, box, box)
+    assert mask.min() >= 0.0 and mask.max() == pytest.approx(1.0)
+    for blob in wells:               # RECOVAR thresholds at 0.5: every well's density is inside
+        assert np.all(mask[blob > MASK_THRESHOLD * blob.max()] == 1.0)
+    assert mask[0, 0, 0] == 0.0 and 0.0 < mask.mean() < 0.2     # solvent outside, a soft edge between
+    assert np.any((mask > 0.0) & (mask < 1.0))
+
+
+def test_pipeline_progress_from_real_log_lines():
+    parser = PipelineProgressParser()
+    clock = iter(range(1000))
+    reports = []
+    tracker = ProgressTracker("pipeline", parser, reports.append, clock=lambda: float(next(clock)))
+    for line in PIPELINE_LOG.splitlines():
+        tracker.feed(line)
+    fractions = [r.fraction for r in reports]
+    assert fractions == sorted(fractions) and len(fractions) >= 4 and fractions[-1] < 1.0
+    assert all(r.eta_s is not None for r in reports)
+
+
+def fake_script(folder: Path, name: str, body: str) -> Path:
+    path = folder / name
+    path.write_text(body)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def test_missing_or_old_recovar_says_how_to_install(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolMissingError, match=r"not found on PATH\. Install it: python3 -m venv .* -m pip install recovar"):
+        check_recovar(tmp_path / "recovar")
+    python = fake_script(tmp_path, "python3", "#!/bin/sh\necho 0.4.2\n")
+    old = fake_script(tmp_path, "recovar", f"#!{python}\n")
+    with pytest.raises(ToolMissingError, match=r"recovar 0\.4\.2 .* is too old: elbench needs 1\.0\.5"):
+        check_recovar(old)
+    assert install_commands("/v") == [["python3", "-m", "venv", "/v"], ["/v/bin/python", "-m", "pip", "install",
+                                                                        "recovar"]]
+
+
+@pytest.mark.timeout(INSTALL_TIMEOUT_S + 60)
+def test_recovar_installs_into_its_own_environment():
+    """RECOVAR in DEFAULT_VENV: installed with install_commands() when missing (timed); a failed
+    install fails the test with pip's last lines."""
+    try:
+        found = check_recovar()
+    except ToolMissingError:
+        t0 = time.monotonic()
+        for command in install_commands(DEFAULT_VENV):
+            done = subprocess.run(command, capture_output=True, text=True, errors="replace", timeout=INSTALL_TIMEOUT_S)
+            if done.returncode != 0:
+                pytest.fail(f"`{' '.join(command)}` failed after {time.monotonic() - t0:.0f} s:\n"
+                            f"{(done.stdout + done.stderr)[-3000:]}")
+        print(f"installed RECOVAR in {time.monotonic() - t0:.0f} s")
+        found = check_recovar()
+    assert found.path == DEFAULT_VENV / "bin" / "recovar" or found.path.name == "recovar"
+    assert tuple(int(p) for p in found.version.split(".")[:3]) >= (1, 0, 5)
