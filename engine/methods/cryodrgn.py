@@ -64,10 +64,10 @@ TRAIN_DIR = "train"
 class CryodrgnOptions:
     """cryoDRGN settings. zdim: latent dimensions; epochs: passes over the data; enc/dec
     dim x layers: hidden-layer width and count of the encoder / decoder MLPs; batch_size:
-    images per minibatch; seed: cryoDRGN's random seed; log_interval_images: a progress line
-    every this many images; lazy: None decides from the size of
-    the stacks (LAZY_ABOVE_GB), True / False forces it; analyze: run ``cryodrgn analyze`` after
-    training; resources: what a SLURM job asks for (a local run uses what the machine has)."""
+    images per minibatch; seed: cryoDRGN's random seed; log_interval_images: a batch line
+    (progress) every this many images; lazy: None decides from the size of the stacks
+    (LAZY_ABOVE_GB), True / False forces it; analyze: run ``cryodrgn analyze`` after training;
+    resources: what a SLURM job asks for (a local run uses what the machine has)."""
 
     zdim: int = DEFAULT_ZDIM
     epochs: int = DEFAULT_EPOCHS

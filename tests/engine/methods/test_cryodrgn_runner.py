@@ -1,6 +1,7 @@
 """The cryoDRGN runner: exact command lines, resume from checkpoints, progress from cryoDRGN's own
-lines, the install check; and one real run (cryoDRGN installed into this venv when missing),
-cancelled mid-training, resumed from its checkpoint, its z file scored by the existing loader."""
+lines, the install check; and real runs (cryoDRGN installed into this venv when missing): one
+cancelled mid-training, resumed from its checkpoint and analysed, its z file and UMAP read by the
+existing loader; one through a real one-node SLURM cluster (conftest.py); a failing step's tail."""
 import stat
 import subprocess
 import sys
@@ -14,7 +15,9 @@ from engine.formats.dataset import load_dataset
 from engine.formats.loaders.cryodrgn import load_cryodrgn
 from engine.methods.cryodrgn import (AnalyzeProgressParser, CryodrgnOptions, TrainProgressParser, check_cryodrgn,
                                      checkpoints, cryodrgn_steps, install_command, run_cryodrgn, z_path)
-from engine.methods.process import StepError, StepResult, command_line, log_path, run_steps, write_stamp
+from engine.methods.process import (StepError, StepResources, StepResult, command_line, log_path, run_steps,
+                                   write_stamp)
+from engine.methods.slurm import SlurmRunner, SlurmSettings
 from engine.methods.progress import ProgressTracker
 from engine.methods.tools import ToolMissingError
 
@@ -249,3 +252,19 @@ def test_a_failing_cryodrgn_step_quotes_the_tools_last_lines(cryodrgn_installed,
     assert "failed (exit code 1)" in str(error) and "last lines of" in str(error)
     assert any("Error" in line for line in error.last_lines), error.last_lines
     assert error.last_lines[-1] in log_path(job, "analyze").read_text()
+
+
+@pytest.mark.timeout(INSTALL_TIMEOUT_S + 600)
+def test_real_training_through_slurm(slurm_cluster, cryodrgn_installed, dataset_300, tmp_path):
+    options = CryodrgnOptions(zdim=2, epochs=1, enc_dim=32, enc_layers=1, dec_dim=32, dec_layers=1,
+                              log_interval_images=64, analyze=False,
+                              resources=StepResources(cpus_per_task=2, time_limit_min=20))
+    reports = []
+    runner = SlurmRunner(SlurmSettings(partition=slurm_cluster.partition, poll_interval_s=0.5))
+    run = run_cryodrgn(dataset_300, tmp_path / "job", options, runner=runner, progress=reports.append)
+    (train,) = run.job.steps
+    assert run.job.status == "complete" and train.where == "slurm" and train.job_id.isdigit()
+    running = [r.fraction for r in reports if r.state == "running" and r.fraction]
+    assert running[:4] == pytest.approx([n / 300 for n in (64, 128, 192, 256)])   # read from the job's output file
+    z = load_cryodrgn(run.z_path, load_dataset(dataset_300))
+    assert run.z_path.name == "z.1.pkl" and z.coords.shape == (300, 2) and np.all(np.isfinite(z.coords))
