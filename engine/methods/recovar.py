@@ -63,8 +63,10 @@ MASK_EXTEND_PX = 2
 MASK_SOFT_EDGE_PX = 3
 PIPELINE_DIR = "pipeline"
 MASK_FILE = "mask.mrc"
-# a virtual environment of its own, beside elbench's (inside .venv/, so git ignores it)
-DEFAULT_VENV = Path(sys.prefix) / "tools" / "recovar"
+# RECOVAR's own virtual environment: inside elbench's (a checkout's .venv/, which git ignores),
+# or in the user's data folder when elbench runs from no virtual environment
+DEFAULT_VENV = (Path(sys.prefix) / "tools" / "recovar" if sys.prefix != sys.base_prefix
+                else Path.home() / ".local" / "share" / "elbench" / "recovar")
 
 
 @dataclass(frozen=True)

@@ -158,7 +158,8 @@ def fake_script(folder: Path, name: str, body: str) -> Path:
 
 def test_missing_or_old_cryodrgn_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(ToolMissingError, match=r"not found on PATH\. Install it: .* -m pip install torch==2\.13\.0 cryodrgn"):
+    install = r"not found on PATH\. Install it: .* -m pip install torch==2\.13\.0 cryodrgn"
+    with pytest.raises(ToolMissingError, match=install):
         check_cryodrgn(tmp_path / "cryodrgn")
     python = fake_script(tmp_path, "python3", "#!/bin/sh\necho 3.4.4\n")   # the script's interpreter says 3.4.4
     old = fake_script(tmp_path, "cryodrgn", f"#!{python}\n")
@@ -183,7 +184,8 @@ def cryodrgn_installed():
                           timeout=INSTALL_TIMEOUT_S)
     elapsed = time.monotonic() - t0
     if done.returncode != 0:
-        pytest.fail(f"`{' '.join(install_command())}` failed after {elapsed:.0f} s:\n{(done.stdout + done.stderr)[-3000:]}")
+        pytest.fail(f"`{' '.join(install_command())}` failed after {elapsed:.0f} s:\n"
+                    f"{(done.stdout + done.stderr)[-3000:]}")
     print(f"installed cryoDRGN in {elapsed:.0f} s")
     return check_cryodrgn()
 

@@ -135,7 +135,8 @@ def fake_script(folder: Path, name: str, body: str) -> Path:
 
 def test_missing_or_old_recovar_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(ToolMissingError, match=r"not found on PATH\. Install it: python3 -m venv .* -m pip install recovar"):
+    install = r"not found on PATH\. Install it: python3 -m venv .* -m pip install recovar"
+    with pytest.raises(ToolMissingError, match=install):
         check_recovar(tmp_path / "recovar")
     python = fake_script(tmp_path, "python3", "#!/bin/sh\necho 0.4.2\n")
     old = fake_script(tmp_path, "recovar", f"#!{python}\n")
