@@ -58,6 +58,7 @@ class LandscapeDocument(QObject):
         sigConformationChanged(float, float): the current conformation (cc1, cc2) in degrees.
         sigEnergyUnitChanged(str): 'kcal/mol' or 'kT'.
         sigObjectChanged(CurrentObject): the current object changed (edit, undo or redo).
+        sigSimulationPlanChanged(SimulationPlan): the Simulation tab's plan changed (a valid one).
     """
 
     sigLandscapeChanged = Signal(object)
@@ -67,6 +68,7 @@ class LandscapeDocument(QObject):
     sigConformationChanged = Signal(float, float)
     sigEnergyUnitChanged = Signal(str)
     sigObjectChanged = Signal(object)
+    sigSimulationPlanChanged = Signal(object)
 
     def __init__(self, landscape: Landscape | None = None, path: str | None = None, parent=None):
         super().__init__(parent)
@@ -87,6 +89,7 @@ class LandscapeDocument(QObject):
         self._conformation = self._default_conformation()
         self._energy_unit = ENERGY_UNITS[0]
         self._object = CurrentObject.builtin()
+        self._simulation_plan = None
 
     def _update_dirty(self, *_) -> None:
         dirty = self._landscape_edited_since_clean()
@@ -322,6 +325,17 @@ class LandscapeDocument(QObject):
             self.sigObjectChanged.emit(current)
 
     # --- shared view state (not undoable) -----------------------------------------------
+    @property
+    def simulation_plan(self):
+        """The plan in the Simulation tab (engine.simulation.plan.SimulationPlan), None
+        before it has a valid one; the projection preview shows that plan's noise."""
+        return self._simulation_plan
+
+    def set_simulation_plan(self, plan) -> None:
+        if plan != self._simulation_plan:
+            self._simulation_plan = plan
+            self.sigSimulationPlanChanged.emit(plan)
+
     @property
     def selected_well(self) -> int:
         return self._selected

@@ -179,8 +179,12 @@ class PlanFormMixin:
 
         for w in (self.n_spin, self.box_spin, self.chunk_spin, self.workers_spin, self.seed_spin):
             w.valueChanged.connect(self._update_estimate)
-        for w in (self.apix_spin, self.snr_spin, self.shift_spin):
+        # every field of the plan: the estimate and the document's plan (the preview's noise) follow
+        for w in (self.apix_spin, self.snr_spin, self.shift_spin, self.defocus_min, self.defocus_max,
+                  self.astig_spin, self.voltage_spin, self.cs_spin, self.q0_spin, self.bfactor_spin):
             w.valueChanged.connect(self._update_estimate)
+        self.orientation_combo.currentIndexChanged.connect(self._update_estimate)
+        self.star_edit.editingFinished.connect(self._update_estimate)
         self.orientation_combo.currentIndexChanged.connect(lambda i: self.star_edit.setEnabled(i == 1))
         self.star_edit.setEnabled(False)
         return left
@@ -252,6 +256,7 @@ class PlanFormMixin:
         except (PlanError, ValueError) as exc:
             self.estimate_label.setText(f"<span style='color:#c0392b'>{exc}</span>")
             return
+        self.doc.set_simulation_plan(plan)  # the projection preview shows this plan's noise
         self.estimate_label.setText(f"{format_bytes(size)} on disk, about {format_duration(seconds)} "
                                     f"on {self.workers_spin.value()} local worker(s); "
                                     f"{plan.n_chunks:,} stack(s) at {plan.effective_apix_A():.3g} Å/px")

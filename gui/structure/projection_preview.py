@@ -299,7 +299,8 @@ class ProjectionPreview(QWidget):
         except PlanError as exc:
             self._noise, self._noise_key, self._noise_problem = None, None, str(exc)
             return
-        signal_plan = replace(plan, snr=None)
+        # what the calibration sample depends on: not the SNR, the dataset's size or its files
+        signal_plan = replace(plan, snr=None, n_particles=1, chunk_size=1, write_cryosparc=False, output_folder=None)
         if signal_plan != self._noise_key:  # dataclass equality: cheaper than the JSON key, same meaning
             self._noise, self._noise_key = plan_noise(signal_plan, self._projector), signal_plan
         self._noise = self._noise.at_snr(plan.snr)

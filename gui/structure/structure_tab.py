@@ -347,6 +347,8 @@ class StructureTab(QWidget):
         layout = QVBoxLayout(box)
         self.preview = ProjectionPreview(self.doc)
         self.preview.sigProjectionChanged.connect(self.view.set_projection)
+        self.preview.set_plan(self.doc.simulation_plan)
+        self.doc.sigSimulationPlanChanged.connect(self.preview.set_plan)
         layout.addWidget(self.preview)
         return box
 

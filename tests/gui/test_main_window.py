@@ -232,3 +232,34 @@ def test_maps_loaded_in_the_structure_tab_become_the_plans_object_through_the_do
     assert window.doc.current_object.is_builtin and window.simulation.plan().object.kind == "ribosome-like"
     assert window.structure.object.name == "ribosome-like (seed 0)"
     window.structure.close_view()
+
+
+def test_the_projection_preview_shows_the_simulation_tabs_plan(make_window, qtbot, monkeypatch):
+    """The Simulation tab's plan reaches the preview through the document: its SNR, optics and
+    defocus are the ones the noisy image is calibrated for; a change of the particle count
+    (which the calibration sample does not depend on) does not recalibrate."""
+    from gui.structure import projection_preview
+    from gui.structure.projection_preview import MODE_NOISY
+
+    window = make_window()
+    window.structure.box_combo.setCurrentText("64")
+    window.tabs.setCurrentWidget(window.structure)
+    qtbot.waitUntil(lambda: window.structure.object is not None, timeout=60_000)
+    preview = window.structure.preview
+    preview.set_mode(MODE_NOISY)
+    panel = window.simulation
+    panel.snr_spin.setValue(0.25)
+    panel.voltage_spin.setValue(200.0)
+    panel.defocus_min.setValue(2.0)
+    assert window.doc.simulation_plan == panel.plan()
+    preview.refresh()
+    plan = preview.calibration_plan()
+    assert (plan.snr, plan.voltage_kV, plan.defocus_min_A) == (0.25, 200.0, 20_000.0)
+    assert preview.settings().snr == 0.25
+    sigma = preview.noise_sigma()
+    calibrations = []
+    monkeypatch.setattr(projection_preview, "plan_noise", lambda *a: calibrations.append(a))
+    panel.n_spin.setValue(123_456)
+    preview.refresh()
+    assert calibrations == [] and preview.noise_sigma() == sigma
+    window.structure.close_view()
