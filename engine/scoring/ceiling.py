@@ -47,7 +47,7 @@ from engine.imaging.noise import add_white_noise, calibrate_noise, particle_mask
 from engine.imaging.projector import TwoBodyProjector
 from engine.landscape.sampling import sample_conformations
 from engine.scoring.ceiling_grid import ConformationGrid
-from engine.scoring.ceiling_likelihood import TwoBodyLikelihood
+from engine.scoring.ceiling_likelihood import TwoBodyLikelihood, default_bands
 from engine.scoring.metric import Scores, score_labels
 from engine.structure.rotations import uniform_euler_angles
 
@@ -94,7 +94,7 @@ class IdealObserver:
     """
 
     def __init__(self, obj, landscape, *, pad: int = 2, coarse_cells: int = 8, fine_cells: int | None = None,
-                 tail_mass: float = 1e-3, max_step_sd: float = 2.0, optics: CTFParams = CTFParams()):
+                 tail_mass: float = 1e-3, max_step_sd: float = 3.0, optics: CTFParams = CTFParams()):
         self.obj = obj
         self.landscape = landscape
         self.optics = optics
@@ -102,16 +102,13 @@ class IdealObserver:
         self.max_step_sd = float(max_step_sd)
         self.model = TwoBodyLikelihood(obj, pad)
         self.grid = ConformationGrid(landscape.sampling_grid(), coarse_cells, fine_cells)
-        radius = [self.model.band_radius(max(lv.step_deg)) for lv in self.grid.levels]
-        self.bands = sorted(set(radius) | {obj.box_size // 2})
-        self.level_bands = [self.bands.index(k) for k in radius]
+        self.bands = default_bands(obj.box_size)
 
     def posterior_one(self, image, sigma: float, euler_deg, origin_A, ctf):
         """engine.scoring.ceiling_grid.GridPosterior of one image (arguments as
         engine.scoring.ceiling_likelihood.TwoBodyLikelihood.particle)."""
         part = self.model.particle(image, euler_deg, origin_A, ctf, sigma, self.bands)
-        return self.grid.posterior(part.log_likelihood, part.fisher_information, self.level_bands, len(self.bands) - 1,
-                                   self.tail_mass, self.max_step_sd)
+        return self.grid.posterior(part.log_likelihood, part.fisher_information, self.tail_mass, self.max_step_sd)
 
     def posterior(self, images, sigma: float, euler_deg, origin_A, defocus_u_A, defocus_v_A,
                   defocus_angle_deg, phase_shift_deg=0.0, *, workers: int = 1, progress=None,

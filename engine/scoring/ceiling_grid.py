@@ -5,20 +5,21 @@ sampling_grid()``, >= 512^2 cells), uniform inside each cell: exactly the densit
 simulation draws conformations from (engine.landscape.sampling). Level l groups those cells
 into ``coarse_cells * 2^l`` blocks per axis (a cell belongs to block ``floor(i n_l / n)``, so
 blocks nest); per block it keeps the prior mass, the prior's centroid and the prior mass of
-each ground-truth basin. While searching, a block's posterior mass is ``prior mass *
-exp(log-likelihood at the block centre)``; the result integrates a quadratic model of the
-log-likelihood inside each final block against the exact prior of its sub-blocks.
+each ground-truth basin. A block's posterior mass integrates a quadratic model of the
+log-likelihood inside it (through the neighbouring block centres) against the exact prior of
+its sub-blocks.
 
 Search, per particle (:meth:`ConformationGrid.posterior`):
 
-1. level 0: every block with prior mass, likelihood of a low band (few frequencies, cheap;
-   the band comes from the caller, chosen for the level's step);
-2. prune: keep the fewest blocks holding 1 - ``tail_mass`` of this level's posterior, plus
-   (before splitting) their 8 neighbours, a margin for the block-centre values of a peak the
-   blocks do not resolve yet;
-3. if the likelihood is resolved at this step (below) or the finest level is reached,
-   evaluate the kept blocks with the full band and stop once that is resolved too; else
-   split every kept block into 4 and go to 2 with the next level's band.
+1. level 0: every block with prior mass, likelihood of the lowest band (few frequencies);
+2. prune: keep the fewest blocks holding 1 - ``tail_mass`` of this level's posterior (each
+   block's mass integrated as in the result, below), plus their 8 neighbours where the step
+   is over MARGIN_STEP_SD posterior sd (a margin for a peak the blocks do not resolve);
+3. if the step resolves the full band's likelihood (below) or the finest level is reached,
+   evaluate the kept blocks with the full band and stop; else split every kept block into 4
+   and go to 2 with the most informative band short of the full one that the new step
+   resolves (so at low SNR the full band comes at once, at high SNR only when the step is
+   fine enough for it).
 
 Why pruning loses (almost) no mass: a level's band is the exact likelihood of the
 low-pass-filtered image (engine.scoring.ceiling_likelihood), so its posterior is the exact
@@ -29,18 +30,17 @@ heuristic one; the margin covers the block-centre approximation at coarse steps.
 
 Resolved: a step h is fine enough when (h / sd)^2 <= ``max_step_sd^2`` along each axis, with
 sd the posterior's local width: (h / sd)^2 = I h^2 with I the full band's Fisher information
-(the caller's ``information(cc)``), asked once at level 0's most probable block (it varies
-slowly with c). For Gaussian noise ||m(c + h e_i) - m(c)||^2 / sigma^2 is the expected second
+(the caller's ``information(cc)``, per band), asked once at level 0's most probable block
+(it varies slowly with c). For Gaussian noise ||m(c + h e_i) - m(c)||^2 / sigma^2 is the expected second
 difference of the log-likelihood, i.e. (h / sd)^2 of the likelihood peak (the prior only
-narrows it further, and is integrated exactly anyway). It is the full band's even at a coarse
-level, so a low band that sees little detail never stops the search early. On such a grid
-the block-centre rule integrates a smooth peak to ~1 % (the midpoint rule's error for a
-Gaussian of sd h / 2 is about 2 exp(-pi^2 / 2)); the tests compare with the full fine grid.
+narrows it further, and is integrated exactly anyway). The stop asks it of the full band,
+so a low band that sees little detail never stops the search early. On such a grid
+the block-centre rule integrates a smooth peak to ~1 %; the tests compare with the full fine grid.
 
 Example::
 
     cgrid = ConformationGrid(landscape.sampling_grid())
-    post = cgrid.posterior(part.log_likelihood, part.fisher_information, level_bands, full_band)
+    post = cgrid.posterior(part.log_likelihood, part.fisher_information)
     post.mean_deg, post.basin_mass    # (2,) degrees, (n_wells,) sums to 1
 """
 from __future__ import annotations
@@ -51,8 +51,13 @@ import numpy as np
 from scipy import ndimage
 
 
-#: Levels below the final one on which a block's likelihood is integrated (2^3 = 8 x 8 sub-blocks).
+#: Levels below a block's on which its likelihood is integrated: 2^3 = 8 x 8 sub-blocks for
+#: the result, 2 x 2 while searching (enough to rank blocks for pruning).
 SUB_LEVELS = 3
+SEARCH_SUB_LEVELS = 1
+#: Steps (in local posterior sd) above which pruning keeps the 8 neighbours too: a peak
+#: narrower than that is not modelled by the quadratic through neighbouring block centres.
+MARGIN_STEP_SD = 3.0
 
 
 def _differences(minus: np.ndarray, centre: np.ndarray, plus: np.ndarray, step: float):
@@ -60,10 +65,10 @@ def _differences(minus: np.ndarray, centre: np.ndarray, plus: np.ndarray, step: 
     neighbours (NaN where absent): central where both are there, one-sided (curvature 0)
     where one is, 0 where none is."""
     has_m, has_p = np.isfinite(minus), np.isfinite(plus)
-    grad = np.where(has_m & has_p, (plus - minus) / (2 * step),
+    both = has_m & has_p
+    grad = np.where(both, (plus - minus) / (2 * step),
                     np.where(has_p, (plus - centre) / step, np.where(has_m, (centre - minus) / step, 0.0)))
-    curv = np.where(has_m & has_p, (plus - 2 * centre + minus) / step ** 2, 0.0)
-    return np.nan_to_num(grad), np.nan_to_num(curv)
+    return grad, np.where(both, (plus - 2 * centre + minus) / step ** 2, 0.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,6 +122,7 @@ class ConformationGrid:
             raise ValueError(f"fine_cells: must be coarse_cells ({coarse_cells}) times a power of 2, "
                              f"at most the grid's {n} (got {fine_cells})")
         self.grid = grid
+        self._patterns: dict = {}
         self.n_wells = len(grid.landscape.wells)
         self.basin_prior = np.asarray(grid.basins.occupancy, dtype=np.float64)
         occ = grid.occupancy
@@ -151,43 +157,40 @@ class ConformationGrid:
         i2, i1 = np.divmod(blocks, lv.cells)
         return np.stack([lv.centre1[i1], lv.centre2[i2]], axis=1)
 
-    def posterior(self, loglik, information, level_bands, full_band: int, tail_mass: float = 1e-3,
-                  max_step_sd: float = 2.0) -> GridPosterior:
+    def posterior(self, loglik, information, tail_mass: float = 1e-3,
+                  max_step_sd: float = 3.0) -> GridPosterior:
         """The coarse-to-fine posterior of one particle (module docstring).
 
-        loglik(cc_deg (B, 2), band) -> (B,) log-likelihood in nats (any constant per band);
-        information(cc_deg (2,)) -> (2, 2) Fisher information matrix (per degree^2; its diagonal
-        is 1 / sd^2 along cc1 and cc2), asked once, at the most probable block of level 0;
-        level_bands: per level, the band index the search uses there (non-decreasing);
-        full_band: the index of the band with every frequency, which the result uses.
+        loglik(cc_deg (B, 2), band) -> (B,) log-likelihood in nats (any constant per band),
+        bands 0..n_bands-1 of increasing frequency, the last one every frequency (the result's);
+        information(cc_deg (2,)) -> (n_bands, 2, 2) Fisher information matrix of each band (per
+        degree^2; the diagonal is 1 / sd^2 along cc1 and cc2), asked once, at level 0's most
+        probable block.
         """
-        if len(level_bands) != len(self.levels):
-            raise ValueError(f"level_bands: need one band per level ({len(self.levels)}), got {len(level_bands)}")
         if not 0 < tail_mass < 1:
             raise ValueError(f"tail_mass: must be in (0, 1) (got {tail_mass})")
         if not max_step_sd > 0:
             raise ValueError(f"max_step_sd: must be > 0 (got {max_step_sd})")
-        full = full_band
-        level, band = 0, level_bands[0]
+        level, band = 0, 0
         blocks = np.flatnonzero(self.levels[0].prior > 0)
-        n_eval = np.zeros(full + 1, np.int64)
         info = None
         last = len(self.levels) - 1
+        n_eval = []
         while True:
             ll = np.asarray(loglik(self.nodes(level, blocks), band), dtype=np.float64)
-            n_eval[band] += len(blocks)
             lv = self.levels[level]
-            mass = lv.prior[blocks] * np.exp(ll - ll.max())
+            mass = self._sub_weights(level, blocks, ll, SEARCH_SUB_LEVELS)[1].sum(1)
             if info is None:  # once, at level 0's mode: the information varies slowly with c
-                info = np.diag(information(self.nodes(level, blocks[[np.argmax(mass)]])[0]))
-            step_sd2 = float(np.max(info * np.square(lv.step_deg)))
-            resolved = step_sd2 <= max_step_sd ** 2
-            if band == full and (resolved or level == last):
+                info = np.diagonal(information(self.nodes(level, blocks[[np.argmax(mass)]])[0]), axis1=1, axis2=2)
+                full = len(info) - 1
+                n_eval = np.zeros(full + 1, np.int64)
+            n_eval[band] += len(blocks)
+            step_sd2 = (info * np.square(lv.step_deg)).max(1)  # (step / sd)^2 per band
+            done = step_sd2[full] <= max_step_sd ** 2 or level == last
+            if band == full and done:
                 break
-            # the margin guards the mode of a peak the blocks do not resolve yet; a resolved
-            # one keeps its blocks and only gains frequencies
-            keep = self._prune(lv.cells, blocks, mass, tail_mass, margin=not (resolved or level == last))
-            if resolved or level == last:
+            keep = self._prune(lv.cells, blocks, mass, tail_mass, margin=step_sd2[band] > MARGIN_STEP_SD ** 2)
+            if done:  # the step resolves every frequency: the result's pass, on these blocks
                 blocks, band = keep, full
                 continue
             i2, i1 = np.divmod(keep, lv.cells)
@@ -196,21 +199,42 @@ class ConformationGrid:
                               * cells + 2 * i1[:, None] + np.array([0, 1, 0, 1])).ravel())
             level += 1
             blocks = blocks[self.levels[level].prior[blocks] > 0]
-            band = max(band, level_bands[level])  # never back to fewer frequencies
-        mean, basin_mass = self._integrate(level, blocks, ll)
-        return GridPosterior(mean, basin_mass, level, n_eval)
+            # the most informative band short of the full one that the new step resolves
+            ok = np.flatnonzero(step_sd2[:full] / 4 <= max_step_sd ** 2)
+            band = max(band, int(ok[-1]) if len(ok) else 0)
+        sub_level, *_ = self._sub_pattern(level, SUB_LEVELS)
+        sub = self.levels[sub_level]
+        subs, weight = self._sub_weights(level, blocks, ll)
+        w = (weight / weight.sum()).ravel()
+        subs = subs.ravel()
+        return GridPosterior(w @ sub.centroid[subs], w @ sub.basin_fraction[subs], level, n_eval)
 
-    def _integrate(self, level: int, blocks: np.ndarray, ll: np.ndarray):
-        """Posterior mean (2,) and basin masses (n_wells,) from the log-likelihood ``ll`` at the
-        centres of ``blocks``: within each block the log-likelihood is the quadratic of its
-        finite differences to the neighbouring blocks (gradient and curvature, one-sided or
-        none at the edge of the set), integrated against the prior on SUB_LEVELS finer levels
-        (up to 8 x 8 sub-blocks, each with its exact prior mass, centroid and basin shares).
-        A block-constant likelihood would be off by up to 15 % in a block at the peak of a
-        posterior 2 steps wide, and put all of a block's mass on its side of a basin border."""
+    def _sub_pattern(self, level: int, sub_levels: int):
+        """For the blocks of ``level`` and their sub-blocks ``sub_levels`` finer: (sub level,
+        r, sub-block offsets (r^2,) in steps along cc2 and cc1, sub-block index offsets (r^2,)
+        along cc2 and cc1), cached."""
+        key = (level, sub_levels)
+        if key not in self._patterns:
+            sub = min(level + sub_levels, len(self.levels) - 1)
+            r = self.levels[sub].cells // self.levels[level].cells
+            off = (np.arange(r) + 0.5) / r - 0.5  # sub-block centres, in steps from the block centre
+            d2, d1 = (a.ravel() for a in np.meshgrid(off, off, indexing="ij"))
+            a2, a1 = (a.ravel() for a in np.meshgrid(np.arange(r), np.arange(r), indexing="ij"))
+            self._patterns[key] = (sub, r, d2, d1, a2, a1)
+        return self._patterns[key]
+
+    def _sub_weights(self, level: int, blocks: np.ndarray, ll: np.ndarray, sub_levels: int = SUB_LEVELS):
+        """The posterior mass, up to one factor, of the sub-blocks of ``blocks`` given the
+        log-likelihood ``ll`` at their centres: within each block the log-likelihood is the
+        quadratic of its finite differences to the neighbouring blocks (gradient and curvature,
+        one-sided or none at the edge of the set), integrated against the prior of SUB_LEVELS
+        finer levels (up to 8 x 8 sub-blocks, each with its exact prior mass, centroid and basin
+        shares). Returns (sub-block indices, masses), both (B, r^2). A block-constant likelihood
+        would be off by up to 15 % in a block at the peak of a posterior 2 steps wide, and put
+        all of a block's mass on its side of a basin border."""
         lv = self.levels[level]
-        sub = self.levels[min(level + SUB_LEVELS, len(self.levels) - 1)]
-        r = sub.cells // lv.cells
+        sub_level, r, d2, d1, a2, a1 = self._sub_pattern(level, sub_levels)
+        sub = self.levels[sub_level]
         i2, i1 = np.divmod(blocks, lv.cells)
         lo2, lo1 = i2.min(), i1.min()
         box = np.full((i2.max() - lo2 + 3, i1.max() - lo1 + 3), np.nan)  # a NaN frame: no neighbour
@@ -221,16 +245,11 @@ class ConformationGrid:
         g2, c22 = _differences(box[j2 - 1, j1], ll, box[j2 + 1, j1], h2)
         cross = (box[j2 + 1, j1 + 1] - box[j2 + 1, j1 - 1] - box[j2 - 1, j1 + 1] + box[j2 - 1, j1 - 1]) / (4 * h1 * h2)
         c12 = np.where(np.isfinite(cross), cross, 0.0)
-        off = (np.arange(r) + 0.5) / r - 0.5  # sub-block centres, in steps from the block centre
-        d2, d1 = (a.ravel() for a in np.meshgrid(off * h2, off * h1, indexing="ij"))
+        d1, d2 = d1 * h1, d2 * h2
         q = (g1[:, None] * d1 + g2[:, None] * d2
              + 0.5 * (c11[:, None] * d1 * d1 + 2 * c12[:, None] * d1 * d2 + c22[:, None] * d2 * d2))
-        a2, a1 = (a.ravel() for a in np.meshgrid(np.arange(r), np.arange(r), indexing="ij"))
         subs = (r * i2[:, None] + a2) * sub.cells + r * i1[:, None] + a1  # (B, r^2)
-        w = sub.prior[subs] * np.exp(ll[:, None] - ll.max() + q)
-        w = (w / w.sum()).ravel()
-        subs = subs.ravel()
-        return w @ sub.centroid[subs], w @ sub.basin_fraction[subs]
+        return subs, sub.prior[subs] * np.exp(ll[:, None] - ll.max() + q)
 
     @staticmethod
     def _prune(cells: int, blocks: np.ndarray, mass: np.ndarray, tail_mass: float, margin: bool) -> np.ndarray:

@@ -30,6 +30,7 @@ Example::
     model = TwoBodyLikelihood(build_ribosome_like(64))
     part = model.particle(image, euler_deg, origin_A, ctf, sigma)  # ctf: (D, D//2+1) from ctf_2d
     ll = part.log_likelihood(cc_deg, part.n_bands - 1)             # (B,) nats, full band
+    part.fisher_information(cc_deg[0])[-1]                         # (2, 2) per degree^2
 """
 from __future__ import annotations
 
@@ -41,13 +42,8 @@ import scipy.fft
 
 from engine.imaging.projector import centred_half_transform
 from engine.imaging.projector_kernel import brick_layout, two_body_slices
-from engine.structure.object_model import EXTENT_LEVEL, TwoBodyObject
+from engine.structure.object_model import TwoBodyObject
 from engine.structure.rotations import conformation_matrix, relion_matrix
-
-#: Phase change (radians) allowed at the band edge, at the SSU's far edge, for one grid step:
-#: keeps a band's log-likelihood smooth on the grid it is evaluated on.
-BAND_PHASE_RAD = 1.0
-
 
 @numba.njit(cache=True, nogil=True)
 def _cross_minus_half_power(u, rt, wc2, out):
@@ -74,17 +70,19 @@ def _phase(freqs: np.ndarray, shift_px: np.ndarray, box_size: int) -> np.ndarray
     return out
 
 
-def ssu_radius_A(obj: TwoBodyObject) -> float:
-    """Largest distance (Angstrom) from the pivot of an SSU voxel above EXTENT_LEVEL of the
-    SSU's maximum: how far a rotation of the SSU moves its density."""
-    idx = np.argwhere(obj.ssu > EXTENT_LEVEL * obj.ssu.max())
-    xyz = (idx[:, ::-1] - obj.box_size // 2) * obj.apix_A
-    return float(np.linalg.norm(xyz - obj.pivot_A, axis=1).max() + obj.apix_A)
+def default_bands(box_size: int) -> list[int]:
+    """Band edges k_max for a box: 2, 4, 8, ... below D/2, then D/2 (the full band). The
+    search picks, per grid level, the most informative band that level's step resolves."""
+    bands, k = [], 2
+    while k < box_size // 2:
+        bands.append(k)
+        k *= 2
+    return bands + [box_size // 2]
 
 
 class TwoBodyLikelihood:
     """The object's padded 3D transforms (built like TwoBodyProjector's, same ``pad``) and the
-    frequency bands. ``band_radius(step_deg)``: the band for a grid of that step."""
+    frequency tables of the bands; :meth:`particle` gives one image's likelihood."""
 
     def __init__(self, obj: TwoBodyObject, pad: int = 2):
         if int(pad) != pad or pad < 1:
@@ -97,7 +95,6 @@ class TwoBodyLikelihood:
         centred, _ = centred_half_transform(obj.ssu, self.pad)
         self._f_ssu, _, _ = brick_layout(centred)
         del centred
-        self.ssu_radius_A = ssu_radius_A(obj)
         self._kx = np.fft.rfftfreq(d) * d
         self._ky = np.fft.fftfreq(d) * d
         k2 = self._ky[:, None] ** 2 + self._kx[None, :] ** 2
@@ -125,14 +122,6 @@ class TwoBodyLikelihood:
             weight = np.where(self._k2[rows, :h] <= k_max * k_max, self._weight[rows, :h], 0.0)
             self._bands[k_max] = (rows, h, weight.astype(np.float32))
         return self._bands[k_max]
-
-    def band_radius(self, step_deg: float) -> int:
-        """Band edge k_max (cycles per box) for grid step ``step_deg``: the largest k at which
-        one step turns the phase at the SSU's far edge by at most BAND_PHASE_RAD, at least 2,
-        at most D/2 (the full band)."""
-        move_A = self.ssu_radius_A * math.radians(step_deg)
-        k = BAND_PHASE_RAD * self.box_size * self.obj.apix_A / (2 * math.pi * move_A)
-        return int(min(self.box_size // 2, max(2, math.floor(k))))
 
     def particle(self, image, euler_deg, origin_A, ctf, sigma: float, bands=None) -> ParticleLikelihood:
         """The likelihood of one image (D, D) [y, x] with RELION angles ``euler_deg`` (3,)
@@ -196,18 +185,20 @@ class ParticleLikelihood:
         return out
 
     def fisher_information(self, cc_deg, step_deg: float = 0.25) -> np.ndarray:
-        """(2, 2) Fisher information matrix of the full band at ``cc_deg`` (2,), per degree^2,
-        axes (cc1, cc2): J_ij = Re<d_i m, d_j m> / sigma^2 with the derivatives d_i m of the
-        noise-free image by forward differences of h = ``step_deg``. J_ii is the expected
-        curvature of the log-likelihood along axis i (1 / sd^2 of its peak there); J^-1 is the
-        Cramer-Rao bound. (The two Nyquist pixels are left out: their share is negligible.)"""
+        """(n_bands, 2, 2) Fisher information matrix of each band at ``cc_deg`` (2,), per
+        degree^2, axes (cc1, cc2): J_ij = Re<d_i m, d_j m> / sigma^2 over the band's
+        frequencies, the derivatives d_i m of the noise-free image by forward differences of
+        h = ``step_deg``. J_ii is the expected curvature of the log-likelihood along axis i
+        (1 / sd^2 of its peak there); the full band's J^-1 is the Cramer-Rao bound. (The two
+        Nyquist pixels are left out: their share is negligible.)"""
         c = np.asarray(cc_deg, dtype=np.float64).reshape(2)
         full = self.n_bands - 1
         u = self._ssu_terms(np.stack([c, c + [step_deg, 0.0], c + [0.0, step_deg]]), full)
-        du = (u[1:] - u[0]).reshape(2, -1)
-        wc2 = self._wc2[full].ravel()
-        j = np.array([[float(np.sum(wc2 * (du[a].conj() * du[b]).real)) for b in (0, 1)] for a in (0, 1)])
-        return j * (2 * self._scale / step_deg ** 2)
+        du = u[1:] - u[0]
+        prod = self._wc2[full] * np.stack([[(du[a].conj() * du[b]).real for b in (0, 1)] for a in (0, 1)])
+        k2 = self.model._k2
+        out = np.array([prod[:, :, k2 <= k * k].sum(-1) for k in self.bands])
+        return out * (2 * self._scale / step_deg ** 2)
 
     def _ssu_terms(self, cc: np.ndarray, band: int) -> np.ndarray:
         """u_c = T Q_c S_c (B, n, n//2+1) complex64 on the band's spectrum."""
