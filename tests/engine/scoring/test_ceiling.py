@@ -162,7 +162,8 @@ def test_coarse_to_fine_equals_the_full_fine_grid(obj, land, particles, max_step
     mass_tol, mean_tol = (2e-3, 0.1) if max_step_sd < 1 else (0.02, 0.15)
     np.testing.assert_allclose(fast.basin_mass, ref.basin_mass, atol=mass_tol)
     np.testing.assert_allclose(fast.mean_deg, ref.mean_deg, atol=mean_tol)
-    assert fast.n_evaluations.sum(1).mean() < 0.5 * ref.n_evaluations.sum(1).mean()
+    if max_step_sd > 1:  # the point of the search: a fraction of the full-band evaluations
+        assert fast.n_evaluations[:, -1].mean() < 0.2 * ref.n_evaluations[:, -1].mean()
 
 
 def test_threads_and_stopping(obj, observer, particles):
