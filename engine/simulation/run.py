@@ -231,17 +231,21 @@ def _prepare(plan: SimulationPlan, folder: Path, ctx, log) -> dict:
 
 
 def _write_maps(plan: SimulationPlan, folder: Path, ctx, only_missing: bool = False) -> None:
+    """maps/: the two bodies, the SSU mask and the full map at each well centre (only those
+    not there yet with ``only_missing``); the SSU is spline-filtered once for all wells."""
     from engine.structure.maps import write_map
-    from engine.structure.object_model import composite_map
+    from engine.structure.object_model import composite_maps
 
     obj = ctx.object
-    (folder / "maps").mkdir(exist_ok=True)
-    jobs = [("lsu.mrc", lambda: obj.lsu), ("ssu.mrc", lambda: obj.ssu), ("ssu_mask.mrc", lambda: obj.ssu_mask)]
-    for i, well in enumerate(plan.landscape.wells, start=1):
-        jobs.append((f"well_{i:02d}.mrc", lambda w=well: composite_map(obj, w.cc1_deg, w.cc2_deg)))
-    for name, make in jobs:
-        if not (only_missing and (folder / "maps" / name).exists()):
-            write_map(folder / "maps" / name, make(), obj.apix_A)
+    maps = folder / "maps"
+    maps.mkdir(exist_ok=True)
+    for name, volume in (("lsu.mrc", obj.lsu), ("ssu.mrc", obj.ssu), ("ssu_mask.mrc", obj.ssu_mask)):
+        if not (only_missing and (maps / name).exists()):
+            write_map(maps / name, volume, obj.apix_A)
+    wells = [(f"well_{i:02d}.mrc", (w.cc1_deg, w.cc2_deg)) for i, w in enumerate(plan.landscape.wells, start=1)]
+    wanted = [(name, cc) for name, cc in wells if not (only_missing and (maps / name).exists())]
+    for (name, _), volume in zip(wanted, composite_maps(obj, [cc for _, cc in wanted])):
+        write_map(maps / name, volume, obj.apix_A)
 
 
 def _open_for_resume(plan: SimulationPlan, folder: Path, log) -> dict:
