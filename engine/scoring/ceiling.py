@@ -248,9 +248,11 @@ def accuracy_ci(scores: Scores, level: float = 0.95, method: str = "normal", n_b
     if not 0 < level < 1:
         raise ValueError(f"level: must be in (0, 1) (got {level})")
     conf = np.asarray(scores.confusion, dtype=np.int64)
+    # a last column for particles assigned to no scored well (a label absent from the truth)
+    conf = np.column_stack([conf, np.asarray(scores.n_true) - conf.sum(1)])
     if method == "normal":
         z = NormalDist().inv_cdf((1 + level) / 2)
-        tp, p = np.diag(conf).astype(float), conf.sum(1).astype(float)
+        tp, p = np.diag(conf).astype(float), np.asarray(scores.n_true, dtype=float)
         r = (tp + 2) / (p + 4)
         sd = math.sqrt(float((r * (1 - r) / p).sum())) / len(p)
         return max(0.0, scores.accuracy - z * sd), min(1.0, scores.accuracy + z * sd)

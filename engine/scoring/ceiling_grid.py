@@ -26,16 +26,16 @@ low-pass-filtered image (engine.scoring.ceiling_likelihood), so its posterior is
 posterior given that part of the data, and the pruned set S is a function of it. By the tower
 property the full posterior's mass in S, averaged over images, equals the band posterior's
 mass in S: at most ``tail_mass`` per level. Dropping S is a bounded, stated error, not a
-heuristic one; the margin covers the block-centre approximation at coarse steps.
+heuristic one; the margin covers the in-block model's error at coarse steps.
 
-Resolved: a step h is fine enough when (h / sd)^2 <= ``max_step_sd^2`` along each axis, with
-sd the posterior's local width: (h / sd)^2 = I h^2 with I the full band's Fisher information
-(the caller's ``information(cc)``, per band), asked once at level 0's most probable block
-(it varies slowly with c). For Gaussian noise ||m(c + h e_i) - m(c)||^2 / sigma^2 is the expected second
-difference of the log-likelihood, i.e. (h / sd)^2 of the likelihood peak (the prior only
-narrows it further, and is integrated exactly anyway). The stop asks it of the full band,
-so a low band that sees little detail never stops the search early. On such a grid
-the block-centre rule integrates a smooth peak to ~1 %; the tests compare with the full fine grid.
+Resolved: a step h is fine enough when (h / sd)^2 <= ``max_step_sd^2`` along each axis, sd
+the likelihood peak's width: (h / sd)^2 = I h^2 with I the Fisher information (the caller's
+``information(cc)``, per band, asked once at level 0's most probable block: it varies slowly
+with c). For Gaussian noise ||m(c + h e_i) - m(c)||^2 / sigma^2 is the expected second
+difference of the log-likelihood over one step. The stop asks it of the full band, so a low
+band that sees little detail never ends the search early; the prior only narrows the peak
+further, and is integrated exactly. At 3 sd a step, the quadratic in-block model integrates
+the posterior to ~1 % of its mass (the tests compare with the full fine grid).
 
 Example::
 
@@ -58,12 +58,14 @@ SEARCH_SUB_LEVELS = 1
 #: Steps (in local posterior sd) above which pruning keeps the 8 neighbours too: a peak
 #: narrower than that is not modelled by the quadratic through neighbouring block centres.
 MARGIN_STEP_SD = 3.0
+#: A level searches with the most informative band whose step is at most this many sd.
+SEARCH_STEP_SD = 3.0
 
 
 def _differences(minus: np.ndarray, centre: np.ndarray, plus: np.ndarray, step: float):
-    """Gradient and curvature per unit step^2 along one axis from the values at the two
-    neighbours (NaN where absent): central where both are there, one-sided (curvature 0)
-    where one is, 0 where none is."""
+    """Gradient (per degree) and curvature (per degree^2) along one axis from the values at
+    the two neighbours, ``step`` degrees away (NaN where absent): central where both are
+    there, one-sided (curvature 0) where one is, 0 where none is."""
     has_m, has_p = np.isfinite(minus), np.isfinite(plus)
     both = has_m & has_p
     grad = np.where(both, (plus - minus) / (2 * step),
@@ -200,7 +202,7 @@ class ConformationGrid:
             level += 1
             blocks = blocks[self.levels[level].prior[blocks] > 0]
             # the most informative band short of the full one that the new step resolves
-            ok = np.flatnonzero(step_sd2[:full] / 4 <= max_step_sd ** 2)
+            ok = np.flatnonzero(step_sd2[:full] / 4 <= SEARCH_STEP_SD ** 2)
             band = max(band, int(ok[-1]) if len(ok) else 0)
         sub_level, *_ = self._sub_pattern(level, SUB_LEVELS)
         sub = self.levels[sub_level]

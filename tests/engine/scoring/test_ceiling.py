@@ -159,7 +159,7 @@ def test_coarse_to_fine_equals_the_full_fine_grid(obj, land, particles, max_step
     ref = full_grid.posterior(*args)  # one level: every block (but those of mass < 1e-16) in full
     assert np.all(ref.n_evaluations[:, -1] > 0.9 * (full_grid.grid.levels[0].prior > 0).sum())
     # pruned mass (<= 1e-3 a level, expected) moves the mean by at most that times ~40 degrees
-    mass_tol, mean_tol = (2e-3, 0.1) if max_step_sd < 1 else (0.02, 0.15)
+    mass_tol, mean_tol = (5e-3, 0.1) if max_step_sd < 1 else (0.02, 0.15)
     np.testing.assert_allclose(fast.basin_mass, ref.basin_mass, atol=mass_tol)
     np.testing.assert_allclose(fast.mean_deg, ref.mean_deg, atol=mean_tol)
     if max_step_sd > 1:  # the point of the search: a fraction of the full-band evaluations
