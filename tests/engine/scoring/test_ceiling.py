@@ -158,10 +158,12 @@ def test_coarse_to_fine_equals_the_full_fine_grid(obj, land, particles, max_step
     full_grid = IdealObserver(obj, land, coarse_cells=64, fine_cells=64, tail_mass=1e-300)
     ref = full_grid.posterior(*args)  # one level: every block (but those of mass < 1e-16) in full
     assert np.all(ref.n_evaluations[:, -1] > 0.9 * (full_grid.grid.levels[0].prior > 0).sum())
-    # pruned mass (<= 1e-3 a level, expected) moves the mean by at most that times ~40 degrees
-    mass_tol, mean_tol = (5e-3, 0.1) if max_step_sd < 1 else (0.02, 0.15)
-    np.testing.assert_allclose(fast.basin_mass, ref.basin_mass, atol=mass_tol)
-    np.testing.assert_allclose(fast.mean_deg, ref.mean_deg, atol=mean_tol)
+    # pruning drops <= 1e-3 of a level's posterior *on average over images* (one far mode of
+    # a particle may lose ~1 %); the resolved stop adds the in-block quadrature's error
+    tv = 0.5 * np.abs(fast.basin_mass - ref.basin_mass).sum(1)  # total variation per particle
+    assert tv.max() < 0.02 and tv.mean() < (5e-3 if max_step_sd < 1 else 0.01)
+    np.testing.assert_allclose(fast.mean_deg, ref.mean_deg, atol=0.15)
+    assert np.mean(fast.balanced_well == ref.balanced_well) >= 11 / 12
     if max_step_sd > 1:  # the point of the search: a fraction of the full-band evaluations
         assert fast.n_evaluations[:, -1].mean() < 0.2 * ref.n_evaluations[:, -1].mean()
 
