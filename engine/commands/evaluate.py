@@ -10,9 +10,10 @@ given once per OUTPUT in order (or once for all); "-" leaves that OUTPUT's value
 Prints, per output, accuracy (mean per-well recall) and the standard deviation of recall on the
 chosen dimensions and on all dimensions (a row ending "! over k of m wells, missing [...]"
 averages over fewer wells than asked for: the method left no scored particle in those; a note
-line says why), and writes REPORT_DIR: scores.json, scores.csv,
-recall_per_well.csv, confusion_*.csv, wells_*.csv and PNG figures (recall bars, lineage
-scatter, recovered landscape). --json prints only {"methods": [...]} (fractions 0..1) and
+line says why), then CryoBench's latent metrics of all dimensions (neighbourhood similarity,
+information imbalance both ways; --no-latent leaves them out), and writes REPORT_DIR:
+scores.json, scores.csv, recall_per_well.csv, confusion_*.csv, wells_*.csv,
+latent_metrics.csv and PNG figures (recall bars, lineage scatter, recovered landscape). --json prints only {"methods": [...]} (fractions 0..1) and
 writes the report only when --out is given.
 
 Example::
@@ -49,12 +50,15 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the scores as one JSON object")
     parser.add_argument("--no-figures", action="store_true", help="write JSON and CSV only")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier report in REPORT_DIR")
+    parser.add_argument("--no-latent", action="store_true",
+                        help="leave out CryoBench's latent metrics (neighbourhood similarity, "
+                             "information imbalance; about a second per output)")
 
 
 def main(args: argparse.Namespace) -> int:
     from engine.formats.dataset import DatasetError, load_dataset
     from engine.formats.loaders import LoaderError, detect_kind, load_occupancy_map, load_output
-    from engine.scoring.report import assign_slugs, evaluate_output, methods_json, table1, write_report
+    from engine.scoring.report import assign_slugs, evaluate_output, latent_table, methods_json, table1, write_report
     from engine.scoring.metric import ScoringError
 
     try:
@@ -81,7 +85,7 @@ def main(args: argparse.Namespace) -> int:
             output = load_output(path, dataset, kind, label=label, ind=ind,
                                  zdim=args.zdim if kind == "recovar" else None)
             reports.append(evaluate_output(dataset, output, dims=_from_the_end(dims, output.n_dims),
-                                           core_only=args.core_only, wells=wells))
+                                           core_only=args.core_only, wells=wells, latent=not args.no_latent))
     except (DatasetError, LoaderError, ScoringError) as exc:
         return _fail(str(exc))
     reports = assign_slugs(reports)
@@ -91,6 +95,10 @@ def main(args: argparse.Namespace) -> int:
         say(f"  note: {note}")
     if reports:
         say(table1(reports))
+        latent = latent_table(reports)
+        if latent:
+            say("\nCryoBench latent metrics (all output dims against the true cc1, cc2; k-NN on a subsample):")
+            say(latent)
     for r in reports:
         for note in r.scores.notes:
             say(f"  {r.output.label}: {note}")

@@ -1,5 +1,10 @@
 """Run external methods (RELION multibody, cryoDRGN, RECOVAR) as engine jobs, here or on SLURM.
 
+One module per method builds its steps from a dataset folder and runs them:
+``relion_multibody`` (masks and reference from the dataset's maps, consensus refinement,
+bodies.star, multibody, flex analysis), ``cryodrgn`` (train_vae on the dataset's poses and CTF,
+analyze), ``recovar`` (pipeline with a mask from the dataset's maps).
+
 A method's job is a list of :class:`Step` (one external command each) run in a job folder by
 ``run_steps`` through a runner: :class:`LocalRunner` (child processes in their own process
 group) or :class:`SlurmRunner` (one sbatch script per step). Logs go to ``JOB/logs``, finished
@@ -22,6 +27,10 @@ __all__, __getattr__ = lazy_exports(__name__, {
                  "ITERATION_PARSER", "PERCENT_PARSER"],
     "tools": ["ToolRequirement", "FoundTool", "ToolMissingError", "require_tool", "parse_version",
               "version_at_least"],
+    "relion_multibody": ["MultibodyOptions", "MultibodyPlan", "MultibodyResult", "plan_multibody",
+                         "run_relion_multibody", "require_relion"],
+    "cryodrgn": ["CryodrgnOptions", "CryodrgnRun", "run_cryodrgn", "cryodrgn_steps", "check_cryodrgn"],
+    "recovar": ["RecovarOptions", "RecovarRun", "run_recovar", "recovar_steps", "check_recovar"],
     "slurm": ["SlurmRunner", "SlurmSettings", "FinalState", "sbatch_script", "parse_job_id", "parse_scontrol_job",
               "script_path", "output_paths"],
 })

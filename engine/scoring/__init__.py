@@ -6,5 +6,6 @@ __all__, __getattr__ = lazy_exports(__name__, {
     "metric": ["Scores", "ScoringError", "score", "score_labels"],
     "comparison": ["ScoringSettings", "score_methods", "scored_particles"],
     "recovered_landscape": ["RecoveredLandscape", "recovered_landscape", "compare_wells"],
-    "report": ["evaluate_output", "table1", "methods_json", "write_report"],
+    "report": ["evaluate_output", "table1", "latent_table", "methods_json", "write_report"],
+    "latent_metrics": ["LatentMetrics", "latent_metrics", "neighbourhood_similarity", "information_imbalance"],
 })

@@ -10,6 +10,8 @@ dimensions, and the per-well comparison. ``write_report`` writes, into a folder:
 - ``confusion_<method>.csv`` and ``confusion_<method>_all_dims.csv``: rows ground-truth
   well, columns assigned well;
 - ``wells_<method>.csv``: occupancy and delta-G per well, ground truth vs recovered;
+- ``latent_metrics.csv``: CryoBench's neighbourhood similarity and information imbalance of
+  each output's full dimensions against the true (cc1, cc2) (engine.scoring.latent_metrics);
 - ``occupancy_<name>.csv`` for occupancy maps (no per-particle scores).
 
 Example::
@@ -25,12 +27,13 @@ import io
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from engine.atomic_files import write_text_atomic
+from engine.scoring.latent_metrics import LatentMetrics, latent_metrics
 from engine.scoring.recovered_landscape import RecoveredLandscape, WellComparison, compare_wells, recovered_landscape
 from engine.scoring.metric import Scores, score
 
@@ -40,7 +43,8 @@ FORMAT_VERSION = 1
 @dataclass(frozen=True, eq=False)
 class MethodReport:
     """One output's evaluation: scores on the chosen dims and on all dims, the recovered
-    landscape of the first two chosen dims (None for a 1-D choice), the per-well comparison."""
+    landscape of the first two chosen dims (None for a 1-D choice), the per-well comparison,
+    and the latent metrics of all dims (None when not asked for or without true cc)."""
 
     output: object
     scores: Scores
@@ -48,10 +52,13 @@ class MethodReport:
     landscape: RecoveredLandscape | None
     comparison: WellComparison
     slug: str = ""
+    latent: LatentMetrics | None = None
 
 
-def evaluate_output(dataset, output, dims=(0, 1), core_only: bool = False, wells=None) -> MethodReport:
-    """Score ``output`` (MethodOutput) on ``dataset`` (engine.formats.dataset.Dataset)."""
+def evaluate_output(dataset, output, dims=(0, 1), core_only: bool = False, wells=None,
+                    latent: bool = False) -> MethodReport:
+    """Score ``output`` (MethodOutput) on ``dataset`` (engine.formats.dataset.Dataset);
+    ``latent``: also CryoBench's latent metrics on the particles scored with all dims."""
     gt = dataset.ground_truth
     chosen = score(gt, output, dims=dims, core_only=core_only, wells=wells)
     all_dims = chosen if len(chosen.dims) == output.n_dims else \
@@ -60,8 +67,17 @@ def evaluate_output(dataset, output, dims=(0, 1), core_only: bool = False, wells
     if len(chosen.dims) >= 2:
         scored_rows = _rows_of(output, chosen.particle_index)
         landscape = recovered_landscape(output.coords[np.ix_(scored_rows, chosen.dims[:2])], gt.kT_kcal_per_mol)
-    return MethodReport(output, chosen, all_dims, landscape,
-                        compare_wells(chosen, landscape, gt.kT_kcal_per_mol))
+    return MethodReport(output, chosen, all_dims, landscape, compare_wells(chosen, landscape, gt.kT_kcal_per_mol),
+                        latent=_latent_of(gt, output, all_dims) if latent else None)
+
+
+def _latent_of(gt, output, scores: Scores) -> LatentMetrics | None:
+    """Latent metrics of all of ``output``'s dimensions against the true (cc1, cc2) of the
+    particles ``scores`` counted; None for a ground truth without true coordinates."""
+    truth = np.column_stack([gt.cc1_deg, gt.cc2_deg])[scores.particle_index]
+    if not np.all(np.isfinite(truth)):
+        return None
+    return latent_metrics(truth, output.coords[_rows_of(output, scores.particle_index)])
 
 
 def _rows_of(output, particle_index: np.ndarray) -> np.ndarray:
@@ -89,14 +105,32 @@ def table1(reports) -> str:
     return "\n".join(lines)
 
 
+def latent_table(reports) -> str:
+    """CryoBench's latent metrics, one row per output that has them ("" when none has)."""
+    rows = [r for r in reports if r.latent is not None]
+    if not rows:
+        return ""
+    width = max([len("method")] + [len(r.output.label) for r in rows])
+    lines = [f"{'method':<{width}}  {'dims':>5}  {'particles':>9}  {'neighbourhood similarity':>24}  "
+             f"{'imbalance truth->output':>23}  {'output->truth':>13}"]
+    for r in rows:
+        m = r.latent
+        lines.append(f"{r.output.label:<{width}}  {m.output_dims:>5}  {m.n_used:>9}  {m.similarity_summary:>24.3f}  "
+                     f"{m.imbalance_truth_to_output:>23.3f}  {m.imbalance_output_to_truth:>13.3f}")
+    return "\n".join(lines)
+
+
 def methods_json(reports) -> dict:
-    """{"methods": [{"label", "accuracy", "recall_std", "recall": {well: r}, "n_scored", "dims"}]}
-    for the chosen dimensions (fractions 0..1; well numbers as JSON keys)."""
+    """{"methods": [{"label", "accuracy", "recall_std", "recall": {well: r}, "n_scored", "dims",
+    "latent"}]} for the chosen dimensions (fractions 0..1; well numbers as JSON keys; "latent"
+    is LatentMetrics.as_dict() or null)."""
     return {"methods": [{"label": r.output.label, "accuracy": r.scores.accuracy,
                          "recall_std": r.scores.recall_std,
                          "recall": {str(w): v for w, v in r.scores.recall_by_well().items()},
                          "n_scored": r.scores.n_scored, "dims": list(r.scores.dims),
-                         "missing_wells": list(r.scores.missing_wells)} for r in reports]}
+                         "missing_wells": list(r.scores.missing_wells),
+                         "latent": _json_safe(r.latent.as_dict()) if r.latent is not None else None}
+                        for r in reports]}
 
 
 def write_report(folder, dataset, reports, occupancy_maps=()) -> list[Path]:
@@ -135,6 +169,14 @@ def write_report(folder, dataset, reports, occupancy_maps=()) -> list[Path]:
             [[int(w), f"{a:.6g}", f"{b:.6g}", f"{g:.6g}", f"{h:.6g}", f"{k:.6g}"]
              for w, a, b, g, h, k in zip(c.wells, c.gt_occupancy, c.recovered_occupancy, c.gt_dG_kcal,
                                          c.recovered_dG_kcal, c.centre_G_kcal)]))
+    latent = [r for r in reports if r.latent is not None]
+    if latent:
+        put("latent_metrics.csv", _csv(
+            [["method", "output_dims", "n_used", "neighbourhood_similarity", "imbalance_truth_to_output",
+              "imbalance_output_to_truth"]] +
+            [[r.output.label, r.latent.output_dims, r.latent.n_used, f"{r.latent.similarity_summary:.6g}",
+              f"{r.latent.imbalance_truth_to_output:.6g}", f"{r.latent.imbalance_output_to_truth:.6g}"]
+             for r in latent]))
     for om in occupancy_maps:
         g = om.free_energy(dataset.kT_kcal_per_mol)
         put(f"occupancy_{slugify(om.label)}.csv", _csv(
@@ -172,7 +214,8 @@ def _method_dict(r: MethodReport) -> dict:
                                  "spearman_rho": c.spearman_rho, "spearman_rho_centre": c.spearman_rho_centre},
             "landscape": None if r.landscape is None else {
                 "extent": list(r.landscape.extent), "bins": list(r.landscape.counts.shape[::-1]),
-                "n_outside": r.landscape.n_outside}}
+                "n_outside": r.landscape.n_outside},
+            "latent": None if r.latent is None else r.latent.as_dict()}
 
 
 def _scores_dict(s: Scores) -> dict:
@@ -191,7 +234,7 @@ def assign_slugs(reports) -> list[MethodReport]:
         base = slugify(r.output.label)
         seen[base] = seen.get(base, 0) + 1
         slug = base if seen[base] == 1 else f"{base}_{seen[base]}"
-        result.append(MethodReport(r.output, r.scores, r.scores_all_dims, r.landscape, r.comparison, slug))
+        result.append(replace(r, slug=slug))
     return result
 
 

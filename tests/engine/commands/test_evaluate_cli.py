@@ -104,7 +104,7 @@ def test_json_output_for_scripts(case, tmp_path):
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     (method,) = result["methods"]
-    assert set(method) == {"label", "accuracy", "recall_std", "recall", "n_scored", "dims", "missing_wells"}
+    assert set(method) == {"label", "accuracy", "recall_std", "recall", "n_scored", "dims", "missing_wells", "latent"}
     assert method["missing_wells"] == []
     assert method["dims"] == [1, 0] and method["n_scored"] == N
     assert set(method["recall"]) == {str(w) for w in range(1, 13)}
@@ -215,3 +215,24 @@ def test_a_closed_pipe_ends_quietly(case, tmp_path, reader):
                f"--no-figures --out {tmp_path / 'r'} | {reader}")
     done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=300)
     assert done.stderr == "" and done.stdout.count("\n") == (1 if reader.startswith("head") else 0)
+
+
+def test_latent_metrics_in_the_table_json_and_report(case, tmp_path):
+    """The output close to the truth predicts it (low imbalance both ways, high similarity);
+    the multibody table of pure noise does not (imbalance near 1, similarity near chance)."""
+    mb = case / "mb_projections_along_eigenvectors_all_particles.txt"
+    done = run(case / "ds", case / "good.npy", mb, "--label", "good", "--label", "noise", "--json",
+               "--out", tmp_path / "r", "--no-figures")
+    assert done.returncode == 0, done.stderr
+    good, noise = (m["latent"] for m in json.loads(done.stdout)["methods"])
+    assert good["n_used"] == N and good["output_dims"] == 2 and noise["output_dims"] == 4
+    assert good["neighbourhood_similarity"]["summary"] > 0.5 > 0.1 > noise["neighbourhood_similarity"]["summary"]
+    assert good["information_imbalance"]["output_to_truth"] < 0.1
+    assert noise["information_imbalance"]["output_to_truth"] > 0.8
+    assert "CryoBench latent metrics" in done.stderr and "neighbourhood similarity" in done.stderr
+    rows = list(csv.DictReader((tmp_path / "r" / "latent_metrics.csv").open()))
+    assert [r["method"] for r in rows] == ["good", "noise"]
+    stored = json.loads((tmp_path / "r" / "scores.json").read_text())["methods"][0]["latent"]
+    assert stored["information_imbalance"] == good["information_imbalance"]
+    quiet = run(case / "ds", case / "good.npy", "--json", "--no-latent")
+    assert json.loads(quiet.stdout)["methods"][0]["latent"] is None
