@@ -5,7 +5,9 @@ the posterior of every particle (coarse-to-fine grid, Fourier-space two-body lik
 1 and with 2 worker threads. Printed next to the same run's baseline, the cost of one projector
 image per particle (TwoBodyProjector.project with its CTF, batches of 256), so the ratio says
 how many "images' worth" of work a posterior costs whatever the machine's load; and the
-likelihood evaluations per band behind it. Timings on a shared machine are noisy: best of 3.
+likelihood evaluations per band behind it. Threads share the GIL for the numpy bookkeeping
+(about half the time), so the rate on 2 cores is best read as twice the 1-thread rate with
+one process per core. Timings on a shared machine are noisy: best of 3.
 
     python bench/bench_ceiling.py [--box 64] [--n 400] [--snr 0.1,1,10]
 """

@@ -118,9 +118,11 @@ class IdealObserver:
         images: (N, D, D) float32 [y, x], the dataset's images (RELION convention, protein
         white); sigma: the noise standard deviation per pixel (the manifest's); euler_deg (N, 3)
         RELION (rot, tilt, psi) degrees; origin_A (N, 2) rlnOriginX/YAngst or None; defocus
-        (N,) Angstrom / degrees as in particles.star. workers: threads (the kernels release
-        the GIL). progress(fraction) after each batch; should_stop() between batches: True
-        returns the particles done so far (``complete`` False).
+        (N,) Angstrom / degrees as in particles.star. workers: threads (the compiled kernels
+        release the GIL, the per-level bookkeeping does not, so more cores are best used as
+        processes, one observer each, on slices of the particles, as the simulation's
+        executors do). progress(fraction) after each batch; should_stop() between batches:
+        True returns the particles done so far (``complete`` False).
         """
         images = np.asarray(images)
         n, d = len(images), self.obj.box_size

@@ -45,6 +45,7 @@ from engine.imaging.projector_kernel import brick_layout, two_body_slices
 from engine.structure.object_model import TwoBodyObject
 from engine.structure.rotations import conformation_matrix, relion_matrix
 
+
 @numba.njit(cache=True, nogil=True)
 def _cross_minus_half_power(u, rt, wc2, out):
     """out[b] = sum Re(conj(rt) u[b]) - 1/2 sum wc2 |u[b]|^2, float64 accumulators.

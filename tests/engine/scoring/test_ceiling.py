@@ -18,7 +18,7 @@ from engine.scoring.ceiling import (IdealObserver, accuracy_ci, bayes_label_scor
                                     label_scores, posterior_mean_scores, random_scores, snr_sweep,
                                     subsample)
 from engine.scoring.ceiling_likelihood import TwoBodyLikelihood
-from engine.scoring.metric import Scores, score_labels
+from engine.scoring.metric import Scores
 from engine.structure.object_model import build_ribosome_like
 from engine.structure.rotations import uniform_euler_angles
 
