@@ -6,8 +6,10 @@ Boltzmann prior of the landscape (its sampling grid, exactly what the simulation
 times the Gaussian white-noise likelihood of the image (engine.scoring.ceiling_likelihood,
 Fourier space, two-body), searched coarse to fine (engine.scoring.ceiling_grid). Outputs per
 particle: the posterior mean (cc1, cc2), scored by the paper's metric like any method (the
-ceiling of that metric), and the posterior mass of each ground-truth basin, whose best label
-is the ceiling of classification. Two labels are given:
+ceiling of that metric in practice: the best estimate of each conformation, though the
+metric's nearest-centroid rule is not a Bayes rule, so it is not a proven bound), and the
+posterior mass of each ground-truth basin, whose best label is the ceiling of classification
+(a proven bound, in expectation). Two labels are given:
 
 - ``map_well``: the basin of largest posterior mass, Bayes-optimal for plain accuracy; with no
   information it is the well most likely under the prior;
@@ -35,9 +37,9 @@ from __future__ import annotations
 
 import math
 import threading
-from statistics import NormalDist
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import NamedTuple
 
 import numpy as np
