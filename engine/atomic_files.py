@@ -10,6 +10,7 @@ Example::
     with atomic_path("maps/lsu.mrc") as tmp:
         write_something(tmp)          # renamed to maps/lsu.mrc on success, deleted on error
     write_text_atomic("plan.json", text)
+    raise named_os_error(exc, path)   # '[Errno 28] No space left on device: path'
 """
 from __future__ import annotations
 
@@ -40,14 +41,28 @@ def fsync_replace(tmp, path) -> None:
     os.replace(tmp, path)
 
 
+def named_os_error(exc: OSError, path) -> OSError:
+    """``exc`` naming ``path`` when it names no file, or only a temporary file of ``path``
+    (:func:`temporary_path`): a full disk raises ``[Errno 28] No space left on device`` from a
+    write call, which names no file, and the temporary name means nothing to a user."""
+    path = Path(path)
+    name = Path(str(exc.filename)).name if exc.filename is not None else None
+    if name is not None and not (name.startswith(f".{path.name}.") and name.endswith(".tmp")):
+        return exc
+    return OSError(exc.errno, exc.strerror or str(exc), str(path))  # OSError(errno, ...) picks the subclass
+
+
 @contextmanager
 def atomic_path(path) -> Iterator[Path]:
-    """Yield a temporary path to write; on success it replaces ``path``, on error it is removed."""
+    """Yield a temporary path to write; on success it replaces ``path``, on error it is removed.
+    An OSError that names no file (a full disk) is raised naming ``path``."""
     path = Path(path)
     tmp = temporary_path(path)
     try:
         yield tmp
         fsync_replace(tmp, path)
+    except OSError as exc:
+        raise named_os_error(exc, path) from None
     finally:
         tmp.unlink(missing_ok=True)
 

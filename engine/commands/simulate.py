@@ -5,8 +5,11 @@ with CTF and noise, and writes the dataset folder of DESIGN.md section 5 (MRC st
 particles.star, cryodrgn/, cryosparc/, ground_truth.npz, maps/, manifest.json). A plan
 file (JSON, see engine/simulation/plan.py) gives every parameter; without one, a built-in preset
 landscape and the default parameters are used. --n, --box, --apix, --snr, --seed and
---chunk-size override the plan. Ctrl-C stops cleanly (a second one aborts); the same command
-with --resume finishes the dataset, byte-identical to an uninterrupted run.
+--chunk-size override the plan. Ctrl-C or SIGTERM stops cleanly after the current batch (a
+second one aborts at once, keeping the finished chunks); the same command with --resume
+finishes the dataset, byte-identical to an uninterrupted run. Every refusal (a bad plan, too
+little disk or memory, a folder in use, a full disk, an unreachable scheduler) is one line
+naming the file, field or address.
 
 Examples::
 
@@ -18,6 +21,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import errno
 import signal
 import sys
 import threading
@@ -55,8 +59,9 @@ def _snr(text: str):
 
 
 def _build_plan(args):
+    from engine.simulation.folder import unfinished_start
     from engine.simulation.manifest import read_manifest
-    from engine.simulation.plan import SimulationPlan, load_plan, plan_from_dict, with_overrides
+    from engine.simulation.plan import PlanError, SimulationPlan, load_plan, plan_from_dict, with_overrides
 
     if args.plan:
         if args.preset or args.landscape:
@@ -65,10 +70,17 @@ def _build_plan(args):
     elif args.resume and not (args.preset or args.landscape):
         if not args.out:
             raise ValueError("--resume needs --out DIR (the dataset to finish)")
+        if unfinished_start(args.out):
+            raise ValueError(f"{args.out}: the run that made it stopped before writing manifest.json, so its plan "
+                             "is not recorded; run the first command again without --resume (it takes over the folder)")
         plan = plan_from_dict(read_manifest(args.out)["plan"], f"{args.out}/manifest.json")
+    elif args.landscape:
+        try:
+            plan = SimulationPlan(landscape=load_landscape(args.landscape))
+        except PlanError as exc:  # "has no wells": say which file has none
+            raise PlanError(exc.field, exc.problem, args.landscape) from None
     else:
-        land = load_landscape(args.landscape) if args.landscape else load_preset(args.preset or DEFAULT_PRESET)
-        plan = SimulationPlan(landscape=land)
+        plan = SimulationPlan(landscape=load_preset(args.preset or DEFAULT_PRESET))
     snr = None if args.snr == "none" else args.snr
     plan = with_overrides(plan, n_particles=args.n, box_size=args.box, apix_A=args.apix, snr=snr,
                           seed=args.seed, chunk_size=args.chunk_size)
@@ -102,14 +114,7 @@ def main(args: argparse.Namespace) -> int:
         return 2
 
     stop = threading.Event()
-
-    def on_sigint(signum, frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        print("\nstopping after the current batch (Ctrl-C again to abort)...", file=sys.stderr)
-
-    previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
+    signals = _StopOnSignals(stop)
     bar = _ProgressBar(plan.n_particles, disable=args.quiet)
     try:
         result = run_simulation(plan, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
@@ -120,20 +125,62 @@ def main(args: argparse.Namespace) -> int:
         return 2
     except OSError as exc:
         bar.close()
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_os_error_text(exc)}; {_resume_hint(out)}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"aborted: the finished chunks are kept; {_resume_hint(out)}", file=sys.stderr)
+        return 128 + signals.last
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        signals.restore()
     bar.close()
     if result.status != "complete":
         print(f"stopped: {result.particles_done:,} of {result.particles_total:,} particles done; "
-              f"finish with: python main.py simulate --out {out} --resume", file=sys.stderr)
-        return 130
+              f"{_resume_hint(out)}", file=sys.stderr)
+        return 128 + signals.last
     rate = result.particles_total / result.elapsed_s if result.elapsed_s else float("nan")
     print(f"wrote {out}: {result.particles_total:,} particles in {result.elapsed_s:.1f} s ({rate:.0f} images/s end to end, "
           f"{result.executor}); noise sigma {result.noise.sigma:.4g}")
     return 0
+
+
+def _resume_hint(out) -> str:
+    return f"finish with: python main.py simulate --out {out} --resume"
+
+
+def _os_error_text(exc: OSError) -> str:
+    """'cannot write runs/ds/particles/particles_00003.mrcs: No space left on device (free
+    some space first)': the file and the reason, without errno numbers."""
+    where = f"cannot write {exc.filename}: " if exc.filename else ""
+    reason = exc.strerror or str(exc)
+    return where + reason + (" (free some space first)" if exc.errno == errno.ENOSPC else "")
+
+
+class _StopOnSignals:
+    """Ctrl-C (SIGINT) or SIGTERM asks the run to stop after its current batch (it stays
+    resumable); a second one aborts at once (KeyboardInterrupt, the finished chunks are kept);
+    any later one is ignored, so the abort's own clean-up is not interrupted. ``last``: the
+    number of the latest signal (the exit status is 128 + it)."""
+
+    def __init__(self, stop: threading.Event):
+        self.stop, self.last, self._aborting, self._previous = stop, signal.SIGINT, False, {}
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum, frame) -> None:
+        if self._aborting:
+            return
+        self.last = signum
+        if self.stop.is_set():
+            self._aborting = True
+            raise KeyboardInterrupt
+        self.stop.set()
+        print("\nstopping after the current batch (Ctrl-C again to abort)...", file=sys.stderr)
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
 
 def _chunks_text(plan) -> str:

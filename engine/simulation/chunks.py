@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.atomic_files import named_os_error
 from engine.formats.image_names import stack_file_name
 from engine.formats.mrc_stack import MrcStackWriter
 from engine.formats.particle_metadata import ParticleMetadata
@@ -109,15 +110,18 @@ def write_chunk(ctx: SimulationContext, k: int, sigma: float, out_dir, should_st
     rel = stack_file_name(k)
     path = Path(out_dir) / rel
     n = len(meta)
-    with MrcStackWriter(path, n, ctx.box_size, ctx.apix_A) as writer:
-        for lo, hi in batches(n):
-            if should_stop is not None and should_stop():
-                raise ChunkCancelled(f"chunk {k} cancelled")
-            images = render_clean(ctx, meta, lo, hi)
-            if sigma > 0:
-                images = add_white_noise(images, sigma, noise_rng, in_place=True)
-            writer.write(images)
-            if progress is not None:
-                progress(hi - lo)
+    try:
+        with MrcStackWriter(path, n, ctx.box_size, ctx.apix_A) as writer:
+            for lo, hi in batches(n):
+                if should_stop is not None and should_stop():
+                    raise ChunkCancelled(f"chunk {k} cancelled")
+                images = render_clean(ctx, meta, lo, hi)
+                if sigma > 0:
+                    images = add_white_noise(images, sigma, noise_rng, in_place=True)
+                writer.write(images)
+                if progress is not None:
+                    progress(hi - lo)
+    except OSError as exc:  # a full disk names no file: say which stack it was
+        raise named_os_error(exc, path) from None
     return {"index": k, "first": meta.first, "count": n, "file": rel,
             "bytes": path.stat().st_size, "sha256": writer.sha256}

@@ -43,18 +43,29 @@ Example::
 """
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import queue
+import re
 import signal
+import sys
+import threading
 import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+from engine.simulation.errors import SimulationError
 
 _worker_stop = None        # callable () -> bool in worker processes
 _worker_progress = None    # callable (n) -> None in worker processes
 _parent_pid = None
 POLL_S = 0.1
+WATCHDOG_S = 1.0           # how often a worker checks that its parent is alive
+PR_SET_PDEATHSIG = 1       # linux/prctl.h
+DASK_CONNECT_TIMEOUT_S = 10
+# what distributed.Client accepts: [tcp|tls|ucx://]host:port (host a name, IPv4 or [IPv6])
+_SCHEDULER_ADDRESS = re.compile(r"((tcp|tls|ucx)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):(\d{1,5})")
 
 
 def run_chunk_task(plan_key: str, k: int, sigma: float, out_dir: str) -> dict:
@@ -85,12 +96,38 @@ def _worker_should_stop() -> bool:
 
 def _init_process_worker(stop_event, progress_queue, parent_pid) -> None:
     global _worker_stop, _worker_progress, _parent_pid
-    # Ctrl-C reaches the whole process group: the parent turns it into a stop request, which
-    # the worker sees between batches; dying on it would lose the chunk and break the pool.
+    # Ctrl-C (and a batch system's SIGTERM) reaches the whole process group: the parent turns it
+    # into a stop request, which the worker sees between batches; dying on it would lose the
+    # chunk and break the pool. A worker still dies with its parent (below).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _worker_stop = stop_event.is_set
     _worker_progress = progress_queue.put
     _parent_pid = parent_pid
+    _die_with_parent(parent_pid)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """End this worker when the run that started it dies, even by SIGKILL (a pool worker holds
+    ~200 MB and would otherwise finish its chunk, or wait on its queue, for good). Linux: the
+    kernel sends SIGKILL on the parent's death (prctl PR_SET_PDEATHSIG). Everywhere, and in case
+    the parent died before the prctl: a thread that exits the process once it is re-parented.
+    Its temporary stack is left for the resume (or a takeover) to remove."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # no prctl (another libc): the watchdog below still ends the worker
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(WATCHDOG_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="elbench-parent-watchdog", daemon=True).start()
 
 
 class Executor:
@@ -107,14 +144,15 @@ class Executor:
         """Start the workers and let them build the context of the plan whose ``content_key``
         is ``plan_key`` now (optional)."""
 
-    def close(self) -> None:
-        pass
+    def close(self, abort: bool = False) -> None:
+        """Release the workers; ``abort``: without waiting for running chunks (a second Ctrl-C,
+        an error in this process)."""
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(abort=exc_type is not None)
 
 
 class SerialExecutor(Executor):
@@ -196,8 +234,11 @@ class ProcessExecutor(Executor):
             raise error
         return not stopped
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
         self._stop.set()
+        if abort:  # the workers' chunks are lost anyway: do not wait for their current batch
+            for process in list((self._pool._processes or {}).values()):
+                process.kill()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._progress.close()
 
@@ -213,7 +254,16 @@ class DaskExecutor(Executor):
         from distributed import Client
 
         self._own_client = not isinstance(scheduler, Client)
-        self.client = Client(scheduler, set_as_default=False) if self._own_client else scheduler
+        if self._own_client:
+            check_scheduler_address(scheduler)
+            try:
+                self.client = Client(scheduler, set_as_default=False, timeout=DASK_CONNECT_TIMEOUT_S)
+            except OSError as exc:  # distributed's connect timeout is an OSError too
+                raise SimulationError(f"cannot reach the Dask scheduler at {scheduler} within "
+                                      f"{DASK_CONNECT_TIMEOUT_S} s ({_first_line(exc)}); is it running "
+                                      "(dask scheduler) and reachable from here?") from None
+        else:
+            self.client = scheduler
         info = self.client.scheduler_info(n_workers=-1) if _accepts_n_workers(self.client) else self.client.scheduler_info()
         self.workers = max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
         self.address = self.client.scheduler.address
@@ -260,7 +310,7 @@ class DaskExecutor(Executor):
             raise error
         return not stopped
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
         if self._own_client:
             self.client.close()
 
@@ -295,6 +345,19 @@ def _dask_chunk_task(event_name: str, plan_key: str, k: int, sigma: float, out_d
         return write_chunk(context_for_key(plan_key), k, sigma, out_dir, should_stop=should_stop)
     except ChunkCancelled:
         return None
+
+
+def check_scheduler_address(address) -> None:
+    """Refuse, at once, a scheduler address distributed could not connect to (it would try for
+    a minute and end in a traceback): SimulationError naming the address."""
+    if not isinstance(address, str) or not (m := _SCHEDULER_ADDRESS.fullmatch(address.strip())) \
+            or not 0 < int(m.group(4)) < 65536:
+        raise SimulationError(f"--scheduler {address!r}: not a Dask scheduler address (expected tcp://HOST:PORT, "
+                              "e.g. tcp://10.0.0.5:8786)")
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def available_cpus() -> int:

@@ -21,6 +21,8 @@ def build_object(plan: SimulationPlan):
     from engine.structure import maps
 
     spec = plan.object
+    if plan.max_shift_A:
+        plan.check_shift_limit()  # the maps' pixel size is in their header: read before the maps
     if spec.kind == "ribosome-like":
         return object_model.build_ribosome_like(box_size=plan.effective_box_size(), apix_A=plan.effective_apix_A(),
                                                 seed=spec.seed)

@@ -28,47 +28,26 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
 
 from engine.landscape.model import Landscape
 from engine.atomic_files import write_text_atomic
+from engine.input_files import input_file_problem
+from engine.simulation.errors import PlanError
+# the disk a plan needs is computed in resources; these names stay importable from here
+from engine.simulation.resources import (  # noqa: F401
+    METADATA_BYTES_PER_PARTICLE, MRC_HEADER_BYTES, NotEnoughDiskError, check_disk_space, estimate_disk_bytes,
+    format_bytes, free_disk_bytes)
 from engine.landscape.io import LandscapeFileError, landscape_from_dict, landscape_to_dict, load_landscape
 
 FORMAT_VERSION = 1
 OBJECT_KINDS = ("ribosome-like", "two-maps", "map-and-mask")
 ORIENTATIONS = ("uniform", "star")
-# Bytes per particle outside the image stacks (STAR row ~190, poses 96, ctf 36, cryoSPARC
-# row ~190, ground truth ~250 with the image name), measured on small datasets, rounded up.
-METADATA_BYTES_PER_PARTICLE = 800
-MRC_HEADER_BYTES = 1024
-
-
-class PlanError(ValueError):
-    """A plan (or plan file) that cannot be used; ``field`` names the offending key."""
-
-    def __init__(self, field_name: str, problem: str, source: str = ""):
-        self.field, self.problem, self.source = field_name, problem, source
-        where = f"{source}: " if source else ""
-        super().__init__(f"{where}{field_name}: {problem}" if field_name else f"{where}{problem}")
-
-
-class NotEnoughDiskError(PlanError):
-    """The dataset would not fit on the disk; carries the numbers."""
-
-    def __init__(self, folder: str, needed_bytes: int, free_bytes: int):
-        self.folder, self.needed_bytes, self.free_bytes = folder, needed_bytes, free_bytes
-        super().__init__("n_particles", f"the dataset needs {format_bytes(needed_bytes)} but {folder} "
-                         f"has only {format_bytes(free_bytes)} free ({needed_bytes:,} > {free_bytes:,} bytes)")
-
-
-def format_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000.0
+# A plan is a few KB (an inline landscape included); anything this big is the wrong file.
+PLAN_MAX_BYTES = 16 * 1024**2
+NO_WELLS = "has no wells (ground-truth labels need at least one)"
 
 
 def _require(ok: bool, field_name: str, problem: str) -> None:
@@ -180,7 +159,7 @@ class SimulationPlan:
 
     def __post_init__(self) -> None:
         _require(isinstance(self.landscape, Landscape), "landscape", "must be a Landscape")
-        _require(len(self.landscape.wells) > 0, "landscape", "has no wells (ground-truth labels need at least one)")
+        _require(len(self.landscape.wells) > 0, "landscape", NO_WELLS)
         _require(isinstance(self.object, ObjectSpec), "object", "must be an ObjectSpec")
         _require(_integer(self.n_particles) and 1 <= self.n_particles <= 10**9, "n_particles",
                  f"must be an integer in [1, 1e9] (got {self.n_particles!r})")
@@ -220,9 +199,17 @@ class SimulationPlan:
         _require(isinstance(self.write_cryosparc, bool), "write_cryosparc", "must be true or false")
         _require(self.output_folder is None or isinstance(self.output_folder, str), "output_folder",
                  "must be a folder path or null")
-        if self.box_size is not None and self.max_shift_A and self.apix_A is not None:
-            _require(self.max_shift_A < self.box_size * self.apix_A / 4, "max_shift_A",
-                     f"must be below a quarter of the box ({self.box_size * self.apix_A / 4:g} A)")
+        if self.max_shift_A and self.box_size is not None and (self.apix_A is not None
+                                                               or self.object.kind == "ribosome-like"):
+            self.check_shift_limit()  # user maps without apix_A: checked once their header is read
+
+    def check_shift_limit(self) -> None:
+        """Refuse a max_shift_A of a quarter of the box or more, in the effective box and pixel
+        size (set in the plan, chosen for the built-in object, or read from the maps' header)."""
+        limit = self.effective_box_size() * self.effective_apix_A() / 4
+        _require(self.max_shift_A < limit, "max_shift_A",
+                 f"must be below a quarter of the box ({limit:g} A: {self.effective_box_size()} px at "
+                 f"{self.effective_apix_A():g} A/px; got {self.max_shift_A:g})")
 
     # --- derived ------------------------------------------------------------------------
     @cached_property
@@ -264,33 +251,6 @@ class SimulationPlan:
         from engine.simulation.objects import map_header
 
         return map_header(self.object.map_paths[0])[1]
-
-
-# --- disk ----------------------------------------------------------------------------------
-def estimate_disk_bytes(plan: SimulationPlan, n_wells_maps: bool = True) -> int:
-    """Bytes the finished dataset takes: float32 stacks (one MRC header per chunk), the
-    metadata files, and the maps (LSU, SSU, mask and one per well)."""
-    d = plan.effective_box_size()
-    stacks = plan.n_particles * d * d * 4 + plan.n_chunks * MRC_HEADER_BYTES
-    maps = (3 + (len(plan.landscape.wells) if n_wells_maps else 0)) * (d**3 * 4 + MRC_HEADER_BYTES)
-    return stacks + plan.n_particles * METADATA_BYTES_PER_PARTICLE + maps
-
-
-def free_disk_bytes(folder) -> int:
-    """Free bytes on the file system that holds ``folder`` (or its nearest existing parent)."""
-    path = Path(folder).resolve()
-    while not path.exists():
-        path = path.parent
-    return shutil.disk_usage(path).free
-
-
-def check_disk_space(plan: SimulationPlan, folder, already_written_bytes: int = 0) -> int:
-    """Raise NotEnoughDiskError unless the rest of the dataset fits; returns the bytes needed."""
-    needed = max(0, estimate_disk_bytes(plan) - already_written_bytes)
-    free = free_disk_bytes(folder)
-    if needed > free:
-        raise NotEnoughDiskError(str(folder), needed, free)
-    return needed
 
 
 # --- JSON ----------------------------------------------------------------------------------
@@ -358,7 +318,10 @@ def _landscape_from(data: dict, source: str, base: Path) -> Landscape:
         if key == "landscape_file":
             if not isinstance(data[key], str):
                 raise PlanError(key, "must be a file path", source)
-            return load_landscape(_resolve(data[key], base))
+            landscape = load_landscape(_resolve(data[key], base))
+            if not landscape.wells:  # the plan's own check would name the plan, not this file
+                raise PlanError(key, f"{_resolve(data[key], base)}: {NO_WELLS}", source)
+            return landscape
         from engine.landscape.presets import load_preset
 
         return load_preset(str(data[key]))
@@ -379,7 +342,12 @@ def save_plan(plan: SimulationPlan, path) -> None:
 
 
 def load_plan(path) -> SimulationPlan:
+    """Read a plan file; PlanError names the file (and the field): a FIFO, a device or a file
+    over PLAN_MAX_BYTES is refused before a byte is read."""
     path = Path(path)
+    problem = input_file_problem(path, PLAN_MAX_BYTES, "a plan file")
+    if problem:
+        raise PlanError("", problem, str(path))
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

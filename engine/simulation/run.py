@@ -39,9 +39,12 @@ from engine.simulation import manifest as mf
 from engine.simulation.calibration import dataset_noise
 from engine.simulation.context import get_context
 from engine.simulation.errors import SimulationError
-from engine.simulation.lock import LOCK_FILE, FolderLock
+from engine.atomic_files import sha256_file
+from engine.simulation.folder import check_new_folder, map_names, open_for_resume, unfinished_start
+from engine.simulation.lock import FolderLock
 from engine.simulation.metadata import write_metadata_files
-from engine.simulation.plan import SimulationPlan, check_disk_space, plan_from_dict, plan_to_dict
+from engine.simulation.plan import SimulationPlan, check_disk_space
+from engine.simulation.resources import check_memory, workers_for
 
 # Whole-pipeline speed of one worker at box 64 (bench/bench_simulate.py on a 2-core VM), for
 # the time estimate shown before a run; cost per image grows like D^2 log D.
@@ -113,15 +116,30 @@ def run_simulation(plan: SimulationPlan, out_dir=None, workers: int | None = Non
         raise SimulationError("no output folder given (out_dir or plan.output_folder)")
     folder = Path(out_dir if out_dir is not None else plan.output_folder)
     t0 = time.monotonic()
+    if isinstance(scheduler, str):
+        from engine.simulation.executors import check_scheduler_address
+
+        check_scheduler_address(scheduler)  # at once, not after a minute of connection attempts
+    resume = resume and not unfinished_start(folder)  # a start that never wrote its manifest: start again
     ctx = get_context(plan)  # reads the landscape grid and a STAR file of orientations, if any
+    _preflight(plan, folder, resume, workers, scheduler)  # disk and memory, before anything heavy
     ctx.object  # user maps are read and checked here, before anything is written
     if not folder.is_dir():
-        if resume:
-            mf.read_manifest(folder)  # raises: no dataset there
-        _check_new_folder(plan, folder)  # a file in the way, not enough disk: refused before creating it
         folder.mkdir(parents=True, exist_ok=True)
     with FolderLock(folder):  # SimulationError "in use by another elbench run" while another run holds it
         return _run_locked(plan, folder, ctx, workers, scheduler, resume, progress, should_stop, log, t0)
+
+
+def _preflight(plan: SimulationPlan, folder: Path, resume: bool, workers, scheduler) -> None:
+    """The checks that cost nothing, before the object is built: the folder (a dataset to
+    resume, or one a fresh run may take), the disk and the memory of every process."""
+    if resume:
+        manifest = mf.read_manifest(folder)  # raises: no dataset there
+        check_disk_space(plan, folder, sum(row["bytes"] or 0 for row in mf.done_chunks(manifest)))
+    else:
+        check_new_folder(plan, folder)  # a file in the way, not enough disk: refused before creating it
+    local_workers = 1 if scheduler else workers_for(workers, plan.n_chunks)[0]
+    check_memory(plan, local_workers)
 
 
 def _run_locked(plan, folder, ctx, workers, scheduler, resume, progress, should_stop, log, t0) -> SimulationResult:
@@ -129,9 +147,15 @@ def _run_locked(plan, folder, ctx, workers, scheduler, resume, progress, should_
     from engine.simulation.executors import make_executor
 
     if resume:
-        manifest = _open_for_resume(plan, folder, log)
+        manifest, maps_to_write = open_for_resume(plan, folder, log)
+        n_pending = plan.n_chunks - len(mf.done_chunks(manifest))
     else:
-        _check_new_folder(plan, folder)  # again, under the lock: another run may have started here
+        check_new_folder(plan, folder, log)  # again, under the lock: another run may have started here
+        n_pending = plan.n_chunks
+    if not scheduler:
+        workers, note = workers_for(workers, n_pending)
+        if note:
+            log(note)
     state = {"made": 0, "t_images": time.monotonic()}
 
     def report(stage):
@@ -141,7 +165,9 @@ def _run_locked(plan, folder, ctx, workers, scheduler, resume, progress, should_
 
     with make_executor(workers, scheduler) as executor:
         executor.warm_up(plan.content_key)  # workers start and build their projector while we prepare
-        if not resume:
+        if resume:
+            _refresh_maps(plan, folder, ctx, manifest, maps_to_write)
+        else:
             manifest = _prepare(plan, folder, ctx, log)
         finished = _run_chunks(plan, folder, manifest, executor, state, progress, should_stop, log)
         executor_name = executor.name
@@ -196,6 +222,10 @@ def _run_chunks(plan, folder, manifest, executor, state, progress, should_stop, 
     log(f"{len(tasks)} chunks to make on {executor.workers} {executor.name} worker(s)")
     try:
         finished = executor.run(tasks, on_done, should_stop, on_progress)
+    except KeyboardInterrupt:  # an abort (second Ctrl-C): the finished chunks are recorded, resume goes on
+        manifest["status"] = "cancelled"
+        mf.write_manifest(folder, manifest)
+        raise
     except BaseException as exc:
         manifest["status"] = "failed"
         manifest["error"] = f"{type(exc).__name__}: {exc}"
@@ -207,80 +237,49 @@ def _run_chunks(plan, folder, manifest, executor, state, progress, should_stop, 
     return finished
 
 
-def _check_new_folder(plan: SimulationPlan, folder: Path) -> None:
-    if mf.manifest_path(folder).exists():
-        raise SimulationError(f"{folder} already holds a dataset (manifest.json); resume it "
-                              "(--resume) or choose another folder")
-    if folder.exists() and (not folder.is_dir() or any(p.name != LOCK_FILE for p in folder.iterdir())):
-        raise SimulationError(f"{folder} exists and is not an empty folder; choose a new or empty folder")
-    check_disk_space(plan, folder)
-
-
 def _prepare(plan: SimulationPlan, folder: Path, ctx, log) -> dict:
     (folder / "particles").mkdir(parents=True, exist_ok=True)
     save_landscape(plan.landscape, folder / "landscape.json")
     log("writing maps")
-    _write_maps(plan, folder, ctx)
+    maps = _write_maps(plan, folder, ctx, map_names(plan))
     log("calibrating noise")
     noise = dataset_noise(ctx)
     log(f"noise sigma {noise.sigma:.4g} (signal variance {noise.signal_variance:.4g} in a "
         f"{noise.mask_radius_px:.1f} px disk, SNR {plan.snr})")
     manifest = mf.new_manifest(plan, ctx, noise)
+    manifest["maps"] = maps
     mf.write_manifest(folder, manifest)
     return manifest
 
 
-def _write_maps(plan: SimulationPlan, folder: Path, ctx, only_missing: bool = False) -> None:
-    """maps/: the two bodies, the SSU mask and the full map at each well centre (only those
-    not there yet with ``only_missing``); the SSU is spline-filtered once for all wells."""
+def _refresh_maps(plan: SimulationPlan, folder: Path, ctx, manifest: dict, names: list[str]) -> None:
+    """Write the maps a resume found missing or damaged (and landscape.json if missing), and
+    record their sha256 (a dataset made before the maps were hashed gets them now)."""
+    (folder / "particles").mkdir(exist_ok=True)
+    if not (folder / "landscape.json").exists():
+        save_landscape(plan.landscape, folder / "landscape.json")
+    maps = manifest.setdefault("maps", {})
+    maps.update(_write_maps(plan, folder, ctx, names))
+    for name in map_names(plan):
+        maps.setdefault(name, sha256_file(folder / name))
+    mf.write_manifest(folder, manifest)
+
+
+def _write_maps(plan: SimulationPlan, folder: Path, ctx, names: list[str]) -> dict:
+    """Write the maps/ files ``names`` (of map_names: the two bodies, the SSU mask and the full
+    map at each well centre); returns {name: sha256}. The SSU is spline-filtered once for all
+    wells. Bytes depend on the maps alone (write_map's header holds no time)."""
     from engine.structure.maps import write_map
     from engine.structure.object_model import composite_maps
 
     obj = ctx.object
-    maps = folder / "maps"
-    maps.mkdir(exist_ok=True)
-    for name, volume in (("lsu.mrc", obj.lsu), ("ssu.mrc", obj.ssu), ("ssu_mask.mrc", obj.ssu_mask)):
-        if not (only_missing and (maps / name).exists()):
-            write_map(maps / name, volume, obj.apix_A)
-    wells = [(f"well_{i:02d}.mrc", (w.cc1_deg, w.cc2_deg)) for i, w in enumerate(plan.landscape.wells, start=1)]
-    wanted = [(name, cc) for name, cc in wells if not (only_missing and (maps / name).exists())]
-    for (name, _), volume in zip(wanted, composite_maps(obj, [cc for _, cc in wanted])):
-        write_map(maps / name, volume, obj.apix_A)
-
-
-def _open_for_resume(plan: SimulationPlan, folder: Path, log) -> dict:
-    manifest = mf.read_manifest(folder)
-    stored = plan_from_dict(manifest["plan"], str(mf.manifest_path(folder)))
-    if stored.content_key != plan.content_key:
-        mine, theirs = plan_to_dict(plan), manifest["plan"]
-        differ = sorted(k for k in set(mine) | set(theirs) if k != "output_folder" and mine.get(k) != theirs.get(k))
-        raise SimulationError(f"{folder}: the plan differs from the one in manifest.json (fields {differ}); "
-                              "resume with the same plan or start a new folder")
-    now = mf.software_versions()
-    if manifest["software"].get("numpy") != now.get("numpy"):
-        log("warning: numpy version differs from the run that started this dataset; bytes may differ")
-    before = manifest["software"].get("cpu")
-    if before != now["cpu"]:
-        log(f"warning: this CPU ({_cpu_text(now['cpu'])}) differs from the one that started this dataset "
-            f"({_cpu_text(before)}); new chunks may differ from an uninterrupted run in the last bits "
-            "(images agree to float32 rounding)")
-    for tmp in folder.rglob(".*.tmp"):
-        tmp.unlink(missing_ok=True)  # temporary files of writes that were interrupted (stacks, manifest, maps)
-    for row in manifest["chunks"]:
-        path = folder / row["file"]
-        if row["status"] == "done" and (not path.is_file() or path.stat().st_size != row["bytes"]):
-            log(f"chunk {row['index']}: {row['file']} is missing or has the wrong size; making it again")
-            row.update(status="pending", bytes=None, sha256=None)
-    done_bytes = sum(row["bytes"] for row in mf.done_chunks(manifest))
-    check_disk_space(plan, folder, already_written_bytes=done_bytes)
-    _write_maps(plan, folder, get_context(plan), only_missing=True)
-    if not (folder / "landscape.json").exists():
-        save_landscape(plan.landscape, folder / "landscape.json")
-    log(f"resuming: {len(mf.done_chunks(manifest))} of {plan.n_chunks} chunks already done")
-    return manifest
-
-
-def _cpu_text(cpu) -> str:
-    if not isinstance(cpu, dict):
-        return "not recorded"
-    return f"{cpu.get('model') or cpu.get('machine') or '?'}; {' '.join(cpu.get('simd') or []) or 'no SIMD flags'}"
+    (folder / "maps").mkdir(exist_ok=True)
+    bodies = {"maps/lsu.mrc": obj.lsu, "maps/ssu.mrc": obj.ssu, "maps/ssu_mask.mrc": obj.ssu_mask}
+    for name in names:
+        if name in bodies:
+            write_map(folder / name, bodies[name], obj.apix_A)
+    wells = dict(zip(map_names(plan)[3:], ((w.cc1_deg, w.cc2_deg) for w in plan.landscape.wells)))
+    wanted = [name for name in names if name in wells]
+    for name, volume in zip(wanted, composite_maps(obj, [wells[name] for name in wanted])):
+        write_map(folder / name, volume, obj.apix_A)
+    return {name: sha256_file(folder / name) for name in names}
