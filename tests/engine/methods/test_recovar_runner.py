@@ -1,13 +1,12 @@
 """The RECOVAR runner: the exact pipeline command, the solvent mask made from the dataset's maps,
-progress from RECOVAR's own log lines, RECOVAR installed into its own environment when missing.
+progress from RECOVAR's own log lines, the message that says how to install it.
 
 No real RECOVAR run here: 300 images at box 32 took 742 s (5 CPU-minutes, 7 GB resident) on
-2 shared cores, far past a test's budget. Instead, the file the runner names is read by the
+2 shared cores, far past a test's budget, and installing it alone (its own venv, CPU JAX) takes
+about 7 minutes, which proves little without a run. Instead, the file the runner names is read by the
 existing loader from a real RECOVAR 1.0.5 run on an elbench dataset made with the same command
-(../shared/fixtures/elbench_paper3x4_3000/recovar); the log excerpt below is from the 742 s run."""
+(tests/fixtures/elbench_paper3x4_3000/recovar); the log excerpt below is from the 742 s run."""
 import stat
-import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +16,13 @@ from engine.formats.dataset import load_dataset
 from engine.formats.loaders.recovar import load_recovar
 from engine.methods.process import command_line
 from engine.methods.progress import ProgressTracker
-from engine.methods.recovar import (DEFAULT_VENV, MASK_THRESHOLD, PipelineProgressParser, RecovarOptions,
+from engine.methods.recovar import (MASK_THRESHOLD, PipelineProgressParser, RecovarOptions,
                                     check_recovar, install_commands, latent_path, recovar_steps,
                                     write_dataset_mask)
 from engine.methods.tools import ToolMissingError
 from engine.structure.maps import read_map, write_map
 
-INSTALL_TIMEOUT_S = 1500
-ELBENCH_RUN = Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "elbench_paper3x4_3000"
+ELBENCH_RUN = Path(__file__).resolve().parents[2] / "fixtures" / "elbench_paper3x4_3000"
 
 # Real lines of RECOVAR 1.0.5 (pipeline, CPU JAX, 300 images at box 32, --zdim 4, 742 s on a loaded
 # 2-core machine), as the step's log kept them
@@ -144,22 +142,3 @@ def test_missing_or_old_recovar_says_how_to_install(tmp_path, monkeypatch):
         check_recovar(old)
     assert install_commands("/v") == [["python3", "-m", "venv", "/v"], ["/v/bin/python", "-m", "pip", "install",
                                                                         "recovar"]]
-
-
-@pytest.mark.timeout(INSTALL_TIMEOUT_S + 60)
-def test_recovar_installs_into_its_own_environment():
-    """RECOVAR in DEFAULT_VENV: installed with install_commands() when missing (timed); a failed
-    install fails the test with pip's last lines."""
-    try:
-        found = check_recovar()
-    except ToolMissingError:
-        t0 = time.monotonic()
-        for command in install_commands(DEFAULT_VENV):
-            done = subprocess.run(command, capture_output=True, text=True, errors="replace", timeout=INSTALL_TIMEOUT_S)
-            if done.returncode != 0:
-                pytest.fail(f"`{' '.join(command)}` failed after {time.monotonic() - t0:.0f} s:\n"
-                            f"{(done.stdout + done.stderr)[-3000:]}")
-        print(f"installed RECOVAR in {time.monotonic() - t0:.0f} s")
-        found = check_recovar()
-    assert found.path == DEFAULT_VENV / "bin" / "recovar" or found.path.name == "recovar"
-    assert tuple(int(p) for p in found.version.split(".")[:3]) >= (1, 0, 5)
