@@ -58,7 +58,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from engine.formats.dataset import DatasetError, load_dataset
     from engine.formats.loaders import LoaderError, detect_kind, load_occupancy_map, load_output
-    from engine.scoring.report import assign_slugs, evaluate_output, latent_table, methods_json, table1, write_report
+    from engine.scoring.report import assign_slugs, evaluate_output, write_report
     from engine.scoring.metric import ScoringError
 
     try:
@@ -89,8 +89,31 @@ def main(args: argparse.Namespace) -> int:
     except (DatasetError, LoaderError, ScoringError) as exc:
         return _fail(str(exc))
     reports = assign_slugs(reports)
+    print_scores(dataset, reports, maps, core_only=args.core_only, as_json=args.json)
+    if folder is None:
+        return 0
+    try:
+        written = write_report(folder, dataset, reports, maps)
+        figure_writer = getattr(args, "figure_writer", None)
+        if not args.no_figures and figure_writer is not None:
+            written += figure_writer(folder, dataset, reports, maps)
+    except OSError as exc:
+        print(f"error: cannot write the report in {folder}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    say(f"wrote {len(written)} files to {folder}")
+    return 0
+
+
+def print_scores(dataset, reports, maps=(), core_only: bool = False, as_json: bool = False) -> None:
+    """Print the scores of ``reports`` (MethodReport) and ``maps`` (OccupancyMap) on ``dataset``:
+    a line on the dataset and its notes, Table 1, the latent metrics, each output's notes. With
+    ``as_json`` these go to stderr and stdout holds only {"methods": [...]} (``elbench run``
+    prints its scores with this too, so both commands print the same)."""
+    from engine.scoring.report import latent_table, methods_json, table1
+
+    say = (lambda text: print(text, file=sys.stderr)) if as_json else print
     say(f"{dataset.source}: {dataset.n_particles} particles, {dataset.n_wells} wells"
-        + ("  (core particles only)" if args.core_only else ""))
+        + ("  (core particles only)" if core_only else ""))
     for note in dataset.notes:
         say(f"  note: {note}")
     if reports:
@@ -105,20 +128,8 @@ def main(args: argparse.Namespace) -> int:
     for om in maps:
         say(f"{om.label}: occupancy map with {om.n_counted} counts in {om.counts.size} bins; "
             "no per-particle assignment, so no recall (see its figure)")
-    if args.json:
+    if as_json:
         print(json.dumps(methods_json(reports)))
-    if folder is None:
-        return 0
-    try:
-        written = write_report(folder, dataset, reports, maps)
-        figure_writer = getattr(args, "figure_writer", None)
-        if not args.no_figures and figure_writer is not None:
-            written += figure_writer(folder, dataset, reports, maps)
-    except OSError as exc:
-        print(f"error: cannot write the report in {folder}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    say(f"wrote {len(written)} files to {folder}")
-    return 0
 
 
 def _parse_ints(text: str, option: str, allow_all: bool = False):
