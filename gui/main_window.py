@@ -26,6 +26,7 @@ from engine.landscape.presets import DEFAULT_PRESET, load_preset, preset_names
 from gui.comparison.comparison_tab import ComparisonTab
 from gui.model.document import LandscapeDocument
 from gui.landscape.designer import LandscapeDesigner
+from gui.methods.methods_tab import MethodsTab
 from gui.widgets.settings import AppSettings
 from gui.simulation.simulation_panel import SimulationPanel
 from gui.structure.structure_tab import StructureTab
@@ -63,6 +64,9 @@ class MainWindow(QMainWindow):
         self.comparison = ComparisonTab(self.doc)
         self.comparison.sigStatusMessage.connect(self.statusBar().showMessage)
         self.tabs.addTab(self.comparison, "Comparison")
+        self.methods = MethodsTab(self.doc, self.comparison.model)
+        self.methods.sigStatusMessage.connect(self.statusBar().showMessage)
+        self.tabs.addTab(self.methods, "Methods")
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -232,13 +236,13 @@ class MainWindow(QMainWindow):
         settings.sync()
 
     def _update_undo_actions(self, *_) -> None:
-        editable = self.tabs.currentWidget() not in (self.comparison, self.simulation)
+        editable = self.tabs.currentWidget() not in (self.comparison, self.simulation, self.methods)
         self.action_undo.setEnabled(editable and self.doc.undo_stack.canUndo())
         self.action_redo.setEnabled(editable and self.doc.undo_stack.canRedo())
 
     def _confirm_quit(self) -> bool:
         """Ask before a running simulation or the comparison's methods/selection are lost."""
-        lost = self.comparison.work_that_quitting_loses()
+        lost = self.methods.work_that_quitting_loses() + self.comparison.work_that_quitting_loses()
         if self.simulation.runner.is_running():
             lost.insert(0, "the running simulation job is stopped (it can be resumed later with Resume)")
         if not lost:
@@ -253,5 +257,6 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._remember()
+        self.methods.shutdown()
         self.comparison.shutdown()
         event.accept()

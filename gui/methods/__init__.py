@@ -14,5 +14,6 @@ __all__, __getattr__ = lazy_exports(__name__, {
     "options_form": ["OptionsForm", "option_help"],
     "run_place": ["RunPlaceForm"],
     "run_log": ["RunLog", "describe_progress", "format_eta"],
-    "preview": ["Preview", "preview_job"],
+    "preview": ["Preview", "preview_job", "tool_status_html"],
+    "dataset_picker": ["DatasetPicker"],
 })

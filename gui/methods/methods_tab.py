@@ -22,7 +22,6 @@ Example::
 """
 from __future__ import annotations
 
-import html
 import time
 from pathlib import Path
 
@@ -34,14 +33,15 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, Q
 
 from engine.methods.catalog import COMPLETE, METHODS
 from gui.methods.options_form import OptionsForm
-from gui.methods.preview import Preview, preview_job, slurm_client_version
+from gui.methods.dataset_picker import DatasetPicker
+from gui.methods.preview import ERROR_STYLE, Preview, preview_job, slurm_client_version, tool_status_html
 from gui.methods.run_log import RunLog
 from gui.methods.run_place import RunPlaceForm
 from gui.widgets.jobs import JobRunner
 
 PREVIEW_DELAY_MS = 150   # edits closer than this make one preview (typing a number, a spin held down)
 SLURM_TOOL = "sbatch"
-ERROR_STYLE = "color: #b00020"
+LEFT_WIDTH = 460         # px: room for the dataset path and the longest option names
 
 
 def _error_label() -> QLabel:
@@ -71,7 +71,6 @@ class MethodsTab(QWidget):
         self.comparison = comparison
         self.runner = JobRunner(self)
         self.previewer = JobRunner(self)
-        self._dataset_override: Path | None = None
         self._default_job = ""
         self._checked: dict[str, tuple[str, str]] = {}   # tool -> (version, problem), checked once
         self._commands_error = ""
@@ -88,7 +87,6 @@ class MethodsTab(QWidget):
         self.runner.sigRunningChanged.connect(lambda _: self._update_controls())
         self.previewer.sigFinished.connect(self._on_preview)
         self.previewer.sigErrored.connect(lambda message: self._on_preview(Preview("", message)))
-        self.comparison.sigDatasetChanged.connect(lambda _: self._on_dataset_changed())
         app = QCoreApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
@@ -103,7 +101,9 @@ class MethodsTab(QWidget):
         left = QWidget()
         scroll.setWidget(left)
         left_layout = QVBoxLayout(left)
-        left_layout.addWidget(self._build_dataset_box())
+        self.dataset_picker = DatasetPicker(self.comparison)
+        self.dataset_picker.sigChanged.connect(self._on_dataset_changed)
+        left_layout.addWidget(self.dataset_picker)
         left_layout.addWidget(self._build_method_box(), 1)
         left_layout.addWidget(self._build_place_box())
         splitter.addWidget(scroll)
@@ -142,26 +142,10 @@ class MethodsTab(QWidget):
         buttons.addStretch(1)
         right_layout.addLayout(buttons)
         self.run_log = RunLog()
-        right_layout.addWidget(self.run_log, 2)
+        right_layout.addWidget(self.run_log, 3)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
-
-    def _build_dataset_box(self) -> QGroupBox:
-        box = QGroupBox("Dataset")
-        row = QHBoxLayout(box)
-        self.dataset_edit = QLineEdit()
-        self.dataset_edit.setReadOnly(True)
-        self.dataset_edit.setPlaceholderText("open a dataset on the Comparison tab, or pick a folder")
-        row.addWidget(self.dataset_edit, 1)
-        self.dataset_button = QPushButton("Browse…")
-        self.dataset_button.setToolTip("Run on another dataset folder (for this run only)")
-        self.dataset_button.clicked.connect(self._browse_dataset)
-        row.addWidget(self.dataset_button)
-        self.follow_button = QPushButton("Comparison's")
-        self.follow_button.setToolTip("Run on the dataset the Comparison tab shows")
-        self.follow_button.clicked.connect(lambda: self.set_dataset(None))
-        row.addWidget(self.follow_button)
-        return box
+        splitter.setSizes([LEFT_WIDTH, 2 * LEFT_WIDTH])
 
     def _build_method_box(self) -> QGroupBox:
         box = QGroupBox("Method")
@@ -211,16 +195,8 @@ class MethodsTab(QWidget):
         return self.forms[self.method.name]
 
     def dataset(self) -> Path | None:
-        """The run's dataset folder: the one picked here, else the comparison's."""
-        if self._dataset_override is not None:
-            return self._dataset_override
-        folder = self.comparison.dataset_folder
-        return Path(folder).resolve() if folder is not None else None
-
-    def set_dataset(self, folder) -> None:
-        """Run on ``folder`` (None: follow the comparison's dataset again)."""
-        self._dataset_override = Path(folder).resolve() if folder is not None else None
-        self._on_dataset_changed()
+        """The run's dataset folder (see gui.methods.dataset_picker)."""
+        return self.dataset_picker.folder()
 
     def options(self):
         """The options set in the form, with the scheduler's resources; ValueError names a bad one."""
@@ -279,8 +255,6 @@ class MethodsTab(QWidget):
         self._schedule_preview()
 
     def _on_dataset_changed(self) -> None:
-        dataset = self.dataset()
-        self.dataset_edit.setText(str(dataset) if dataset is not None else "")
         self._update_job_default()
         self._schedule_preview()
 
@@ -335,11 +309,13 @@ class MethodsTab(QWidget):
         method = self._run_method
         self.run_log.set_state(f"Complete: {run.output_path}", done=True)
         self.run_log.append(f"complete: {run.output_path}")
-        self._add_to_comparison(run, f"{method.title} ({run.job_dir.name})")
+        label = f"{method.title} ({run.job_dir.name})"
+        if self._add_to_comparison(run, label):
+            self.run_log.append(f"added to the Comparison tab as {label!r}: it is scored there")
         self.sigStatusMessage.emit(f"{method.title} finished: {run.output_path}")
         self.sigRunFinished.emit(run)
 
-    def _add_to_comparison(self, run, label: str) -> None:
+    def _add_to_comparison(self, run, label: str) -> bool:
         """Score the output on its dataset: the comparison's, or (asked first when one is
         open) the run's own dataset opened there."""
         dataset = self._run_dataset
@@ -350,10 +326,11 @@ class MethodsTab(QWidget):
                     f"The run used {dataset}, but the Comparison tab shows {current}. Open {dataset} there "
                     f"(its methods are cleared) and add {label}?") != QMessageBox.StandardButton.Yes:
                 self.run_log.append(f"not added to the comparison: it shows another dataset ({current})")
-                return
+                return False
             self.comparison.open_dataset(dataset)
-            self._dataset_override = None  # the comparison's dataset is the run's now (it follows)
+            self.dataset_picker.set_folder(None)  # the comparison's dataset is the run's now: follow it
         self.comparison.add_output(run.output_path, kind=run.output_kind, label=label)
+        return True
 
     def _on_cancelled(self, _run) -> None:
         self.run_log.set_state("Cancelled: Start resumes from the finished steps")
@@ -385,34 +362,17 @@ class MethodsTab(QWidget):
             self.place_error.show()
             problems.append("place")
         checks = [self._checked.get(name) for name in self.tools()]
-        self.tool_label.setText(self._tool_text(checks))
+        self.tool_label.setText(tool_status_html(self.tools(), checks))
         if any(check is None or check[1] for check in checks):
             problems.append("tools")
         if self.dataset() is None or not self.job_edit.text().strip() or self._commands_error:
             problems.append("inputs")
         self.start_button.setEnabled(not running and not problems)
         self.cancel_button.setEnabled(running)
-        for widget in (self.method_combo, self.option_stack, self.job_edit, self.job_button, self.dataset_button):
+        for widget in (self.method_combo, self.option_stack, self.job_edit, self.job_button):
             widget.setEnabled(not running)
-        self.follow_button.setEnabled(not running and self._dataset_override is not None)
+        self.dataset_picker.set_editable(not running)
         self.place.set_enabled(not running)
-
-    def _tool_text(self, checks) -> str:
-        lines = []
-        for name, check in zip(self.tools(), checks):
-            if check is None:
-                lines.append(f"{name}: checking…")
-            elif check[1]:
-                lines.append(f"<span style='{ERROR_STYLE}'>{name} cannot run: {html.escape(check[1])}</span>")
-            else:
-                lines.append(f"{name} {html.escape(check[0])}: installed")
-        return "<br>".join(lines)
-
-    def _browse_dataset(self) -> None:
-        start = str(self.dataset() or Path.cwd())
-        folder = QFileDialog.getExistingDirectory(self, "Dataset folder for this run", start)
-        if folder:
-            self.set_dataset(folder)
 
     def _browse_job(self) -> None:
         start = self.job_edit.text().strip() or str(Path.cwd())

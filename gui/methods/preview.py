@@ -12,11 +12,14 @@ Example::
 """
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.methods.slurm import SLURM_CLIENT
 from engine.methods.tools import ToolMissingError, require_tool
+
+ERROR_STYLE = "color: #b00020"
 
 
 @dataclass(frozen=True)
@@ -54,3 +57,17 @@ def preview_job(method, dataset, job_dir, options, checks=None, progress=None, s
     except Exception as exc:  # any reason the commands cannot be built is what the user must read
         return Preview("", f"{type(exc).__name__}: {exc}", checked)
     return Preview(commands, "", checked)
+
+
+def tool_status_html(names, checks) -> str:
+    """One line per tool for a rich-text label: "NAME VERSION: installed", "NAME: checking…"
+    (``None``: not answered yet), or in red "NAME cannot run: WHY" (the install hint)."""
+    lines = []
+    for name, check in zip(names, checks):
+        if check is None:
+            lines.append(f"{html.escape(name)}: checking…")
+        elif check[1]:
+            lines.append(f"<span style='{ERROR_STYLE}'>{html.escape(name)} cannot run: {html.escape(check[1])}</span>")
+        else:
+            lines.append(f"{html.escape(name)} {html.escape(check[0])}: installed")
+    return "<br>".join(lines)

@@ -80,4 +80,9 @@ class RunLog(QWidget):
         self.progress_label.setText(text)
 
     def append(self, line: str) -> None:
+        """Add ``line``; the view follows the end unless the user has scrolled up to read."""
+        bar = self.log_view.verticalScrollBar()
+        following = bar.value() >= bar.maximum()
         self.log_view.appendPlainText(line)
+        if following:
+            bar.setValue(bar.maximum())
