@@ -1,5 +1,6 @@
 """How well a method recovered the landscape: the paper's metric (per-well recall, balanced
-accuracy), several outputs scored together, recovered energy landscapes and the report."""
+accuracy), several outputs scored together, recovered energy landscapes, CryoBench's latent
+metrics, the ideal-observer ceiling with its controls, and the report."""
 from engine.exports import lazy_exports
 
 __all__, __getattr__ = lazy_exports(__name__, {
@@ -7,5 +8,7 @@ __all__, __getattr__ = lazy_exports(__name__, {
     "comparison": ["ScoringSettings", "score_methods", "scored_particles"],
     "recovered_landscape": ["RecoveredLandscape", "recovered_landscape", "compare_wells"],
     "report": ["evaluate_output", "table1", "latent_table", "methods_json", "write_report"],
+    "ceiling": ["IdealObserver", "CeilingResult", "posterior_mean_scores", "bayes_label_scores",
+                "ground_truth_scores", "random_scores", "accuracy_ci", "snr_sweep"],
     "latent_metrics": ["LatentMetrics", "latent_metrics", "neighbourhood_similarity", "information_imbalance"],
 })
