@@ -6,9 +6,8 @@ bodies at rest, [z, y, x], box-centred origin), ``landscape.json`` and ``manifes
 (pixel size, box, pivot and axes of the SSU motion under ``derived``). From them:
 
 - :func:`read_geometry`: box, pixel size (Angstrom), pivot (x, y, z Angstrom from the box
-  centre) and the unit axes of cc1 and cc2, read from the manifest and checked against the
-  header of ``maps/lsu.mrc`` (the dataset reader ``engine.formats.dataset`` does not expose
-  these fields).
+  centre) and the unit axes of cc1 and cc2 (engine.formats.dataset_geometry, the one reader
+  of the manifest's geometry, checked against the header of ``maps/lsu.mrc``).
 - :func:`motion_conformations`: the (cc1, cc2) the SSU visits: every well centre and the points
   ``n_sigma`` standard deviations away along each of the well's own axes, clipped to the domain.
 - :func:`ssu_motion_envelope`: the voxel-wise maximum of the SSU density over those
@@ -33,22 +32,19 @@ Example::
 """
 from __future__ import annotations
 
-import json
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from engine.formats.dataset_geometry import (LSU_MAP, SSU_MAP, DatasetGeometry, DatasetGeometryError,
+                                             read_dataset_geometry)
 from engine.landscape.model import Landscape
 from engine.structure.maps import read_map, write_map
 from engine.structure.object_model import rotate_about_point, spline_coefficients
 from engine.structure.rotations import conformation_matrix
 
-MANIFEST_FILE = "manifest.json"
-LSU_MAP = "maps/lsu.mrc"
-SSU_MAP = "maps/ssu.mrc"
 SSU_ENVELOPE = "inputs/ssu_motion.mrc"   # job-relative, like every path RELION is given
 REFERENCE = "inputs/reference.mrc"
 # Density above this share of the maximum counts as "the object" for the particle circle,
@@ -63,48 +59,14 @@ class RelionInputError(ValueError):
     """A dataset that lacks what a RELION multibody run needs; the message names the file."""
 
 
-@dataclass(frozen=True)
-class DatasetGeometry:
-    """Box and motion of a dataset. box_size: pixels; apix_A: Angstrom per pixel; pivot_A:
-    (3,) (x, y, z) Angstrom from the box centre; axis1, axis2: (3,) unit (x, y, z) axes of
-    cc1 and cc2 (degrees; cc1 applied first)."""
-
-    root: Path
-    box_size: int
-    apix_A: float
-    pivot_A: tuple[float, float, float]
-    axis1: tuple[float, float, float]
-    axis2: tuple[float, float, float]
-
-    @property
-    def box_width_A(self) -> float:
-        return self.box_size * self.apix_A
-
-
 def read_geometry(dataset_dir) -> DatasetGeometry:
-    """The geometry of an elbench dataset folder (``manifest.json`` ``derived``), checked
-    against ``maps/lsu.mrc``: a dataset whose maps disagree with its manifest is refused."""
-    root = Path(dataset_dir).resolve()
-    path = root / MANIFEST_FILE
+    """The geometry of an elbench dataset folder (engine.formats.dataset_geometry: the
+    manifest's ``derived``, checked against ``maps/lsu.mrc``), as a RelionInputError when the
+    folder cannot give it."""
     try:
-        derived = json.loads(path.read_text(encoding="utf-8"))["derived"]
-        obj = derived["object"]
-        geometry = DatasetGeometry(root, int(derived["box_size"]), float(derived["apix_A"]),
-                                   _vector(obj["pivot_A"]), _vector(obj["axis1"]), _vector(obj["axis2"]))
-    except FileNotFoundError:
-        raise RelionInputError(f"{path}: no such file (is {root} an elbench dataset folder?)") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise RelionInputError(f"{path}: cannot read derived.box_size, apix_A and object pivot/axes ({exc!r})") from None
-    lsu, apix_A = read_map(root / LSU_MAP)
-    if lsu.shape[0] != geometry.box_size or not math.isclose(apix_A, geometry.apix_A, rel_tol=1e-3):
-        raise RelionInputError(f"{root / LSU_MAP}: box {lsu.shape[0]} px at {apix_A:g} A/px, but {path} says "
-                               f"{geometry.box_size} px at {geometry.apix_A:g} A/px")
-    return geometry
-
-
-def _vector(values) -> tuple[float, float, float]:
-    x, y, z = (float(v) for v in values)
-    return x, y, z
+        return read_dataset_geometry(dataset_dir)
+    except DatasetGeometryError as exc:
+        raise RelionInputError(str(exc)) from None
 
 
 def motion_conformations(landscape: Landscape, n_sigma: float = 2.0) -> np.ndarray:
