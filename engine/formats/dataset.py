@@ -28,9 +28,11 @@ import numpy as np
 
 from engine.formats.ground_truth import GroundTruth, GroundTruthError, landscape_truth, load_ground_truth
 from engine.formats.image_names import format_image_names, stack_file_name
+from engine.formats.input_checks import CS_MAX_BYTES
 from engine.formats.star import StarFileError, read_star_blocks
 from engine.landscape.model import Landscape, kT_kcal
 from engine.landscape.io import LandscapeFileError, load_landscape
+from engine.input_files import input_file_problem
 
 GROUND_TRUTH_FILE = "ground_truth.npz"
 LANDSCAPE_FILE = "landscape.json"
@@ -111,7 +113,7 @@ class Dataset:
 
     def star_image_names(self) -> np.ndarray:
         """(N,) rlnImageName column of ``particles.star`` (DatasetError if absent or wrong length)."""
-        if self.root is None or not (self.root / STAR_FILE).is_file():
+        if self.root is None or not (self.root / STAR_FILE).exists():
             raise DatasetError(f"{self.source}: particle image names are unknown (no image_name "
                                f"in the ground truth and no {STAR_FILE})")
         _, blocks = self.read_star()
@@ -138,9 +140,12 @@ class Dataset:
     @cached_property
     def cryosparc_uids(self) -> np.ndarray | None:
         """(N,) uint64 uid of each particle in the dataset's ``cryosparc/particles.cs``, or None."""
-        if self.root is None or not (self.root / CRYOSPARC_FILE).is_file():
+        if self.root is None or not (self.root / CRYOSPARC_FILE).exists():
             return None
         path = self.root / CRYOSPARC_FILE
+        problem = input_file_problem(path, CS_MAX_BYTES, "a cryoSPARC .cs file")
+        if problem:
+            raise DatasetError(f"{path}: {problem}")
         try:
             table = np.load(path, allow_pickle=False)
             uids = np.asarray(table["uid"], dtype=np.uint64)
@@ -173,11 +178,11 @@ def load_dataset(path) -> Dataset:
     path = Path(path)
     if path.is_dir():
         gt_path = path / GROUND_TRUTH_FILE
-        if not gt_path.is_file():
+        if not gt_path.exists():  # anything else by that name is refused, by name, when read
             raise DatasetError(f"{path}: not a dataset folder (no {GROUND_TRUTH_FILE})")
         gt, notes = _read_ground_truth(gt_path)
         landscape = None
-        if (path / LANDSCAPE_FILE).is_file():
+        if (path / LANDSCAPE_FILE).exists():
             try:
                 landscape = load_landscape(path / LANDSCAPE_FILE)
             except LandscapeFileError as exc:
@@ -185,7 +190,7 @@ def load_dataset(path) -> Dataset:
         else:
             notes += (f"no {LANDSCAPE_FILE}: the designed landscape is not shown",)
         return Dataset(gt, landscape, path, str(path), notes)
-    if path.is_file():
+    if path.exists():
         gt, notes = _read_ground_truth(path)
         return Dataset(gt, None, None, str(path), notes)
     raise DatasetError(f"{path}: no such dataset folder or ground-truth file")

@@ -35,7 +35,9 @@ import numpy as np
 
 from engine.atomic_files import atomic_path
 from engine.formats.image_names import format_image_names, stack_file_name
+from engine.formats.input_checks import GROUND_TRUTH_MAX_BYTES
 from engine.formats.npz import write_npz_streaming
+from engine.input_files import input_file_problem
 
 PER_PARTICLE = ("image_name", "cc1_deg", "cc2_deg", "well", "core", "energy_kcal_per_mol",
                 "rot_deg", "tilt_deg", "psi_deg", "origin_x_A", "origin_y_A",
@@ -96,7 +98,12 @@ def save_ground_truth(gt: GroundTruth, path) -> None:
 
 
 def load_ground_truth(path) -> GroundTruth:
+    """Read a ground_truth.npz; GroundTruthError names the file for a missing or malformed
+    field, and for what is not a regular file of at most GROUND_TRUTH_MAX_BYTES."""
     path = Path(path)
+    problem = input_file_problem(path, GROUND_TRUTH_MAX_BYTES, "a ground-truth file")
+    if problem:
+        raise GroundTruthError(f"{path}: {problem}")
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = [k for k in PER_PARTICLE + PER_DATASET if k not in data.files]

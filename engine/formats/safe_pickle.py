@@ -37,6 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.formats.input_checks import ARRAY_MAX_BYTES
+from engine.input_files import input_file_problem
+
 try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct as _np_reconstruct, scalar as _np_scalar
     from numpy._core.numeric import _frombuffer as _np_frombuffer
@@ -303,9 +306,13 @@ def load_pickles(path, expected: int | None = None, max_objects: int = 64) -> li
     """All consecutive pickles in ``path`` (cryoDRGN writes z_mu then z_logvar into one file).
 
     ``expected``: if given, the number of pickles the file must hold. Raises PickleLoadError
-    (or UnsafePickleError) naming the file for an unreadable, truncated or unsafe pickle.
+    (or UnsafePickleError) naming the file for an unreadable, truncated or unsafe pickle, and
+    for what is not a regular file of at most ARRAY_MAX_BYTES (engine.formats.input_checks).
     """
     path = Path(path)
+    problem = input_file_problem(path, ARRAY_MAX_BYTES, "a pickle")
+    if problem:
+        raise PickleLoadError(path, problem)
     try:
         size = path.stat().st_size
         fh = open(path, "rb")

@@ -6,7 +6,8 @@
   library's block formatter, atomically (engine.atomic_files). Columns: PARTICLE_COLUMNS.
 - :func:`read_star_blocks` reads any STAR file into DataFrames by block name;
   :func:`read_star_angles` the (M, 3) RELION Euler angles (rot, tilt, psi) in degrees of one.
-  Both raise :class:`StarFileError` naming the file and the problem.
+  Both raise :class:`StarFileError` naming the file and the problem; they refuse what is not a
+  regular file of a sane size, and a file whose last line was cut (engine.formats.input_checks).
 
 Example::
 
@@ -17,13 +18,14 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
 from engine.atomic_files import atomic_path
+from engine.formats.input_checks import TABLE_MAX_BYTES, cut_short_problem
 from engine.formats.particle_metadata import ParticleMetadata
+from engine.input_files import input_file_problem
 
 PARTICLE_COLUMNS = ("rlnImageName", "rlnMicrographName", "rlnOpticsGroup", "rlnAngleRot", "rlnAngleTilt",
                     "rlnAnglePsi", "rlnOriginXAngst", "rlnOriginYAngst", "rlnDefocusU", "rlnDefocusV",
@@ -119,8 +121,9 @@ def read_star_blocks(path) -> dict:
     dict}. StarFileError when the file is missing or not a STAR file."""
     import starfile
 
-    if not Path(path).is_file():
-        raise StarFileError(path, "no such file")
+    problem = input_file_problem(path, TABLE_MAX_BYTES, "a STAR file") or cut_short_problem(path)
+    if problem:
+        raise StarFileError(path, problem)
     try:
         return starfile.read(path, always_dict=True)
     except Exception as exc:  # starfile raises many types on a bad file
@@ -134,10 +137,23 @@ def read_star_angles(path) -> np.ndarray:
     candidates = [blocks["particles"]] if "particles" in blocks else list(blocks.values())
     for block in candidates:
         if hasattr(block, "columns") and all(c in block.columns for c in ANGLE_COLUMNS):
-            angles = block[list(ANGLE_COLUMNS)].to_numpy(dtype=np.float64)
-            if len(angles) == 0:
+            if len(block) == 0:
                 break
+            angles = np.column_stack([_angle_column(path, block[c], c) for c in ANGLE_COLUMNS])
             if not np.all(np.isfinite(angles)):
-                raise StarFileError(path, "angles contain non-numbers")
+                row, col = np.argwhere(~np.isfinite(angles))[0]
+                raise StarFileError(path, f"row {row + 1}, column {ANGLE_COLUMNS[col]!r}: "
+                                          f"{angles[row, col]} is not a finite angle")
             return angles
     raise StarFileError(path, "no block with rows of rlnAngleRot, rlnAngleTilt, rlnAnglePsi")
+
+
+def _angle_column(path, values, column: str) -> np.ndarray:
+    """(M,) float64 of one angle column; StarFileError names the row and column of text."""
+    import pandas as pd
+
+    converted = pd.to_numeric(values, errors="coerce")
+    bad = np.flatnonzero(converted.isna().to_numpy() & values.notna().to_numpy())
+    if bad.size:
+        raise StarFileError(path, f"row {bad[0] + 1}, column {column!r}: {values.iloc[bad[0]]!r} is not a number")
+    return converted.to_numpy(dtype=np.float64)

@@ -10,6 +10,8 @@ Layout::
                 "sigma1_deg": 2.5, "sigma2_deg": 2.5, "angle_deg": 0}]}
 
 Unknown keys are refused; the first bad field is named in the error (``wells[3].sigma1_deg``).
+A file holds at least one well (an empty landscape is neither saved nor loaded), and what is
+not a regular file of a sane size (a FIFO, /dev/zero) is refused before it is read.
 Writes are atomic (temporary file, then rename), so a failed save never damages a file.
 
 Example::
@@ -24,9 +26,14 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from engine.atomic_files import write_text_atomic
+from engine.input_files import input_file_problem
 from engine.landscape.model import Landscape, Well
 
 FORMAT_VERSION = 1
+# The largest landscapes hold a few hundred wells at ~250 bytes each: under 100 KB. A file of
+# megabytes is something else given by mistake (or /dev/zero), refused before it is read.
+LANDSCAPE_MAX_BYTES = 16 * 1000**2
+NO_WELLS = "the list is empty; a landscape file needs at least one well (particles are labelled by well)"
 _REQUIRED = ("format_version", "cc1_range_deg", "cc2_range_deg", "temperature_K", "wells")
 _WELL_REQUIRED = ("cc1_deg", "cc2_deg", "depth_kcal_per_mol", "sigma1_deg", "sigma2_deg")
 
@@ -90,7 +97,13 @@ def _check_keys(data: dict, allowed: set, required: tuple, prefix: str, source) 
 
 
 def load_landscape(path) -> Landscape:
+    """Read a landscape file; LandscapeFileError names the file (and the field) for what is
+    not a regular file of at most LANDSCAPE_MAX_BYTES, malformed JSON, a bad field, or no
+    wells (a landscape file is for simulating and scoring, and both label particles by well)."""
     path = Path(path)
+    problem = input_file_problem(path, LANDSCAPE_MAX_BYTES, "a landscape file")
+    if problem:
+        raise LandscapeFileError(path, "", problem)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -101,9 +114,15 @@ def load_landscape(path) -> Landscape:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise LandscapeFileError(path, "", f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    return landscape_from_dict(data, path)
+    landscape = landscape_from_dict(data, path)
+    if not landscape.wells:
+        raise LandscapeFileError(path, "wells", NO_WELLS)
+    return landscape
 
 
 def save_landscape(landscape: Landscape, path) -> None:
-    """Write ``landscape`` to ``path`` atomically; raises OSError with the path on failure."""
+    """Write ``landscape`` to ``path`` atomically; raises OSError with the path on failure,
+    LandscapeFileError for a landscape without wells (no file could be read back from it)."""
+    if not landscape.wells:
+        raise LandscapeFileError(path, "wells", NO_WELLS)
     write_text_atomic(path, json.dumps(landscape_to_dict(landscape), indent=2) + "\n")

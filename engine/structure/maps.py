@@ -36,7 +36,7 @@ import numpy as np
 import scipy.fft
 
 from engine.atomic_files import atomic_path
-from engine.input_files import input_file_problem
+from engine.input_files import format_bytes, input_file_problem
 from engine.structure.object_model import TwoBodyObject, make_soft_mask, orthonormal_axes
 
 PIVOT_FRAME_BOX, PIVOT_FRAME_MAP = "box", "map"
@@ -44,11 +44,13 @@ PIVOT_FRAMES = (PIVOT_FRAME_BOX, PIVOT_FRAME_MAP)
 #: LSU and SSU maps that correlate more than this are the same map given twice.
 # A 1024^3 float32 map (the largest box a plan takes) is 4.3 GB; anything much bigger is not a map.
 MAP_MAX_BYTES = 5 * 1024**3
+MAP_LABEL = "elbench map (box centre at 0 A)"
 SAME_MAP_CORRELATION = 0.9
 #: Share of the SSU's core density also found in the LSU map above which it holds the SSU.
 DUPLICATED_SSU_FRACTION = 0.5
 _SSU_CORE_LEVEL = 0.2       # SSU core: voxels above this fraction of the SSU's maximum
 _CHECK_SAMPLES_PER_AXIS = 96  # the pair checks look at about this many voxels along each axis
+_MRC_HEADER_BYTES = 1024      # the fixed MRC2014 header, before the extended header and the data
 
 
 class MapFileError(ValueError):
@@ -104,7 +106,7 @@ def read_map(path) -> tuple[np.ndarray, float]:
 def write_map(path, array: np.ndarray, apix_A: float) -> None:
     """Write a cubic map [z, y, x] as float32 MRC with voxel size ``apix_A`` and origin
     -(D//2) apix_A on each axis (box centre at 0 A). Atomic: written to a temporary file in the
-    same folder, then renamed."""
+    same folder, then renamed. The bytes depend on the map and ``apix_A`` alone (no time stamp)."""
     path = Path(path)
     array = np.asarray(array, dtype=np.float32)
     if array.ndim != 3 or len(set(array.shape)) != 1:
@@ -118,6 +120,9 @@ def write_map(path, array: np.ndarray, apix_A: float) -> None:
             mrc.voxel_size = apix_A
             o = -(array.shape[0] // 2) * apix_A
             mrc.header.origin = (o, o, o)
+            # mrcfile's label holds the creation time; a fixed one keeps the bytes a function of the map
+            mrc.header.label[0] = MAP_LABEL
+            mrc.header.nlabl = 1
 
 
 @dataclass(frozen=True)
@@ -138,7 +143,12 @@ class MapFrame:
 def map_frame(path) -> MapFrame:
     """The map's own frame from its MRC header, as ChimeraX reads it: the header origin
     (x, y, z) when it is non-zero and finite, else (nxstart, nystart, nzstart) x voxel size
-    (start values are stored in column, row, section order and permuted to x, y, z)."""
+    (start values are stored in column, row, section order and permuted to x, y, z).
+
+    Only the header is read, but it is checked as :func:`read_map` checks the whole file
+    (MRC signature, a cubic 3D box, a known data mode, a usable axis order and voxel size, and
+    a file long enough for the data the header announces), so that no estimate is ever made
+    from a header that is not a map's: MapFileError names the file."""
     path = Path(path)
     _refuse_unusual_file(path)
     try:
@@ -149,9 +159,11 @@ def map_frame(path) -> MapFrame:
                 origin = np.array([float(h.origin.x), float(h.origin.y), float(h.origin.z)])
                 crs_start = (int(h.nxstart), int(h.nystart), int(h.nzstart))
                 crs_axes = (int(h.mapc), int(h.mapr), int(h.maps))
-                box, apix = int(h.nx), float(mrc.voxel_size.x)
+                shape = (int(h.nx), int(h.ny), int(h.nz))
+                mode, extended, apix = int(h.mode), int(h.nsymbt), float(mrc.voxel_size.x)
     except (ValueError, OSError, EOFError) as err:
         raise MapFileError(f"{path}: not a readable MRC file ({err})") from None
+    _check_header(path, shape, mode, extended)
     if sorted(crs_axes) != [1, 2, 3] or not apix > 0:
         raise MapFileError(f"{path}: header axis order {crs_axes} or voxel size {apix} A is not usable")
     if not (np.all(np.isfinite(origin)) and np.any(origin != 0.0)):
@@ -159,7 +171,25 @@ def map_frame(path) -> MapFrame:
         for crs, axis in enumerate(crs_axes):  # axis 1, 2, 3 = x, y, z
             start[axis - 1] = crs_start[crs]
         origin = start * apix
-    return MapFrame(origin_A=origin, apix_A=apix, box_size=box)
+    return MapFrame(origin_A=origin, apix_A=apix, box_size=shape[0])
+
+
+def _check_header(path: Path, shape: tuple[int, int, int], mode: int, extended: int) -> None:
+    """Refuse a header whose box (nx, ny, nz) is not a cubic 3D map, whose data mode is
+    unknown, or that announces more data than the file holds (a truncated file)."""
+    if min(shape) < 1 or shape[2] == 1:
+        raise MapFileError(f"{path}: not a 3D map (header nx, ny, nz = {shape})")
+    if len(set(shape)) != 1:
+        raise MapFileError(f"{path}: map is not cubic (header nx, ny, nz = {shape})")
+    try:
+        itemsize = mrcfile.utils.dtype_from_mode(mode).itemsize
+    except ValueError:
+        raise MapFileError(f"{path}: unknown MRC data mode {mode} in the header") from None
+    needed = _MRC_HEADER_BYTES + max(extended, 0) + math.prod(shape) * itemsize
+    size = path.stat().st_size
+    if size < needed:
+        raise MapFileError(f"{path}: the header announces {shape[0]}^3 voxels ({format_bytes(needed)}) but the "
+                           f"file is {format_bytes(size)}: a truncated map")
 
 
 def pivot_to_box_frame(pivot_A, frame: MapFrame) -> np.ndarray:

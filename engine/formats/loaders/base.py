@@ -18,8 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.formats.input_checks import ARRAY_MAX_BYTES, TABLE_MAX_BYTES, cut_short_problem
 from engine.formats.loaders import matching
 from engine.formats.loaders.errors import LoaderError
+from engine.input_files import input_file_problem
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,9 +145,27 @@ def build_output(path, dataset, coords, *, kind: str, label: str | None = None,
         notes=tuple(notes))
 
 
+def refuse_unusual_file(path, max_bytes: int = ARRAY_MAX_BYTES, what: str = "a method output") -> None:
+    """LoaderError naming ``path`` unless it is a regular file of at most ``max_bytes``
+    (engine.formats.input_checks: a FIFO would block, /dev/zero fill the memory)."""
+    problem = input_file_problem(path, max_bytes, what)
+    if problem:
+        raise LoaderError(path, problem)
+
+
+def refuse_unusual_table(path) -> None:
+    """:func:`refuse_unusual_file` for a text table, which must also end with a line break
+    (a last line without one was cut, and its last number would be read cut short)."""
+    refuse_unusual_file(path, TABLE_MAX_BYTES, "a text table")
+    problem = cut_short_problem(path)
+    if problem:
+        raise LoaderError(path, problem)
+
+
 def load_npy(path) -> np.ndarray:
     """np.load without pickles; LoaderError names the file for a missing, damaged or
-    object (pickled) array."""
+    object (pickled) array, or for something that is not a regular file of a sane size."""
+    refuse_unusual_file(path)
     try:
         return np.load(path, allow_pickle=False)
     except FileNotFoundError:

@@ -19,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.formats.input_checks import CONFIG_MAX_BYTES
 from engine.formats.loaders.base import LoaderError, MethodOutput, build_output, load_npy
 from engine.formats.safe_pickle import PickleLoadError, describe, load_pickle, load_pickles
+from engine.input_files import input_file_problem
 
 KIND = "cryodrgn"
 
@@ -110,7 +112,7 @@ def _ind_from_config(path: Path, notes: list):
 def _read_config(folder: Path):
     yaml_path, pkl_path = folder / "config.yaml", folder / "config.pkl"
     try:
-        if yaml_path.is_file():
+        if yaml_path.is_file() and input_file_problem(yaml_path, CONFIG_MAX_BYTES, "a config") is None:
             import yaml
 
             return yaml.safe_load(yaml_path.read_text(encoding="utf-8"))

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from engine.formats.image_names import format_image_names
-from engine.formats.loaders.base import LoaderError, MethodOutput, build_output
+from engine.formats.input_checks import CS_MAX_BYTES
+from engine.formats.loaders.base import LoaderError, MethodOutput, build_output, refuse_unusual_file
 
 KIND = "cryosparc"
 _COMPONENT = re.compile(r"^components_mode_(\d+)/value$")
@@ -50,16 +51,23 @@ def load_cryosparc(path, dataset, *, label: str | None = None) -> MethodOutput:
     dim_names = [f"component {k}" for k in ks]
     label = label or f"cryoSPARC {path.stem}"
     common = dict(kind=KIND, label=label, dim_names=dim_names)
-    if "uid" in columns and dataset.cryosparc_uids is not None:
+    uid_problem = "the dataset has no cryosparc/particles.cs for matching by uid"
+    if "uid" not in columns:
+        uid_problem = "the file has no uid field for matching by uid"
+    elif dataset.cryosparc_uids is not None:
         uids = np.asarray(columns["uid"], dtype=np.uint64)
-        if np.isin(uids, dataset.cryosparc_uids).all():
+        unknown = ~np.isin(uids, dataset.cryosparc_uids)
+        if not unknown.any():
             return build_output(path, dataset, coords, uids=uids, **common)
-    for field in ("blob/path", "blob/idx"):
-        if field not in columns:
-            raise LoaderError(path, f"missing field {field} (needed to match rows to particles; "
-                                    "the dataset has no cryosparc/particles.cs for matching by uid)")
+        uid_problem = (f"{int(unknown.sum())} of its {len(uids)} uids (e.g. {int(uids[unknown][0])}) are not in "
+                       "the dataset's cryosparc/particles.cs: was the job run on another import of the particles?")
+    missing = [field for field in ("blob/path", "blob/idx") if field not in columns]
+    if missing:
+        raise LoaderError(path, f"missing field {' and '.join(missing)} (needed to match rows to particles by "
+                                f"image, since {uid_problem})")
     names = blob_image_names(columns["blob/path"], columns["blob/idx"])
-    return build_output(path, dataset, coords, names=names, **common)
+    notes = () if "uid" not in columns or dataset.cryosparc_uids is None else (uid_problem,)
+    return build_output(path, dataset, coords, names=names, notes=notes, **common)
 
 
 def blob_image_names(blob_path, blob_idx) -> np.ndarray:
@@ -72,6 +80,7 @@ def blob_image_names(blob_path, blob_idx) -> np.ndarray:
 
 def read_cs(path: Path) -> dict:
     """Field name -> column array of a ``.cs`` file (either encoding)."""
+    refuse_unusual_file(path, CS_MAX_BYTES, "a cryoSPARC .cs file")
     try:
         with open(path, "rb") as fh:
             magic = fh.read(6)

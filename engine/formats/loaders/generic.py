@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.formats.loaders.base import LoaderError, MethodOutput, build_output, load_npy
+from engine.formats.loaders.base import (LoaderError, MethodOutput, build_output, load_npy, refuse_unusual_file,
+                                         refuse_unusual_table)
 from engine.formats.safe_pickle import PickleLoadError, describe, load_pickle
 from engine.formats.star import StarFileError, read_star_blocks
 
@@ -31,6 +32,9 @@ KIND = "generic"
 INDEX_NAMES = ("index", "particle_index", "idx")
 NAME_COLUMNS = ("rlnImageName", "image_name")
 COORD_KEYS = ("coords", "z", "embedding", "latent")
+# How a table spells not-a-number on purpose (numpy.savetxt, pandas, R): read as NaN, and then
+# refused or dropped as NaN rows, never reported as text.
+_NAN_TOKENS = ("nan", "-nan", "+nan", "na", "n/a")
 # RELION particle metadata that is never a method's output coordinate.
 RELION_METADATA = frozenset({
     "rlnImageName", "rlnMicrographName", "rlnImageOriginalName", "rlnCoordinateX", "rlnCoordinateY",
@@ -55,8 +59,6 @@ def load_generic(path, dataset, *, ind=None, label: str | None = None, kind: str
     if suffix not in readers:
         raise LoaderError(path, f"unknown file type {suffix or '(none)'}; generic outputs are "
                                 ".npy, .npz, .csv, .txt, .star or .pkl")
-    if not path.is_file():
-        raise LoaderError(path, "no such file")
     coords, index, names, dim_names = readers[suffix](path)
     if index is None and names is None and ind is not None:
         from engine.formats.loaders.cryodrgn import read_index
@@ -75,6 +77,7 @@ def _read_npy(path: Path):
 
 
 def _read_npz(path: Path):
+    refuse_unusual_file(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
@@ -116,6 +119,7 @@ def _from_fields(path, fields: dict, coord_keys=()):
 def _read_table(path: Path):
     import pandas as pd
 
+    refuse_unusual_table(path)
     try:
         with open(path, encoding="utf-8") as fh:
             first = fh.readline()
@@ -127,7 +131,8 @@ def _read_table(path: Path):
     tokens = [t.strip() for t in (first.split(",") if sep == "," else first.split())]
     has_header = any(not _is_number(t) and "@" not in t for t in tokens)
     try:
-        table = pd.read_csv(path, sep=sep, header=0 if has_header else None)
+        # no NA parsing: a missing or empty cell stays "", so it is reported as such, not as NaN
+        table = pd.read_csv(path, sep=sep, header=0 if has_header else None, keep_default_na=False)
     except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as exc:
         raise LoaderError(path, f"not a readable table ({str(exc).strip().splitlines()[0]})") from None
     if has_header:
@@ -136,19 +141,51 @@ def _read_table(path: Path):
         first_is_name = len(table) > 0 and "@" in str(table.iloc[0, 0])
         n_coords = table.shape[1] - first_is_name
         table.columns = (["image_name"] if first_is_name else []) + [f"dim {i}" for i in range(n_coords)]
+    _refuse_missing_cells(path, table)
     fields = {}
     for column in table.columns:
         values = table[column]
-        if column in NAME_COLUMNS:
-            fields[column] = values.to_numpy(dtype=str)
-            continue
-        converted = pd.to_numeric(values, errors="coerce")
-        bad = (converted.isna() & values.notna()).to_numpy()
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise LoaderError(path, f"row {row + 1}, column {column!r}: {values.iloc[row]!r} is not a number")
-        fields[column] = converted.to_numpy(dtype=np.float64)
+        fields[column] = (values.to_numpy(dtype=str) if column in NAME_COLUMNS
+                          else numeric_column(path, column, values))
     return _from_fields(path, fields)
+
+
+def _refuse_missing_cells(path, table) -> None:
+    """LoaderError for the first row with an empty cell: a row with fewer values than the
+    header has columns (a ragged or truncated table) or one empty cell."""
+    import pandas as pd
+
+    text = [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])]  # numbers are never empty
+    if not text:
+        return
+    empty = np.zeros(table.shape, dtype=bool)
+    for column in text:
+        empty[:, table.columns.get_loc(column)] = (table[column].astype(str).str.strip() == "").to_numpy()
+    if not empty.any():
+        return
+    row, col = np.argwhere(empty)[0]
+    if empty[row, col:].all():
+        raise LoaderError(path, f"row {row + 1} has {col} values, but the table has {table.shape[1]} columns "
+                                f"({', '.join(map(str, table.columns))}): a ragged or truncated table")
+    raise LoaderError(path, f"row {row + 1}, column {table.columns[col]!r}: the cell is empty")
+
+
+def numeric_column(path, column: str, values) -> np.ndarray:
+    """(M,) float64 of one table column (pandas Series), or LoaderError naming the row and
+    column of the first cell that is not a number (the same words for CSV, TXT and STAR)."""
+    import pandas as pd
+
+    converted = pd.to_numeric(values, errors="coerce")
+    missing = np.flatnonzero(converted.isna().to_numpy())
+    bad = missing[~_spells_nan(values.iloc[missing])]  # only the cells that did not convert
+    if bad.size:
+        row = int(bad[0])
+        raise LoaderError(path, f"row {row + 1}, column {column!r}: {values.iloc[row]!r} is not a number")
+    return converted.to_numpy(dtype=np.float64)
+
+
+def _spells_nan(values) -> np.ndarray:
+    return values.astype(str).str.strip().str.lower().isin(_NAN_TOKENS).to_numpy()
 
 
 def _read_star(path: Path):
@@ -167,9 +204,17 @@ def _read_star(path: Path):
     for column in block.columns:
         if column == "rlnImageName":
             fields[column] = block[column].to_numpy(dtype=str)
-        elif column not in RELION_METADATA and np.issubdtype(block[column].dtype, np.number):
-            fields[column] = block[column].to_numpy(dtype=np.float64)
+        elif column not in RELION_METADATA and not _is_text_column(block[column]):
+            fields[column] = numeric_column(path, column, block[column])
     return _from_fields(path, fields)
+
+
+def _is_text_column(values) -> bool:
+    """A STAR column with no number in it (a file name, a group name): not a coordinate. A
+    column of numbers with some text in it is a coordinate with bad cells, reported as such."""
+    import pandas as pd
+
+    return len(values) > 0 and pd.to_numeric(values, errors="coerce").isna().all() and not _spells_nan(values).any()
 
 
 def _is_number(token: str) -> bool:

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.formats.loaders.base import LoaderError, MethodOutput
+from engine.formats.input_checks import OCCUPANCY_MAX_BYTES
+from engine.formats.loaders.base import LoaderError, MethodOutput, refuse_unusual_file
 from engine.formats.loaders.generic import load_generic
 
 KIND = "manifoldem"
@@ -66,6 +67,7 @@ def load_occupancy_map(path, shape: tuple[int, ...] | None = None, label: str | 
     or square 2D when the length is a perfect square of at least 100 (ManifoldEM's 1D maps
     have 50 bins)."""
     path = Path(path)
+    refuse_unusual_file(path, OCCUPANCY_MAX_BYTES, "a ManifoldEM occupancy map")
     try:
         raw = path.read_bytes()
     except OSError as exc:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.formats.image_names import parse_image_names
-from engine.formats.loaders.base import LoaderError, MethodOutput, build_output
+from engine.formats.loaders.base import LoaderError, MethodOutput, build_output, refuse_unusual_table
 
 KIND = "relion_multibody"
 FILE_PATTERN = "_projections_along_eigenvectors_all_particles"
@@ -37,6 +37,7 @@ def read_projections(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(image names (M,) str, projections (M, K) float64) of a projections file."""
     import pandas as pd
 
+    refuse_unusual_table(path)
     try:
         table = pd.read_csv(path, sep=r"\s+", header=None, dtype={0: str}, comment=None,
                             skip_blank_lines=True, engine="c")

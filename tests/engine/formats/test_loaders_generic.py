@@ -121,7 +121,8 @@ def test_refused_inputs_name_the_file_and_problem(tmp_path, dataset, coords):
     with pytest.raises(LoaderError, match=r"words.csv: row 2, column 'y': 'oops' is not a number"):
         load_output(tmp_path / "words.csv", dataset)
     (tmp_path / "missing.csv").write_text("index,x,y\n0,1,2\n1,3,\n")
-    with pytest.raises(LoaderError, match=r"missing.csv: row 2 holds NaN"):
+    with pytest.raises(LoaderError, match=r"missing.csv: row 2 has 2 values, but the table has 3 columns "
+                                          r"\(index, x, y\): a ragged or truncated table"):
         load_output(tmp_path / "missing.csv", dataset)
     (tmp_path / "names.csv").write_text("image_name,x\n000001@nowhere.mrcs,1\n")
     with pytest.raises(LoaderError, match=r"names.csv: 1 row\(s\) name no particle of the dataset"):

@@ -61,6 +61,10 @@ def test_refused_inputs_name_the_file_and_problem(tmp_path, dataset):
     lines = PROJECTIONS.read_text().splitlines(keepends=True)
     truncated = tmp_path / "cut_projections_along_eigenvectors_all_particles.txt"
     truncated.write_text("".join(lines[:120]) + lines[120][:70])
+    with pytest.raises(LoaderError, match=r"cut_proj.*: does not end with a line break, so its last line "
+                                          r"\('.*3.60594'\) was cut short: the file is truncated"):
+        load_output(truncated, dataset)
+    truncated.write_text("".join(lines[:120]) + lines[120][:70] + "\n")
     with pytest.raises(LoaderError, match=r"cut_proj.*: line 121 has \d+ values, the others 12"):
         load_output(truncated, dataset)
     garbled = tmp_path / "bad_projections_along_eigenvectors_all_particles.txt"

@@ -74,7 +74,7 @@ def test_malformed_files_are_refused(tmp_path, text, problem):
 
 
 def test_missing_and_binary_files(tmp_path):
-    with pytest.raises(LandscapeFileError, match="cannot read"):
+    with pytest.raises(LandscapeFileError, match="nope.json: no such file"):
         load_landscape(tmp_path / "nope.json")
     binary = tmp_path / "b.json"
     binary.write_bytes(b"\xff\xfe\x00\x93")

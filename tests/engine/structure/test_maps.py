@@ -250,3 +250,23 @@ def test_large_maps_are_cropped_for_previews(tmp_path, obj):
     assert masked.box_size == 24 and 0.0 <= masked.ssu_mask.min() and masked.ssu_mask.max() <= 1.0
     same = object_from_maps(tmp_path / "lsu.mrc", tmp_path / "ssu.mrc", max_box=40, **AXES)
     np.testing.assert_array_equal(same.lsu, obj.lsu)
+
+
+def test_map_frame_refuses_a_header_that_is_not_a_maps_before_anything_trusts_it(tmp_path):
+    """The box size of a map is read from its header for estimates (disk, time): a file that
+    is not an MRC map, a truncated one, or a non-cubic one is refused by map_frame itself."""
+    (tmp_path / "notes.mrc").write_bytes(b"these are not density values. " * 100)
+    with pytest.raises(MapFileError, match=r"notes.mrc: not a readable MRC file \(Map ID string not found"):
+        map_frame(tmp_path / "notes.mrc")
+    write_map(tmp_path / "full.mrc", np.ones((16, 16, 16), np.float32), 2.0)
+    data = (tmp_path / "full.mrc").read_bytes()
+    (tmp_path / "cut.mrc").write_bytes(data[:len(data) // 2])
+    with pytest.raises(MapFileError, match=r"cut.mrc: the header announces 16\^3 voxels \(17.4 KB\) but the file "
+                                           r"is 8.7 KB: a truncated map"):
+        map_frame(tmp_path / "cut.mrc")
+    with mrcfile.new(tmp_path / "slab.mrc", overwrite=True) as mrc:
+        mrc.set_data(np.ones((4, 16, 16), np.float32))
+        mrc.voxel_size = 2.0
+    with pytest.raises(MapFileError, match=r"slab.mrc: map is not cubic \(header nx, ny, nz = \(16, 16, 4\)\)"):
+        map_frame(tmp_path / "slab.mrc")
+    assert map_frame(tmp_path / "full.mrc").box_size == 16
