@@ -21,18 +21,9 @@ import starfile
 from engine.landscape.model import Landscape, Well
 from engine.simulation.plan import SimulationPlan
 from engine.simulation.run import run_simulation
+from engine.structure.fsc import fsc
 
 BOX = 40
-
-
-def fsc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Fourier shell correlation of two cubic maps, shells 0..D//2 (shell k: k cycles per box)."""
-    fa, fb = np.fft.fftn(a), np.fft.fftn(b)
-    f = np.fft.fftfreq(a.shape[0]) * a.shape[0]
-    shell = np.rint(np.sqrt(f[:, None, None] ** 2 + f[None, :, None] ** 2 + f[None, None, :] ** 2)).astype(int).ravel()
-    num = np.bincount(shell, (fa * np.conj(fb)).real.ravel())
-    den = np.sqrt(np.bincount(shell, (np.abs(fa) ** 2).ravel()) * np.bincount(shell, (np.abs(fb) ** 2).ravel()))
-    return (num / den)[: a.shape[0] // 2 + 1]
 
 
 def simulate_one_conformation(folder, n, snr):
