@@ -15,11 +15,17 @@ cell centres (8-connected), in two steps:
 Energies are in any unit (kcal/mol here); ``energy`` is (n2, n1) with axis 0 = cc2 and
 axis 1 = cc1, as :class:`engine.landscape.model.EnergyGrid` stores it.
 
+A path, found or drawn, is an (N, 2) polyline; :func:`arc_length` gives the distance along it
+and :func:`polyline_points` places points along a drawn polyline no farther apart than a step,
+so that a profile along it (engine.landscape.path_profile) misses no bump between its corners.
+
 Example::
 
     grid = landscape.grid()
     path = grid_minimum_energy_path(grid, landscape.centres_deg[0], landscape.centres_deg[5])
     path            # (N, 2) (cc1, cc2) degrees, from the first well's centre to the other's
+    arc_length(path)[-1]                                   # its length in degrees
+    polyline_points([(-10, 0), (0, 8), (10, 0)], 0.1)      # a drawn path, every <= 0.1 degree
 """
 from __future__ import annotations
 
@@ -130,4 +136,32 @@ def _path_between_cells(energy: np.ndarray, cc1: np.ndarray, cc2: np.ndarray, st
     return np.vstack([ends[:1], centres[1:-1], ends[1:]])
 
 
-__all__ = ["minimum_energy_path", "grid_minimum_energy_path", "lowest_barrier_level"]
+def arc_length(points) -> np.ndarray:
+    """Distance along the polyline ``points`` (N, 2) from its first point, (N,), in the points'
+    units (degrees for (cc1, cc2)); 0 at the first point."""
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) == 0:
+        raise ValueError(f"points: must be (N, 2) with N >= 1 (got shape {points.shape})")
+    return np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(points, axis=0).T))])
+
+
+def polyline_points(vertices, step: float) -> np.ndarray:
+    """Points along the polyline through ``vertices`` (M, 2), M >= 1: every vertex, and between
+    each two the fewest evenly spaced points that leave no gap longer than ``step`` (> 0, the
+    vertices' units). Returns (N, 2), first and last the first and last vertex."""
+    vertices = np.asarray(vertices, dtype=np.float64)
+    if vertices.ndim != 2 or vertices.shape[1] != 2 or len(vertices) == 0:
+        raise ValueError(f"vertices: must be (M, 2) with M >= 1 (got shape {vertices.shape})")
+    if not np.all(np.isfinite(vertices)):
+        raise ValueError("vertices: contain NaN or infinite values")
+    if not (np.isfinite(step) and step > 0):
+        raise ValueError(f"step: must be a number > 0 (got {step!r})")
+    pieces = [vertices[:1]]
+    for a, b in zip(vertices[:-1], vertices[1:]):
+        n = max(1, int(np.ceil(np.hypot(*(b - a)) / step)))
+        pieces.append(a + np.outer(np.arange(1, n + 1) / n, b - a))
+    return np.vstack(pieces)
+
+
+__all__ = ["minimum_energy_path", "grid_minimum_energy_path", "lowest_barrier_level", "arc_length",
+           "polyline_points"]
