@@ -13,13 +13,22 @@ averages over fewer wells than asked for: the method left no scored particle in 
 line says why), then CryoBench's latent metrics of all dimensions (neighbourhood similarity,
 information imbalance both ways; --no-latent leaves them out), and writes REPORT_DIR:
 scores.json, scores.csv, recall_per_well.csv, confusion_*.csv, wells_*.csv,
-latent_metrics.csv and PNG figures (recall bars, lineage scatter, recovered landscape). --json prints only {"methods": [...]} (fractions 0..1) and
+latent_metrics.csv, paths_*.csv (each output's path agreement: true vs recovered minimum-energy
+paths between neighbouring wells, one line each in the printed output) and PNG figures (recall bars, lineage scatter, recovered landscape). --json prints only {"methods": [...]} (fractions 0..1) and
 writes the report only when --out is given.
+
+--ceiling adds the floor and the ceiling (a dataset made by elbench, with its maps): rows
+"ground truth", "random", "ideal observer (posterior mean)" and "ideal observer (Bayes label)"
+on a random subsample (--subsample N, default 2000) with 95 % CIs, every method's accuracy as
+a fraction of the ceiling (engine.scoring.ceiling_dataset), and with --snr-sweep the ceiling
+at other SNRs (particles simulated in memory); --json gets a "ceiling" object, the report
+ceiling.json, ceiling.csv and snr_sweep.csv. OUTPUTs may then be left out.
 
 Example::
 
     python main.py evaluate runs/paper-3x4 train/z.25.pkl J42_particles.cs --label cryoDRGN \\
         --label 3DVA --dims 0,1 --out report
+    python main.py evaluate runs/paper-3x4 train/z.25.pkl --ceiling --subsample 2000 --snr-sweep 0.1,1,10
 """
 from __future__ import annotations
 
@@ -33,7 +42,8 @@ DEFAULT_OUT = "evaluate_report"
 
 def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", metavar="DATASET", help="dataset folder or ground-truth .npz")
-    parser.add_argument("outputs", metavar="OUTPUT", nargs="+", help="method output files or folders")
+    parser.add_argument("outputs", metavar="OUTPUT", nargs="*", help="method output files or folders "
+                                                                     "(at least one unless --ceiling)")
     parser.add_argument("--dims", default="0,1", help="output dimensions to score, 0-based, comma "
                                                       "separated (negative counts from the last, "
                                                       "as in numpy: -1,0), or 'all' (default 0,1)")
@@ -53,6 +63,14 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-latent", action="store_true",
                         help="leave out CryoBench's latent metrics (neighbourhood similarity, "
                              "information imbalance; about a second per output)")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="add the controls and the ideal-observer ceiling (an elbench dataset folder)")
+    parser.add_argument("--subsample", type=int, default=2000, metavar="N",
+                        help="particles the ceiling is computed on (default 2000; seed 0)")
+    parser.add_argument("--snr-sweep", metavar="SNR,SNR,...",
+                        help="with --ceiling: the ceiling at these SNRs too, e.g. 0.03,0.1,0.3,1,3")
+    parser.add_argument("--sweep-particles", type=int, default=300, metavar="N",
+                        help="particles simulated per SNR of the sweep (default 300)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -60,6 +78,7 @@ def main(args: argparse.Namespace) -> int:
     from engine.formats.loaders import LoaderError, detect_kind, load_occupancy_map, load_output
     from engine.scoring.report import assign_slugs, evaluate_output, write_report
     from engine.scoring.metric import ScoringError
+    from engine.scoring.ceiling_dataset import CeilingError
 
     try:
         dims = _parse_ints(args.dims, "--dims", allow_all=True)
@@ -67,8 +86,15 @@ def main(args: argparse.Namespace) -> int:
         labels = _per_output(args.label, args.outputs, "--label", broadcast=False)
         kinds = _per_output(args.kind, args.outputs, "--kind")
         inds = _per_output(args.ind, args.outputs, "--ind")
+        snrs = _parse_snrs(args.snr_sweep) if args.snr_sweep else None
+        if args.subsample < 1 or args.sweep_particles < 1:
+            raise ValueError("--subsample and --sweep-particles: need at least 1 particle")
     except ValueError as exc:
         return _fail(str(exc))
+    if not args.outputs and not args.ceiling:
+        return _fail("give at least one OUTPUT (or --ceiling for the controls and the ceiling alone)")
+    if args.snr_sweep and not args.ceiling:
+        return _fail("--snr-sweep needs --ceiling")
     folder = Path(args.out or DEFAULT_OUT) if args.out or not args.json else None
     if folder is not None and not args.overwrite and _holds_files(folder):
         return _fail(f"{folder}: already holds files (an earlier report?); give --overwrite to "
@@ -86,10 +112,11 @@ def main(args: argparse.Namespace) -> int:
                                  zdim=args.zdim if kind == "recovar" else None)
             reports.append(evaluate_output(dataset, output, dims=_from_the_end(dims, output.n_dims),
                                            core_only=args.core_only, wells=wells, latent=not args.no_latent))
-    except (DatasetError, LoaderError, ScoringError) as exc:
+        ceiling, sweep = _ceiling(args, snrs, say) if args.ceiling else (None, None)
+    except (DatasetError, LoaderError, ScoringError, CeilingError) as exc:
         return _fail(str(exc))
     reports = assign_slugs(reports)
-    print_scores(dataset, reports, maps, core_only=args.core_only, as_json=args.json)
+    print_scores(dataset, reports, maps, core_only=args.core_only, as_json=args.json, ceiling=ceiling, sweep=sweep)
     if folder is None:
         return 0
     try:
@@ -97,6 +124,10 @@ def main(args: argparse.Namespace) -> int:
         figure_writer = getattr(args, "figure_writer", None)
         if not args.no_figures and figure_writer is not None:
             written += figure_writer(folder, dataset, reports, maps)
+        if ceiling is not None:
+            from engine.scoring.ceiling_report import write_ceiling_files
+
+            written += write_ceiling_files(folder, ceiling, reports, sweep)
     except OSError as exc:
         print(f"error: cannot write the report in {folder}: {exc.strerror or exc}", file=sys.stderr)
         return 1
@@ -104,12 +135,16 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_scores(dataset, reports, maps=(), core_only: bool = False, as_json: bool = False) -> None:
+def print_scores(dataset, reports, maps=(), core_only: bool = False, as_json: bool = False, ceiling=None,
+                 sweep=None) -> None:
     """Print the scores of ``reports`` (MethodReport) and ``maps`` (OccupancyMap) on ``dataset``:
-    a line on the dataset and its notes, Table 1, the latent metrics, each output's notes. With
-    ``as_json`` these go to stderr and stdout holds only {"methods": [...]} (``elbench run``
-    prints its scores with this too, so both commands print the same)."""
-    from engine.scoring.report import latent_table, methods_json, table1
+    a line on the dataset and its notes, Table 1, the latent metrics, each output's notes, and
+    with a ``ceiling`` (engine.scoring.ceiling_dataset.DatasetCeiling) its controls, the
+    methods as fractions of it and the SNR ``sweep``. With ``as_json`` these go to stderr and
+    stdout holds only {"methods": [...]} (and "ceiling") (``elbench run`` prints its scores
+    with this too, so both commands print the same)."""
+    from engine.scoring.ceiling_report import ceiling_json, ceiling_table, sweep_table
+    from engine.scoring.report import latent_table, methods_json, paths_table, table1
 
     say = (lambda text: print(text, file=sys.stderr)) if as_json else print
     say(f"{dataset.source}: {dataset.n_particles} particles, {dataset.n_wells} wells"
@@ -122,14 +157,44 @@ def print_scores(dataset, reports, maps=(), core_only: bool = False, as_json: bo
         if latent:
             say("\nCryoBench latent metrics (all output dims against the true cc1, cc2; k-NN on a subsample):")
             say(latent)
+        paths = paths_table(reports)
+        if paths:
+            say("\nPaths between neighbouring wells (1 = every route and barrier as in the truth):")
+            say(paths)
     for r in reports:
         for note in r.scores.notes:
             say(f"  {r.output.label}: {note}")
     for om in maps:
         say(f"{om.label}: occupancy map with {om.n_counted} counts in {om.counts.size} bins; "
             "no per-particle assignment, so no recall (see its figure)")
+    if ceiling is not None:
+        say("\n" + ceiling_table(ceiling, reports))
+    if sweep:
+        say("\n" + sweep_table(sweep, ceiling.snr))
     if as_json:
-        print(json.dumps(methods_json(reports)))
+        doc = methods_json(reports)
+        if ceiling is not None:
+            doc["ceiling"] = ceiling_json(ceiling, reports, sweep)
+        print(json.dumps(doc))
+
+
+def _ceiling(args, snrs, say):
+    """(DatasetCeiling, SNR sweep or None) of ``args.dataset`` (CeilingError when it cannot have one)."""
+    from engine.scoring.ceiling_dataset import dataset_ceiling, dataset_snr_sweep
+
+    ceiling = dataset_ceiling(args.dataset, args.subsample, seed=0, core_only=args.core_only, log=say)
+    sweep = dataset_snr_sweep(args.dataset, snrs, args.sweep_particles) if snrs else None
+    return ceiling, sweep
+
+
+def _parse_snrs(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"--snr-sweep: expected comma-separated numbers, got {text!r}") from None
+    if not values or min(values) <= 0:
+        raise ValueError(f"--snr-sweep: expected SNR values > 0, got {text!r}")
+    return values
 
 
 def _parse_ints(text: str, option: str, allow_all: bool = False):
