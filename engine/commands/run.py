@@ -27,6 +27,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import sys
 import threading
@@ -238,8 +239,10 @@ def _score(method, run, dataset, args) -> int:
         print(f"error: the run finished, but its output cannot be scored: {exc}", file=sys.stderr)
         return 1
     print_scores(dataset, [report], as_json=args.json)
-    print(f"output: {run.output_path}\nreport: elbench evaluate {dataset.source} {run.output_path} --kind "
-          f"{run.output_kind} --label '{method.title}' --out REPORT_DIR", file=sys.stderr)
+    evaluate_command = ["elbench", "evaluate", dataset.source, str(run.output_path), "--kind", run.output_kind,
+                        "--label", method.title, "--out", "REPORT_DIR"]
+    print(f"output: {run.output_path}\nthe report's files and figures: {shlex.join(evaluate_command)}",
+          file=sys.stderr)
     return 0
 
 
@@ -261,8 +264,8 @@ class StepBars:
 
     FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {elapsed}{postfix}"
 
-    def __init__(self, file=sys.stderr):
-        self._file, self._bar, self._key = file, None, None
+    def __init__(self, file=None):
+        self._file, self._bar, self._key = file or sys.stderr, None, None
 
     def update(self, p) -> None:
         from tqdm import tqdm

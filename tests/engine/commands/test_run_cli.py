@@ -1,6 +1,6 @@
 """`elbench run METHOD DATASET`: options made from the catalog, --dry-run for every method, the
-refusals (missing tool, not a dataset, settings that do not apply where the job runs), and one
-real RELION multibody run through the command: cancelled with SIGTERM in its consensus (no
+refusals (missing tool, not a dataset, settings that do not apply where the job runs), a failing
+step's error, and one real RELION multibody run through the command: cancelled with SIGTERM in its consensus (no
 process left), resumed by the same command, its scores printed as `evaluate` prints them."""
 import json
 import os
@@ -22,8 +22,8 @@ from engine.simulation.plan import SimulationPlan
 from engine.simulation.run import run_simulation
 
 ROOT = Path(__file__).resolve().parents[3]
-E2E_PARTICLES = 150
-E2E_TIMEOUT_S = 600   # measured: about 30 s alone, 60 s on a loaded 2-core machine
+E2E_PARTICLES = 100
+E2E_TIMEOUT_S = 600   # measured: the run about 30-40 s, 107 s on a 2-core machine at load 6
 
 
 def simulate(folder: Path, n: int) -> Path:
@@ -152,6 +152,18 @@ def test_the_first_signal_asks_to_stop_the_second_aborts():
     finally:
         signals.restore()
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_failed_step_prints_the_tools_error_and_exits_1(dataset, capsys, tmp_path):
+    broken = tmp_path / "ds"
+    shutil.copytree(dataset, broken, symlinks=True)
+    (broken / "particles.star").write_text("data_particles\n\nloop_\n_rlnImageName #1\n")   # no optics block
+    job = tmp_path / "job"
+    assert elbench("relion_multibody", broken, "--job", job, "--cpus", "2", "--max-iterations", "1") == 1
+    captured = capsys.readouterr()
+    assert "error: step 'consensus' failed (exit code 1): mpirun -n 3 relion_refine_mpi --i" in captured.err
+    assert "RELION said" in captured.err and "_optics.star" in captured.err           # the tool's own words
+    assert f"(the whole log: {job / 'run.log'})" in captured.err and captured.out == ""
 
 
 def processes_in(folder: Path) -> list[str]:
