@@ -44,6 +44,13 @@ SLURM_TOOL = "sbatch"
 LEFT_WIDTH = 460         # px: room for the dataset path and the longest option names
 
 
+def _button(text: str, slot, tip: str = "") -> QPushButton:
+    button = QPushButton(text)
+    button.clicked.connect(slot)
+    button.setToolTip(tip)
+    return button
+
+
 def _error_label() -> QLabel:
     label = QLabel()
     label.setWordWrap(True)
@@ -115,16 +122,13 @@ class MethodsTab(QWidget):
         self.tool_label.setWordWrap(True)
         self.tool_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         tool_row.addWidget(self.tool_label, 1)
-        self.recheck_button = QPushButton("Check again")
-        self.recheck_button.setToolTip("Look for the tools again (after installing one)")
-        self.recheck_button.clicked.connect(self.check_again)
+        self.recheck_button = _button("Check again", self.check_again, "Look for the tools again (after installing one)")
         tool_row.addWidget(self.recheck_button, 0, Qt.AlignmentFlag.AlignTop)
         right_layout.addLayout(tool_row)
         commands_row = QHBoxLayout()
         commands_row.addWidget(QLabel("Command lines"), 1)
-        copy = QPushButton("Copy")
-        copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.commands_view.toPlainText()))
-        commands_row.addWidget(copy)
+        commands_row.addWidget(_button("Copy", lambda: QGuiApplication.clipboard().setText(
+            self.commands_view.toPlainText()), "Copy the command lines to the clipboard"))
         right_layout.addLayout(commands_row)
         self.commands_view = QPlainTextEdit()
         self.commands_view.setReadOnly(True)
@@ -132,13 +136,11 @@ class MethodsTab(QWidget):
         right_layout.addWidget(self.commands_view, 1)
         self.commands_error = _error_label()
         right_layout.addWidget(self.commands_error)
+        self.start_button = _button("Start", self.start, "Run the commands above in the job folder")
+        self.cancel_button = _button("Cancel", self.cancel, "Stop the tool (its whole process group)")
         buttons = QHBoxLayout()
-        self.start_button = QPushButton("Start")
-        self.start_button.clicked.connect(self.start)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel)
-        buttons.addWidget(self.start_button)
-        buttons.addWidget(self.cancel_button)
+        for button in (self.start_button, self.cancel_button):
+            buttons.addWidget(button)
         buttons.addStretch(1)
         right_layout.addLayout(buttons)
         self.run_log = RunLog()
@@ -178,8 +180,7 @@ class MethodsTab(QWidget):
         self.job_edit.setToolTip("Logs, step stamps and outputs go here; a re-run resumes what it finds")
         self.job_edit.textChanged.connect(self._schedule_preview)
         job_row.addWidget(self.job_edit, 1)
-        self.job_button = QPushButton("Browse…")
-        self.job_button.clicked.connect(self._browse_job)
+        self.job_button = _button("Browse…", self._browse_job)
         job_row.addWidget(self.job_button)
         layout.addRow("Job folder", job_row)
         self.place_error = _error_label()

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QProgressBar, QVBoxLayout, QWidget
 
 LOG_LINES = 5000
@@ -61,6 +63,8 @@ class RunLog(QWidget):
         self.log_view.setMaximumBlockCount(LOG_LINES)
         self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)  # tools align their columns
         self.log_view.setPlaceholderText("The tool's output appears here while it runs")
+        self._follow = True
+        self.log_view.verticalScrollBar().actionTriggered.connect(self._on_user_scroll)
         layout.addWidget(self.log_view, 1)
 
     def reset(self, text: str) -> None:
@@ -68,6 +72,7 @@ class RunLog(QWidget):
         self.progress_bar.setValue(0)
         self.progress_label.setText(text)
         self.log_view.clear()
+        self._follow = True
 
     def show_progress(self, p) -> None:
         self.progress_bar.setValue(round(BAR_STEPS * p.overall_fraction))
@@ -81,8 +86,18 @@ class RunLog(QWidget):
 
     def append(self, line: str) -> None:
         """Add ``line``; the view follows the end unless the user has scrolled up to read."""
-        bar = self.log_view.verticalScrollBar()
-        following = bar.value() >= bar.maximum()
         self.log_view.appendPlainText(line)
-        if following:
-            bar.setValue(bar.maximum())
+        if self._follow:
+            # the cursor, unlike the scroll bar's maximum, makes the new lines laid out; at the
+            # start of the last line, so that the view does not scroll sideways to its end
+            self.log_view.moveCursor(QTextCursor.MoveOperation.End)
+            self.log_view.moveCursor(QTextCursor.MoveOperation.StartOfBlock)
+            self.log_view.ensureCursorVisible()
+
+    def _on_user_scroll(self, _action) -> None:
+        # after the action has moved the bar: at the end again means follow again
+        QTimer.singleShot(0, lambda: setattr(self, "_follow", self._at_end()))
+
+    def _at_end(self) -> bool:
+        bar = self.log_view.verticalScrollBar()
+        return bar.value() >= bar.maximum()

@@ -12,9 +12,12 @@ from PySide6.QtWidgets import QCheckBox, QLineEdit
 
 from engine.landscape.presets import load_preset
 from engine.methods.catalog import METHODS
+from engine.methods.cryodrgn import check_cryodrgn, cryodrgn_steps
+from engine.methods.process import StepResult, write_stamp
 from engine.simulation.plan import SimulationPlan
 from engine.simulation.run import run_simulation
 from gui.comparison.comparison_model import ComparisonModel
+from gui.main_window import MainWindow
 from gui.methods.methods_tab import MethodsTab
 from gui.model.document import LandscapeDocument
 
@@ -197,3 +200,39 @@ def test_cancel_during_training_ends_the_job_and_its_processes(tab, qtbot, tmp_p
     assert tab.run_log.progress_label.text().startswith("Cancelled") and "cancelling:" in tab.run_log.log_view.toPlainText()
     assert not message_boxes.warnings and tab.start_button.isEnabled()
     assert all(m.label != "cryoDRGN (run2)" for m in tab.comparison.methods)
+
+
+@pytest.mark.timeout(400)
+def test_a_failed_step_quotes_the_tools_last_lines_in_the_log_and_a_message_box(tab, qtbot, tmp_path,
+                                                                                message_boxes, dataset):
+    """A real failure, cheaply: the training is stamped as done (the job folder's resume
+    record) but wrote nothing, so the real ``cryodrgn analyze`` finds no model and fails."""
+    choose(tab, qtbot, "cryodrgn")
+    set_options(tab, qtbot, **{**TINY, "analyze": True})
+    job = tmp_path / "run3"
+    tab.job_edit.setText(str(job))
+    settle(tab, qtbot)
+    train = cryodrgn_steps(dataset, job.resolve(), tab.options(), str(check_cryodrgn().path))[0]
+    (job / "train").mkdir(parents=True)
+    write_stamp(job.resolve(), train, StepResult("train", "complete", "local", 0.0))
+    errors = []
+    tab.runner.sigErrored.connect(errors.append)
+    t0 = time.monotonic()
+    assert tab.start()
+    qtbot.waitUntil(lambda: bool(errors), timeout=RUN_TIMEOUT_MS)
+    print(f"failed run through the tab: {time.monotonic() - t0:.1f} s")
+    assert "StepError: step 'analyze' failed" in errors[0] and "last lines of" in errors[0]
+    log = tab.run_log.log_view.toPlainText()
+    assert "train: done in an earlier run" in log and "error: StepError: step 'analyze' failed" in log
+    assert message_boxes.warnings == [errors[0]] and tab.run_log.progress_label.text() == "Failed"
+    assert tab.start_button.isEnabled() and not tab.cancel_button.isEnabled()
+
+
+def test_the_main_window_shows_the_tab_after_the_comparison_on_its_model(qtbot):
+    window = MainWindow()
+    qtbot.addWidget(window)
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())][-2:] == ["Comparison", "Methods"]
+    assert window.methods.comparison is window.comparison.model
+    window.methods.sigStatusMessage.emit("Running cryoDRGN")
+    assert window.statusBar().currentMessage() == "Running cryoDRGN"
+    assert window.methods.work_that_quitting_loses() == []     # nothing running: the quit question is not asked
