@@ -12,6 +12,8 @@ dimensions, and the per-well comparison. ``write_report`` writes, into a folder:
 - ``wells_<method>.csv``: occupancy and delta-G per well, ground truth vs recovered;
 - ``latent_metrics.csv``: CryoBench's neighbourhood similarity and information imbalance of
   each output's full dimensions against the true (cc1, cc2) (engine.scoring.latent_metrics);
+- ``paths_<method>.csv``: per neighbouring well pair, true vs recovered barrier and visit
+  sequence, and the pair's share of the path-agreement score (engine.scoring.path_agreement);
 - ``occupancy_<name>.csv`` for occupancy maps (no per-particle scores).
 
 Example::
@@ -34,6 +36,7 @@ import numpy as np
 
 from engine.atomic_files import write_text_atomic
 from engine.scoring.latent_metrics import LatentMetrics, latent_metrics
+from engine.scoring.path_agreement import PathAgreement, path_agreement_of
 from engine.scoring.recovered_landscape import RecoveredLandscape, WellComparison, compare_wells, recovered_landscape
 from engine.scoring.metric import Scores, score
 
@@ -44,7 +47,8 @@ FORMAT_VERSION = 1
 class MethodReport:
     """One output's evaluation: scores on the chosen dims and on all dims, the recovered
     landscape of the first two chosen dims (None for a 1-D choice), the per-well comparison,
-    and the latent metrics of all dims (None when not asked for or without true cc)."""
+    and the latent metrics of all dims (None when not asked for or without true cc), and the
+    path agreement (None without a 2-D landscape, a designed landscape or true cc)."""
 
     output: object
     scores: Scores
@@ -53,6 +57,7 @@ class MethodReport:
     comparison: WellComparison
     slug: str = ""
     latent: LatentMetrics | None = None
+    paths: PathAgreement | None = None
 
 
 def evaluate_output(dataset, output, dims=(0, 1), core_only: bool = False, wells=None,
@@ -68,7 +73,8 @@ def evaluate_output(dataset, output, dims=(0, 1), core_only: bool = False, wells
         scored_rows = _rows_of(output, chosen.particle_index)
         landscape = recovered_landscape(output.coords[np.ix_(scored_rows, chosen.dims[:2])], gt.kT_kcal_per_mol)
     return MethodReport(output, chosen, all_dims, landscape, compare_wells(chosen, landscape, gt.kT_kcal_per_mol),
-                        latent=_latent_of(gt, output, all_dims) if latent else None)
+                        latent=_latent_of(gt, output, all_dims) if latent else None,
+                        paths=path_agreement_of(dataset, chosen, landscape))
 
 
 def _latent_of(gt, output, scores: Scores) -> LatentMetrics | None:
@@ -120,6 +126,13 @@ def latent_table(reports) -> str:
     return "\n".join(lines)
 
 
+def paths_table(reports) -> str:
+    """One line per output with a path agreement: score, same routes, barrier error ("" when none)."""
+    rows = [r for r in reports if r.paths is not None]
+    width = max([len("method")] + [len(r.output.label) for r in rows])
+    return "\n".join(f"{r.output.label:<{width}}  {r.paths.summary_line()}" for r in rows)
+
+
 def methods_json(reports) -> dict:
     """{"methods": [{"label", "accuracy", "recall_std", "recall": {well: r}, "n_scored", "dims",
     "latent"}]} for the chosen dimensions (fractions 0..1; well numbers as JSON keys; "latent"
@@ -129,7 +142,8 @@ def methods_json(reports) -> dict:
                          "recall": {str(w): v for w, v in r.scores.recall_by_well().items()},
                          "n_scored": r.scores.n_scored, "dims": list(r.scores.dims),
                          "missing_wells": list(r.scores.missing_wells),
-                         "latent": _json_safe(r.latent.as_dict()) if r.latent is not None else None}
+                         "latent": _json_safe(r.latent.as_dict()) if r.latent is not None else None,
+                         "paths": _json_safe(r.paths.as_dict()) if r.paths is not None else None}
                         for r in reports]}
 
 
@@ -169,6 +183,8 @@ def write_report(folder, dataset, reports, occupancy_maps=()) -> list[Path]:
             [[int(w), f"{a:.6g}", f"{b:.6g}", f"{g:.6g}", f"{h:.6g}", f"{k:.6g}"]
              for w, a, b, g, h, k in zip(c.wells, c.gt_occupancy, c.recovered_occupancy, c.gt_dG_kcal,
                                          c.recovered_dG_kcal, c.centre_G_kcal)]))
+        if r.paths is not None:
+            put(f"paths_{r.slug}.csv", _csv(r.paths.csv_rows()))
     latent = [r for r in reports if r.latent is not None]
     if latent:
         put("latent_metrics.csv", _csv(
@@ -215,7 +231,8 @@ def _method_dict(r: MethodReport) -> dict:
             "landscape": None if r.landscape is None else {
                 "extent": list(r.landscape.extent), "bins": list(r.landscape.counts.shape[::-1]),
                 "n_outside": r.landscape.n_outside},
-            "latent": None if r.latent is None else r.latent.as_dict()}
+            "latent": None if r.latent is None else r.latent.as_dict(),
+            "paths": None if r.paths is None else r.paths.as_dict()}
 
 
 def _scores_dict(s: Scores) -> dict:
