@@ -1,0 +1,277 @@
+"""Reconstruct each well from the particles a method assigns to it, and compare with the truth.
+
+The assignment is the paper's metric (``evaluate``): OUTPUT's coordinates on --dims (default
+0,1), well centres from the ground-truth labels, each scored particle to its nearest centre.
+Each well's particles are reconstructed with their true poses and CTF by RELION's
+``relion_reconstruct --ctf`` (engine.methods.well_maps; no numpy fallback: install RELION) and
+compared with ``DATASET/maps/well_NN.mrc``, the ground-truth map at the well's centre, inside a
+soft mask of that map's object (engine.structure.fsc): FSC 0.5 and FSC 0.143 resolution (A;
+against a noiseless truth 0.5 is the criterion that matches the gold-standard 0.143) and the
+real-space correlation. --ground-truth adds the same for the true labels (every particle in
+its own well): the ceiling of what a perfect assignment recovers from these particles.
+
+Prints one table per labelling: well, particles, FSC 0.5 (A), FSC 0.143 (A), correlation,
+and the mean over the wells that have a map; a well with no particle assigned is listed with
+"-" and left out of the mean (the mean line says over how many). Writes into --out DIR
+(default ./maps_report): ``maps_<label>.csv`` (those rows, the mean last), ``fsc_<label>.csv``
+(every well's FSC curve by shell) and the job folder ``<label>/`` (subsets, maps, logs; the
+same command again resumes, reconstructing only wells whose particles changed). --json prints
+{"maps": [...]} (resolutions in A, null where a well has no map or nothing resolved); the rest
+goes to stderr. Exit status: 0 done; 1 a reconstruction failed; 2 bad input or RELION missing;
+128 + the signal's number when cancelled (Ctrl-C, SIGTERM).
+
+Example::
+
+    elbench maps runs/paper-3x4 train/z.25.pkl --label cryoDRGN --ground-truth --out maps_report
+    elbench maps runs/paper-3x4 --ground-truth --json
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_OUT = "maps_report"
+GROUND_TRUTH_LABEL = "ground truth"
+TRUTH_MAP = "maps/well_{:02d}.mrc"
+_COLUMNS = ("well", "n_particles", "resolution_fsc05_A", "resolution_fsc0143_A", "correlation")
+
+
+def add_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dataset", metavar="DATASET", help="dataset folder (particles.star, maps/, ground_truth.npz)")
+    parser.add_argument("output", metavar="OUTPUT", nargs="?", help="a method's output file or folder (as for evaluate)")
+    parser.add_argument("--kind", metavar="KIND", help="OUTPUT's loader (default: detected), as for evaluate")
+    parser.add_argument("--dims", default="0,1", help="output dimensions the metric uses, 0-based, comma separated "
+                                                      "(negative counts from the last), or 'all' (default 0,1)")
+    parser.add_argument("--label", metavar="NAME", help="the method's name (default: the loader's)")
+    parser.add_argument("--ind", metavar="FILE", help="particle-index file of a run given --ind (cryoDRGN, RECOVAR)")
+    parser.add_argument("--zdim", type=int, help="RECOVAR embedding to use (default: the largest)")
+    parser.add_argument("--ground-truth", action="store_true",
+                        help="also reconstruct each well from its true particles (the ceiling)")
+    parser.add_argument("--out", metavar="DIR", default=DEFAULT_OUT, help=f"folder for the tables and the "
+                                                                          f"reconstructions (default ./{DEFAULT_OUT})")
+    parser.add_argument("--cpus", type=int, help="CPUs a reconstruction may use (default: those this process may "
+                                                 "use; large wells run relion_reconstruct_mpi on them)")
+    parser.add_argument("--no-resume", action="store_true", help="reconstruct every well again")
+    parser.add_argument("--json", action="store_true", help="print the tables as one JSON object")
+
+
+@dataclass(frozen=True, eq=False)
+class WellMapScore:
+    """One well's map against the truth: ``comparison`` (engine.structure.fsc.MapComparison)
+    is None when the well has no map (no particle assigned)."""
+
+    well: int
+    n_particles: int
+    map_path: Path | None
+    comparison: object | None
+
+    def values(self) -> tuple:
+        """(resolution FSC 0.5 A, resolution FSC 0.143 A, correlation), NaN without a map."""
+        c = self.comparison
+        return (math.nan,) * 3 if c is None else (c.resolution_fsc05_A, c.resolution_fsc0143_A, c.correlation)
+
+
+@dataclass(frozen=True, eq=False)
+class LabelMaps:
+    """The per-well maps of one labelling (a method's, or the ground truth's)."""
+
+    label: str
+    slug: str
+    reconstructor: str
+    wells: tuple[WellMapScore, ...]
+    note: str = ""
+
+    @property
+    def with_map(self) -> tuple[WellMapScore, ...]:
+        return tuple(w for w in self.wells if w.comparison is not None)
+
+    def mean(self) -> tuple:
+        """Mean over the wells with a map of each of WellMapScore.values (NaN when none has;
+        a well where nothing is resolved makes the mean resolution infinite)."""
+        rows = [w.values() for w in self.with_map]
+        return tuple(float(np.mean(column)) for column in zip(*rows)) if rows else (math.nan,) * 3
+
+
+def score_well_maps(result, dataset_dir) -> tuple[WellMapScore, ...]:
+    """Compare every map of ``result`` (engine.methods.well_maps.WellMapsResult) with the
+    dataset's ``maps/well_NN.mrc`` (MapFileError naming the file when one is missing or does
+    not match the reconstruction's box)."""
+    from engine.structure.fsc import compare_maps
+    from engine.structure.maps import MapFileError, read_map
+
+    scores = []
+    for m in result.wells:
+        comparison = None
+        if m.map_path is not None:
+            truth_path = Path(dataset_dir) / TRUTH_MAP.format(m.well)
+            truth, apix_A = read_map(truth_path)
+            volume, _ = read_map(m.map_path)
+            if volume.shape != truth.shape:
+                raise MapFileError(f"{m.map_path}: box {volume.shape[0]} differs from {truth_path} ({truth.shape[0]})")
+            comparison = compare_maps(volume, truth, apix_A)
+        scores.append(WellMapScore(m.well, m.n_particles, m.map_path, comparison))
+    return tuple(scores)
+
+
+def maps_table(maps: LabelMaps) -> str:
+    """The per-well table, and the mean over the wells with a map."""
+    lines = [f"{'well':>4}  {'particles':>9}  {'FSC 0.5 (A)':>11}  {'FSC 0.143 (A)':>13}  {'correlation':>11}"]
+    for w in maps.wells:
+        lines.append(f"{w.well:>4}  {w.n_particles:>9}  " + _cells(w.values())
+                     + ("" if w.comparison is not None else "  no particle assigned"))
+    counted = maps.with_map
+    lines.append(f"{'mean':>4}  {sum(w.n_particles for w in counted):>9}  " + _cells(maps.mean())
+                 + f"  over {len(counted)} of {len(maps.wells)} wells")
+    return "\n".join(lines)
+
+
+def _cells(values) -> str:
+    res05, res0143, corr = values
+    return f"{_text(res05, '.1f'):>11}  {_text(res0143, '.1f'):>13}  {_text(corr, '.4f'):>11}"
+
+
+def _text(value: float, spec: str) -> str:
+    return "-" if math.isnan(value) else format(value, spec)
+
+
+def maps_csv(maps: LabelMaps) -> str:
+    """``maps_<label>.csv``: _COLUMNS per well (empty cells for a well without a map), then a
+    "mean" row over the wells with a map."""
+    rows = [_COLUMNS]
+    rows += [(w.well, w.n_particles, *(_csv_number(v) for v in w.values())) for w in maps.wells]
+    rows.append(("mean", sum(w.n_particles for w in maps.with_map), *(_csv_number(v) for v in maps.mean())))
+    return _csv(rows)
+
+
+def fsc_csv(maps: LabelMaps) -> str:
+    """``fsc_<label>.csv``: one row per shell (frequency 1/A, resolution A), one column of
+    masked FSC per well with a map."""
+    counted = maps.with_map
+    if not counted:
+        return _csv([("frequency_per_A", "resolution_A")])
+    freq = counted[0].comparison.frequency_per_A
+    rows = [("frequency_per_A", "resolution_A", *(f"well_{w.well:02d}" for w in counted))]
+    for k, f in enumerate(freq):
+        rows.append((f"{f:.6g}", "inf" if f == 0 else f"{1 / f:.4g}", *(f"{w.comparison.curve[k]:.6f}" for w in counted)))
+    return _csv(rows)
+
+
+def maps_json(all_maps) -> dict:
+    """{"maps": [{"label", "reconstructor", "wells": [{well, n_particles, resolution_fsc05_A,
+    resolution_fsc0143_A, correlation, map}], "mean": {...}, "wells_with_map", "note"}]}."""
+    def numbers(values) -> dict:
+        return {name: (v if math.isfinite(v) else None) for name, v in zip(_COLUMNS[2:], values)}
+
+    return {"maps": [{"label": m.label, "reconstructor": m.reconstructor, "note": m.note,
+                      "wells": [{"well": w.well, "n_particles": w.n_particles, **numbers(w.values()),
+                                 "map": None if w.map_path is None else str(w.map_path)} for w in m.wells],
+                      "mean": numbers(m.mean()), "wells_with_map": len(m.with_map)} for m in all_maps]}
+
+
+def _csv_number(value: float) -> str:
+    return "" if math.isnan(value) else ("inf" if math.isinf(value) else f"{value:.6g}")
+
+
+def _csv(rows) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
+
+
+def method_labels(dataset, args) -> tuple[str, np.ndarray, str]:
+    """(label, (N,) int64 well the metric assigns each particle, 0 where it scores none, note)."""
+    from engine.commands.evaluate import _from_the_end, _parse_ints
+    from engine.formats.loaders import load_output
+    from engine.scoring.metric import score
+
+    dims = _parse_ints(args.dims, "--dims", allow_all=True)
+    output = load_output(args.output, dataset, args.kind, label=args.label, ind=args.ind, zdim=args.zdim)
+    scores = score(dataset.ground_truth, output, dims=_from_the_end(dims, output.n_dims))
+    labels = np.zeros(dataset.n_particles, dtype=np.int64)
+    labels[scores.particle_index] = scores.assigned
+    note = (f"the metric's assignment on dims {','.join(map(str, scores.dims))}: accuracy "
+            f"{100 * scores.accuracy:.1f} % over {scores.n_scored} particles")
+    return output.label, labels, note
+
+
+def main(args: argparse.Namespace) -> int:
+    from engine.atomic_files import write_text_atomic
+    from engine.commands.run import CancelOnSignals, StepBars
+    from engine.formats.dataset import load_dataset
+    from engine.methods.process import StepError
+    from engine.methods.tools import ToolMissingError
+    from engine.methods.well_maps import WellMapOptions, plan_well_maps, require_relion_reconstruct, run_well_maps
+    from engine.scoring.report import slugify
+
+    if args.output is None and not args.ground_truth:
+        return _fail("give an OUTPUT, --ground-truth, or both")
+    say = (lambda text: print(text, file=sys.stderr)) if args.json else print
+    try:
+        reconstructor = require_relion_reconstruct()
+        options = WellMapOptions(cpus=args.cpus)
+        dataset = load_dataset(args.dataset)
+        if dataset.root is None:
+            return _fail(f"{args.dataset}: needs a dataset folder (particles.star and maps/), not a ground-truth file")
+        labellings = [method_labels(dataset, args)] if args.output is not None else []
+        if args.ground_truth:
+            labellings.append((GROUND_TRUTH_LABEL, np.asarray(dataset.ground_truth.well, dtype=np.int64),
+                               "every particle in its true well (the ceiling)"))
+        slugs = [slugify(label) for label, _, _ in labellings]
+        if len(set(slugs)) != len(slugs):
+            return _fail(f"--label {labellings[0][0]!r} would share the ground truth's files: give another")
+    except (ValueError, ToolMissingError) as exc:  # DatasetError, LoaderError, ScoringError are ValueErrors
+        return _fail(exc)
+    out = Path(args.out)
+    say(f"{dataset.source}: {dataset.n_particles} particles, {dataset.n_wells} wells; each well reconstructed by "
+        f"{reconstructor} with the true poses and CTF, compared with maps/well_NN.mrc in a soft mask of its object")
+    stop = threading.Event()
+    bars = StepBars()
+    signals = CancelOnSignals(stop, bars.write)
+    all_maps = []
+    try:
+        for (label, labels, note), slug in zip(labellings, slugs):
+            try:
+                plan = plan_well_maps(dataset.root, labels, out / slug, dataset.n_wells, options)
+                result = run_well_maps(plan, resume=not args.no_resume, progress=bars.update,
+                                       should_stop=stop.is_set)
+            finally:  # before any message, which would otherwise land on a bar's line
+                bars.close()
+            if result.status != "complete":
+                print(f"cancelled; the finished wells are kept in {out / slug}: the same command resumes",
+                      file=sys.stderr)
+                return 128 + signals.last
+            maps = LabelMaps(label, slug, result.reconstructor, score_well_maps(result, dataset.root), note)
+            write_text_atomic(out / f"maps_{slug}.csv", maps_csv(maps))
+            write_text_atomic(out / f"fsc_{slug}.csv", fsc_csv(maps))
+            all_maps.append(maps)
+            say(f"\n{label}: {note}\n{maps_table(maps)}")
+    except StepError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, ToolMissingError) as exc:  # a STAR or map file that cannot be used
+        return _fail(exc)
+    except OSError as exc:
+        return _fail(f"{exc.filename or out}: {exc.strerror or exc}")
+    except KeyboardInterrupt:  # a second Ctrl-C: the runner has ended its processes on the way out
+        print(f"aborted; the finished wells are kept in {out}: the same command resumes", file=sys.stderr)
+        return 128 + signals.last
+    finally:
+        signals.restore()
+    if args.json:
+        print(json.dumps(maps_json(all_maps)))
+    say(f"wrote {', '.join(f'maps_{m.slug}.csv, fsc_{m.slug}.csv' for m in all_maps)} and the maps to {out}")
+    return 0
+
+
+def _fail(message) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
