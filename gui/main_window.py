@@ -160,6 +160,9 @@ class MainWindow(QMainWindow):
         except OSError as exc:
             self._error("Cannot save landscape", f"Could not save {path}:\n\n{exc.strerror or exc}")
             return False
+        except LandscapeFileError as exc:  # a landscape no file can hold (no wells)
+            self._error("Cannot save landscape", f"Could not save {exc.path}:\n\n{exc.field}: {exc.problem}")
+            return False
         self.statusBar().showMessage(f"Saved {path}", 5000)
         return True
 

@@ -6,7 +6,9 @@ settings (output dimensions, core particles only with the dataset's flags or a c
 the wells scored). Left: the comparison table, the recall bars per well (Fig. 2b) and the
 confusion matrix of the selected method. Right: the lineage view (Fig. 4, linked selection)
 and the recovered landscapes (Fig. 3). Dataset folders and output files can be dropped on the
-tab. Every view listens to one ``ComparisonModel``; nothing here computes a score.
+tab. Every view listens to one ``ComparisonModel``; nothing here computes a score. A dataset
+that fails verification against its manifest is warned about under the file actions
+(gui.comparison.dataset_check), without blocking anything.
 
 Example::
 
@@ -26,6 +28,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMes
 from engine.formats.dataset import GROUND_TRUTH_FILE
 from gui.comparison.comparison_model import ComparisonModel
 from gui.comparison.comparison_table import ComparisonTable
+from gui.comparison.dataset_check import DatasetCheck
 from gui.comparison.file_loading import LOADABLE_KINDS
 from gui.comparison.lineage_view import LineageView
 from gui.comparison.recall_chart import ConfusionMatrixView, RecallChart
@@ -33,10 +36,12 @@ from gui.comparison.recovered_landscape_view import RecoveredLandscapeView
 from gui.comparison.report_export import ReportExport
 from gui.comparison.settings_strip import ScoringSettingsStrip
 from gui.comparison.tool_buttons import corner_export_button, tool_button
+from gui.structure.load_maps_dialog import WARNING_COLOUR
 from gui.widgets.figure_export import dialog_folder, remember_folder
 
 OUTPUT_FILTER = ("Method outputs (*.pkl *.cs *.txt *.npy *.npz *.csv *.star);;All files (*)")
 MIN_TABLE_ROWS = 5
+MAX_PROBLEMS_SHOWN = 3   # more would push the views down; the tooltip lists them all
 
 
 def table_height(table, rows: int) -> int:
@@ -61,15 +66,17 @@ class ComparisonTab(QWidget):
         self.doc = document
         self.model = ComparisonModel(self)
         self.report = ReportExport(self.model, self)
+        self.check = DatasetCheck(self.model, self)
         self.setAcceptDrops(True)
         self._build()
+        self.check.sigProblems.connect(self._show_problems)
         m = self.model
         m.sigLoadFailed.connect(self._warn)
         m.sigStatus.connect(self.sigStatusMessage)
         m.sigDatasetChanged.connect(self._on_dataset)
         m.sigMethodsChanged.connect(self._update_actions)
         m.sigBusyChanged.connect(self.busy_bar.setVisible)
-        for part in (self.report, self.settings_strip, self.lineage):
+        for part in (self.report, self.settings_strip, self.lineage, self.check):
             part.sigStatusMessage.connect(self.sigStatusMessage)
         self._update_actions()
 
@@ -102,6 +109,12 @@ class ComparisonTab(QWidget):
         files.addSpacing(12)
         files.addWidget(self.dataset_label, 1)
         files.addWidget(self.busy_bar)
+
+        self.problems_label = QLabel()   # the dataset's verification problems: a warning, not a stop
+        self.problems_label.setWordWrap(True)
+        self.problems_label.setStyleSheet(f"color: {WARNING_COLOUR};")
+        self.problems_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.problems_label.setVisible(False)
 
         self.settings_strip = ScoringSettingsStrip(self.model)
 
@@ -140,6 +153,7 @@ class ComparisonTab(QWidget):
         self.pages.addWidget(splitter)
         layout = QVBoxLayout(self)
         layout.addLayout(files)
+        layout.addWidget(self.problems_label)
         layout.addWidget(self.settings_strip)
         layout.addWidget(self.pages, 1)
 
@@ -209,6 +223,16 @@ class ComparisonTab(QWidget):
     def _warn(self, title: str, message: str) -> None:
         QMessageBox.warning(self, title, message)
 
+    def _show_problems(self, problems: list) -> None:
+        """Verification problems of the dataset (gui.comparison.dataset_check): the first few
+        shown, all of them in the tooltip; hidden when there are none."""
+        shown = problems[:MAX_PROBLEMS_SHOWN] + ([f"… and {len(problems) - MAX_PROBLEMS_SHOWN} more"]
+                                                 if len(problems) > MAX_PROBLEMS_SHOWN else [])
+        self.problems_label.setText("⚠ This dataset fails verification against its manifest (scores describe the "
+                                    "files as they are now):\n" + "\n".join(shown) if problems else "")
+        self.problems_label.setToolTip("\n".join(problems))
+        self.problems_label.setVisible(bool(problems))
+
     # --- state ------------------------------------------------------------------------
     def _on_dataset(self, dataset) -> None:
         self.pages.setCurrentIndex(1)
@@ -246,5 +270,6 @@ class ComparisonTab(QWidget):
     def shutdown(self) -> None:
         """Stop background work (application exit)."""
         self.model.shutdown()
+        self.check.shutdown()
         self.lineage.shutdown()
         self.report.shutdown()

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -279,10 +280,13 @@ class PlanFormMixin:
             self.load_plan(path)
 
     def load_plan(self, path) -> bool:
+        """Fill the form from the plan file ``path``; False, with the engine's message (naming
+        the file and the field) in a message box and the log, when it cannot be used."""
         try:
             self.set_plan(load_plan(path))
         except PlanError as exc:
             self._append_log(f"error: {exc}")
+            QMessageBox.warning(self, "Cannot load plan", str(exc))
             return False
         self._append_log(f"loaded plan {path}")
         return True

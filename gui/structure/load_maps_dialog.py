@@ -5,7 +5,8 @@ given in, and the rotation axes.
 with engine.structure.maps (cropped to MAX_PREVIEW_BOX for display). The dialog never reads
 the maps itself, apart from the first map's header (to show its size, where its box centre is
 in its own frame, and whether it will be cropped): OK emits ``sigLoadRequested`` and the Structure tab loads the maps in its job
-runner, then calls ``finish`` or ``show_error``.
+runner, then calls ``finish`` or ``show_error`` (a message box with the engine's message, which
+names the file).
 
 Example::
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (QButtonGroup, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
-                               QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
+                               QFormLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton,
                                QRadioButton, QVBoxLayout)
 
 from engine.structure.maps import PIVOT_FRAME_BOX, PIVOT_FRAME_MAP, MapFileError, map_frame
@@ -135,7 +136,7 @@ class LoadMapsDialog(QDialog):
         """Header facts of the first map (cheap: header only): size, where the box centre is
         in the map's own frame, and whether the preview will crop it."""
         path = self.first_edit.text().strip()
-        if not path or not Path(path).is_file():
+        if not path or not Path(path).exists() or Path(path).is_dir():  # a FIFO or device: map_frame says so
             self.frame_label.setText("")
             return
         try:
@@ -173,8 +174,11 @@ class LoadMapsDialog(QDialog):
         super().accept()
 
     def show_error(self, message: str) -> None:
-        """Loading failed: show why (in red) and let the user correct it."""
+        """Loading failed: say why in a message box (the engine's words, as the command line
+        prints them), keep it in red under the fields, and let the user correct them."""
         self.loading = False
+        message = message.removeprefix(f"{MapFileError.__name__}: ")  # the job's class prefix: noise here
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(True)
         self.error_label.setStyleSheet(f"color: {ERROR_COLOUR};")
         self.error_label.setText(f"Could not load: {message}")
+        QMessageBox.warning(self, "Cannot load maps", message)

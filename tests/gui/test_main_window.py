@@ -263,3 +263,39 @@ def test_the_projection_preview_shows_the_simulation_tabs_plan(make_window, qtbo
     preview.refresh()
     assert calibrations == [] and preview.noise_sigma() == sigma
     window.structure.close_view()
+
+
+def test_hostile_landscape_files_get_the_engines_message_in_a_box(make_window, tmp_path, message_boxes):
+    window = make_window()
+    before = window.doc.landscape
+    empty = {"format_version": 1, "cc1_range_deg": [-5, 5], "cc2_range_deg": [-5, 5], "temperature_K": 300,
+             "wells": []}
+    (tmp_path / "empty.json").write_text(json.dumps(empty))
+    assert not window.open_file(str(tmp_path / "empty.json"))
+    assert not window.open_file("/dev/zero")   # refused at once, not read until memory runs out
+    assert message_boxes.warnings == [
+        f"Could not open {tmp_path / 'empty.json'}:\n\nwells: the list is empty; a landscape file needs at least "
+        "one well (particles are labelled by well)",
+        "Could not open /dev/zero:\n\nfile: is a character device, not a regular file"]
+    assert window.doc.landscape is before
+    for _ in before.wells:
+        window.doc.remove_well(0)
+    assert not window.save_as(str(tmp_path / "none.json"))
+    assert "none.json:\n\nwells: the list is empty" in message_boxes.warnings[-1]
+    assert not (tmp_path / "none.json").exists()
+
+
+def test_a_bad_plan_gets_the_engines_message_in_a_box(make_window, tmp_path, message_boxes):
+    from engine.simulation.plan import PlanError, load_plan
+
+    window = make_window()
+    empty = {"format_version": 1, "cc1_range_deg": [-5, 5], "cc2_range_deg": [-5, 5], "temperature_K": 300,
+             "wells": []}
+    (tmp_path / "empty.json").write_text(json.dumps(empty))
+    (tmp_path / "plan.json").write_text(json.dumps({"format_version": 1, "landscape_file": "empty.json",
+                                                    "n_particles": 10}))
+    with pytest.raises(PlanError) as caught:
+        load_plan(tmp_path / "plan.json")
+    assert not window.simulation.load_plan(tmp_path / "plan.json")
+    assert message_boxes.warnings == [str(caught.value)]
+    assert "plan.json" in str(caught.value) and "empty.json: wells: the list is empty" in str(caught.value)
