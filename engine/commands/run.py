@@ -135,8 +135,8 @@ def plan_run(method, args: argparse.Namespace):
         if args.cpus is not None and "cpus" not in _field_names(method):
             given.insert(0, "cpus")
         if given:
-            raise ValueError(f"{', '.join(_flag(n) for n in given)}: only for --where slurm; give it, or leave "
-                             f"them out ({method.title} runs here on what this machine lets it use)")
+            raise ValueError(f"{', '.join(_flag(n) for n in given)}: for --where slurm only ({method.title} "
+                             "runs here on the CPUs and GPUs this machine lets it use)")
         return options, LocalRunner()
     if not hasattr(options, "resources"):
         dropped = [name for name in given if _SLURM_ONLY[name]]
@@ -196,29 +196,27 @@ def main(args: argparse.Namespace) -> int:
     bars = StepBars()
     signals = CancelOnSignals(stop, bars.write)
     try:
-        job.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "a", encoding="utf-8", buffering=1) as log:
-            log.write(f"# elbench run {method.name} {dataset.source} ({runner.where}) at "
-                      f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC: {options!r}\n")
-            run = method.run(args.dataset, job, options, runner=runner, resume=not args.no_resume,
-                             progress=bars.update, should_stop=stop.is_set, log=lambda line: log.write(line + "\n"))
+        try:
+            job.mkdir(parents=True, exist_ok=True)
+            with open(log_path, "a", encoding="utf-8", buffering=1) as log:
+                log.write(f"# elbench run {method.name} {dataset.source} ({runner.where}) at "
+                          f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC: {options!r}\n")
+                run = method.run(args.dataset, job, options, runner=runner, resume=not args.no_resume,
+                                 progress=bars.update, should_stop=stop.is_set,
+                                 log=lambda line: log.write(line + "\n"))
+        finally:  # before any message below, which would otherwise land on a bar's line
+            bars.close()
+            signals.restore()
     except StepError as exc:
-        bars.close()
         print(f"error: {exc}\n(the whole log: {log_path})", file=sys.stderr)
         return 1
     except (ValueError, ToolMissingError, FileNotFoundError) as exc:  # found only once a step has run
-        bars.close()
         return _fail(exc)
     except OSError as exc:
-        bars.close()
         return _fail(f"{exc.filename or job}: {exc.strerror or exc}")
     except KeyboardInterrupt:  # a second Ctrl-C: the runner has ended its processes on the way out
-        bars.close()
         print(f"aborted; {_resume_hint(job, args)}", file=sys.stderr)
         return 128 + signals.last
-    finally:
-        signals.restore()
-    bars.close()
     if run.status != "complete":
         print(f"cancelled; {_resume_hint(job, args)}", file=sys.stderr)
         return 128 + signals.last

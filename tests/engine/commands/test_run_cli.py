@@ -128,9 +128,9 @@ def test_a_folder_that_is_no_dataset_is_refused_naming_the_file(dataset, capsys,
 
 def test_settings_that_do_not_apply_where_the_job_runs_are_refused(dataset, capsys):
     assert elbench("cryodrgn", dataset, "--partition", "gpu", "--gpus", "1", "--dry-run") == 2
-    assert "--partition, --gpus: only for --where slurm" in capsys.readouterr().err
+    assert "--partition, --gpus: for --where slurm only" in capsys.readouterr().err
     assert elbench("cryodrgn", dataset, "--cpus", "4", "--dry-run") == 2           # cryoDRGN has no cpus option
-    assert "--cpus: only for --where slurm" in capsys.readouterr().err
+    assert "--cpus: for --where slurm only" in capsys.readouterr().err
     assert elbench("relion_multibody", dataset, "--cpus", "2", "--dry-run") == 0   # RELION's ranks, locally
     capsys.readouterr()
     assert elbench("relion_multibody", dataset, "--where", "slurm", "--memory-GB", "8", "--dry-run") == 2
