@@ -356,7 +356,7 @@ class MethodsTab(QWidget):
             self.options_error.show()
             problems.append("options")
         try:
-            self.place.settings()
+            self.place.runner()  # what Start uses: a SLURM runner checks its settings, a local one none
             self.place_error.hide()
         except ValueError as exc:
             self.place_error.setText(str(exc))

@@ -128,6 +128,26 @@ def test_a_missing_tool_shows_how_to_install_it_and_disables_start(tab, qtbot, t
     assert "sbatch cannot run" in tab.tool_label.text() and "slurm-client" in tab.tool_label.text()
 
 
+def test_slurm_resources_reach_the_command_lines_and_a_bad_template_disables_start(tab, qtbot, tmp_path):
+    choose(tab, qtbot, "relion_multibody")
+    assert "mpirun -n " in tab.commands_view.toPlainText()
+    tab.place.where_combo.setCurrentText("SLURM")
+    assert tab.place.cpus_spin.isVisibleTo(tab) and tab.place.partition_edit.isVisibleTo(tab)
+    type_into(qtbot, tab.place.cpus_spin, 5)
+    settle(tab, qtbot)
+    assert "mpirun -n 5 relion_refine_mpi" in tab.commands_view.toPlainText()    # 1 leader + 2 x 2 followers
+    # the SLURM client is checked too (here without a cluster's slurm.conf it cannot run)
+    slurm_ok = "sbatch cannot run" not in tab.tool_label.text()
+    assert "sbatch" in tab.tool_label.text() and tab.start_button.isEnabled() == slurm_ok
+    tab.place.template_edit.setText(str(tmp_path / "missing.sbatch"))
+    settle(tab, qtbot)
+    assert not tab.start_button.isEnabled()
+    assert tab.place_error.isVisibleTo(tab) and "missing.sbatch: no such file" in tab.place_error.text()
+    tab.place.where_combo.setCurrentText("Local")
+    settle(tab, qtbot)
+    assert not tab.place.cpus_spin.isVisibleTo(tab) and tab.start_button.isEnabled()
+
+
 def cryodrgn_processes(job: Path) -> list[int]:
     """Live processes whose command line names the job folder (cryoDRGN and its workers)."""
     pids = []
