@@ -27,8 +27,10 @@ with sampling noise; so a recovered route that differs from the reference's is s
 *same route* when the truth offers it too: the reference path along the recovered route (from
 each well of the recovered sequence to the next, kept to those two wells' bins, the bins
 nearest their true centres, all others made impassable) visits the wells in the recovered
-order and climbs at most ``ROUTE_TOLERANCE_KT`` x kT higher than the reference path. The barrier error is recovered - reference on that route (the reference path itself
-when the sequences are equal). The path-agreement score is
+order and climbs at most ``ROUTE_TOLERANCE_KT`` x kT higher than the reference path. The
+barrier error is recovered - reference on that route when it is the same route (the
+reference path itself when the sequences are equal), else recovered - the reference path's
+barrier (the truth's lowest barrier between the two wells). The path-agreement score is
 
     score = mean over neighbouring pairs of  [same route] x exp(-|barrier error| / kT)
 
@@ -37,8 +39,7 @@ truth connects them through, in the same order; the second whether it puts the s
 on that route: a crossing rate goes as exp(-barrier / kT) (Arrhenius, Kramers), so
 exp(-|error| / kT) is the ratio of the slower to the faster predicted rate (1: same rate;
 1/e: an error of one kT). ROUTE_TOLERANCE_KT = 0.5: within it the slower route still carries
-over 60 % of the faster one's rate.
-The score is 1 only when every neighbouring transition has the true route and the true rate,
+over 60 % of the faster one's rate. The score is 1 only when every neighbouring transition has the true route and the true rate,
 near 0 when the landscape holds no route or barrier of the truth. Each pair counts once,
 however populated its wells, like the paper's balanced accuracy counts each well once: the
 paths a method gets wrong are as often between rare states as between common ones. The
@@ -139,8 +140,16 @@ class PairPath:
                 and self.on_route.barrier_kcal_per_mol <= self.reference.barrier_kcal_per_mol + slack)
 
     @property
+    def true_barrier_on_route_kcal_per_mol(self) -> float:
+        """The reference's barrier along the recovered route; NaN where the truth has no such
+        route (the route leaves the recovered wells' bins or visits them in another order)."""
+        return self.on_route.barrier_kcal_per_mol if self.on_route.visits == self.recovered.visits else math.nan
+
+    @property
     def barrier_error_kcal_per_mol(self) -> float:
-        return self.recovered.barrier_kcal_per_mol - self.on_route.barrier_kcal_per_mol
+        """Recovered - true barrier: on the same route when it is one, else the truth's lowest."""
+        truth = self.on_route if self.same_route else self.reference
+        return self.recovered.barrier_kcal_per_mol - truth.barrier_kcal_per_mol
 
     @property
     def weight(self) -> float:
@@ -183,7 +192,7 @@ class PathAgreement:
                 "empty_bin_margin_kT": EMPTY_BIN_MARGIN_KT,
                 "pairs": [{"wells": list(p.wells), "designed_saddle_kcal_per_mol": p.designed_saddle_kcal_per_mol,
                            "true_barrier_kcal_per_mol": p.reference.barrier_kcal_per_mol,
-                           "true_barrier_on_recovered_route_kcal_per_mol": p.on_route.barrier_kcal_per_mol,
+                           "true_barrier_on_recovered_route_kcal_per_mol": p.true_barrier_on_route_kcal_per_mol,
                            "recovered_barrier_kcal_per_mol": p.recovered.barrier_kcal_per_mol,
                            "barrier_error_kcal_per_mol": p.barrier_error_kcal_per_mol,
                            "true_visits": list(p.reference.visits), "recovered_visits": list(p.recovered.visits),
@@ -198,7 +207,7 @@ class PathAgreement:
         for p in self.pairs:
             rows.append([*p.wells, *(f"{v:.6g}" for v in (p.designed_saddle_kcal_per_mol,
                                                           p.reference.barrier_kcal_per_mol,
-                                                          p.on_route.barrier_kcal_per_mol,
+                                                          p.true_barrier_on_route_kcal_per_mol,
                                                           p.recovered.barrier_kcal_per_mol,
                                                           p.barrier_error_kcal_per_mol)),
                          "-".join(map(str, p.reference.visits)), "-".join(map(str, p.recovered.visits)),
