@@ -14,11 +14,13 @@ from engine.landscape.presets import load_preset
 from engine.methods.catalog import METHODS
 from engine.methods.cryodrgn import check_cryodrgn, cryodrgn_steps
 from engine.methods.process import StepResult, write_stamp
+from engine.methods.progress import StepProgress
 from engine.simulation.plan import SimulationPlan
 from engine.simulation.run import run_simulation
 from gui.comparison.comparison_model import ComparisonModel
 from gui.main_window import MainWindow
 from gui.methods.methods_tab import MethodsTab
+from gui.methods.run_log import LOG_LINES, RunLog, format_eta
 from gui.model.document import LandscapeDocument
 
 PREVIEW_TIMEOUT_MS = 60_000      # a tool check imports nothing heavy, but the machine is shared
@@ -146,6 +148,19 @@ def test_slurm_resources_reach_the_command_lines_and_a_bad_template_disables_sta
     tab.place.where_combo.setCurrentText("Local")
     settle(tab, qtbot)
     assert not tab.place.cpus_spin.isVisibleTo(tab) and tab.start_button.isEnabled()
+
+
+def test_the_log_keeps_its_last_lines_and_the_progress_line_names_step_fraction_and_eta(qtbot):
+    view = RunLog()
+    qtbot.addWidget(view)
+    for k in range(LOG_LINES + 10):
+        view.append(f"line {k}")
+    assert view.log_view.blockCount() == LOG_LINES
+    assert view.log_view.toPlainText().splitlines()[0] == "line 10"
+    view.show_progress(StepProgress("train", 0.5, 125.0, 125.0, index=0, count=2))
+    assert view.progress_bar.value() == view.progress_bar.maximum() // 4           # half of step 1 of 2
+    assert view.progress_label.text() == "train, step 1 of 2 · running · 50 % · ETA 2:05"
+    assert format_eta(3725) == "ETA 1:02:05" and format_eta(None) == ""
 
 
 def cryodrgn_processes(job: Path) -> list[int]:
