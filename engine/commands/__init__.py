@@ -3,4 +3,4 @@ docstring, ``add_args(parser)`` and ``main(args)``."""
 from engine.exports import lazy_exports
 
 __all__, __getattr__ = lazy_exports(__name__, {
-}, modules=("evaluate", "sample", "simulate", "verify"))
+}, modules=("evaluate", "maps", "run", "sample", "simulate", "verify"))

@@ -72,7 +72,7 @@ class MultibodyOptions:
 
     cpus: CPUs the job may use (None: those this process may run on); the refinements run
     ``1 + 2 * (cpus // 2)`` MPI ranks of one thread (a leader that mostly waits and an even
-    number of followers, one per half set), or serial ``relion_refine`` on one CPU.
+    number of followers, one per half set), 3 ranks sharing the CPU on one CPU.
     max_iterations: RELION's ``--auto_iter_max`` for both refinements (None: until converged;
     a bounded refinement stops without the final join, and its last iteration's files are used).
     offset_range_px / offset_step_px: consensus translational search; body_*: the multibody
@@ -180,9 +180,11 @@ def available_cpus() -> int:
 
 
 def mpi_ranks(cpus: int) -> int:
-    """Ranks for ``cpus`` CPUs: 1 (serial) on one CPU, else a leader plus an even number of
-    followers, because a gold-standard refinement splits the followers between the halves."""
-    return 1 if cpus < 2 else 1 + 2 * (cpus // 2)
+    """Ranks for ``cpus`` CPUs: a leader plus an even number of followers, because a
+    gold-standard refinement splits the followers between the halves; at least 3, also on one
+    CPU (serial relion_refine refuses --split_random_halves: "Cannot split data into random
+    halves without using MPI!"), where the ranks share it."""
+    return 1 + 2 * max(1, cpus // 2)
 
 
 def multibody_offset_args(range_px: float, step_px: float, apix_A: float) -> list[str]:
@@ -217,13 +219,9 @@ class MultibodyPlan:
         return self.job_dir / f"{FLEX_ROOT}{PROJECTIONS_SUFFIX}"
 
     def _refine(self) -> list[str]:
-        if self.ranks == 1:
-            return ["relion_refine"]
         return ["mpirun", "-n", str(self.ranks), "relion_refine_mpi"]
 
     def _refine_env(self) -> dict[str, str]:
-        if self.ranks == 1:
-            return {}
         # the leader rank only hands out work, so ranks = CPUs + 1 is meant: Open MPI refuses
         # more ranks than cores unless told, and refuses to run as root unless told twice
         env = {"OMPI_MCA_rmaps_base_oversubscribe": "1"}
@@ -322,11 +320,11 @@ def plan_multibody(dataset_dir, job_dir=None, options: MultibodyOptions | None =
                          particle_diameter_A(lsu, envelope, geometry.apix_A), cpus, mpi_ranks(cpus), envelope)
 
 
-def require_relion(plan: MultibodyPlan | None = None) -> str:
-    """Check the RELION tools (and MPI when the plan uses ranks) are installed; the version of
-    relion_refine. Raises ToolMissingError saying how to install what is missing."""
+def require_relion() -> str:
+    """Check the RELION tools and MPI are installed; the version of relion_refine. Raises
+    ToolMissingError saying how to install what is missing."""
     found = require_tool(RELION_REFINE)
-    for requirement in OTHER_TOOLS + (MPI_TOOLS if plan is not None and plan.ranks > 1 else ()):
+    for requirement in OTHER_TOOLS + MPI_TOOLS:
         require_tool(requirement)
     return found.version
 
@@ -345,7 +343,7 @@ def run_relion_multibody(plan: MultibodyPlan, runner=None, resume: bool = True, 
                          log=None) -> MultibodyResult:
     """Run the plan's steps in ``plan.job_dir`` (see the module docstring); progress reports
     count the six steps as one job. Raises StepError with RELION's own error lines on failure."""
-    require_relion(plan)
+    require_relion()
     runner = runner if runner is not None else LocalRunner()
     plan.job_dir.mkdir(parents=True, exist_ok=True)
     plan.write_inputs()

@@ -99,14 +99,16 @@ def test_particle_diameter_holds_the_object_and_its_motion(plan):
     assert 328.0 < plan.particle_diameter_A <= 32 * APIX_A
 
 
-def test_ranks_from_cpus_and_a_serial_run_on_one():
-    assert [mpi_ranks(c) for c in (1, 2, 3, 4, 5, 16)] == [1, 3, 3, 5, 5, 17]
+def test_ranks_from_cpus_a_leader_and_two_halves():
+    assert [mpi_ranks(c) for c in (1, 2, 3, 4, 5, 16)] == [3, 3, 3, 5, 5, 17]
 
 
-def test_one_cpu_runs_serial_relion_refine(dataset):
-    serial = plan_multibody(dataset, options=MultibodyOptions(cpus=1))
-    consensus = serial.consensus_step()
-    assert consensus.argv[0] == "relion_refine" and "mpirun" not in consensus.argv and consensus.env == ()
+def test_one_cpu_still_runs_three_ranks(dataset):
+    """Serial relion_refine cannot split the data into half sets: 3 ranks share the one CPU."""
+    single = plan_multibody(dataset, options=MultibodyOptions(cpus=1))
+    consensus = single.consensus_step()
+    assert single.ranks == 3 and consensus.argv[:4] == ("mpirun", "-n", "3", "relion_refine_mpi")
+    assert dict(consensus.env)["OMPI_MCA_rmaps_base_oversubscribe"] == "1"
 
 
 def test_iteration_cap_reaches_both_refinements(dataset):
