@@ -25,6 +25,7 @@ import errno
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from engine.landscape.io import LandscapeFileError, load_landscape
 from engine.landscape.presets import DEFAULT_PRESET, load_preset, preset_names
@@ -145,6 +146,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _resume_hint(out) -> str:
+    if not (Path(out) / "manifest.json").exists():  # stopped while preparing: a new start takes the folder over
+        return "run the same command again to start over (it takes over the folder)"
     return f"finish with: python main.py simulate --out {out} --resume"
 
 

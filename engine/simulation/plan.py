@@ -47,7 +47,6 @@ OBJECT_KINDS = ("ribosome-like", "two-maps", "map-and-mask")
 ORIENTATIONS = ("uniform", "star")
 # A plan is a few KB (an inline landscape included); anything this big is the wrong file.
 PLAN_MAX_BYTES = 16 * 1024**2
-NO_WELLS = "has no wells (ground-truth labels need at least one)"
 
 
 def _require(ok: bool, field_name: str, problem: str) -> None:
@@ -159,7 +158,7 @@ class SimulationPlan:
 
     def __post_init__(self) -> None:
         _require(isinstance(self.landscape, Landscape), "landscape", "must be a Landscape")
-        _require(len(self.landscape.wells) > 0, "landscape", NO_WELLS)
+        _require(len(self.landscape.wells) > 0, "landscape", "has no wells (ground-truth labels need at least one)")
         _require(isinstance(self.object, ObjectSpec), "object", "must be an ObjectSpec")
         _require(_integer(self.n_particles) and 1 <= self.n_particles <= 10**9, "n_particles",
                  f"must be an integer in [1, 1e9] (got {self.n_particles!r})")
@@ -318,10 +317,7 @@ def _landscape_from(data: dict, source: str, base: Path) -> Landscape:
         if key == "landscape_file":
             if not isinstance(data[key], str):
                 raise PlanError(key, "must be a file path", source)
-            landscape = load_landscape(_resolve(data[key], base))
-            if not landscape.wells:  # the plan's own check would name the plan, not this file
-                raise PlanError(key, f"{_resolve(data[key], base)}: {NO_WELLS}", source)
-            return landscape
+            return load_landscape(_resolve(data[key], base))
         from engine.landscape.presets import load_preset
 
         return load_preset(str(data[key]))

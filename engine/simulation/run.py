@@ -138,6 +138,8 @@ def _preflight(plan: SimulationPlan, folder: Path, resume: bool, workers, schedu
         check_disk_space(plan, folder, sum(row["bytes"] or 0 for row in mf.done_chunks(manifest)))
     else:
         check_new_folder(plan, folder)  # a file in the way, not enough disk: refused before creating it
+    if plan.max_shift_A:
+        plan.check_shift_limit()  # user maps: at their pixel size, from the header
     local_workers = 1 if scheduler else workers_for(workers, plan.n_chunks)[0]
     check_memory(plan, local_workers)
 
