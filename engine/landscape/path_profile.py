@@ -10,7 +10,10 @@ A path is an (N, 2) polyline: the minimum-energy path between two wells
   (kcal/mol), so that it is 0 at the global minimum like a recovered landscape's
   G = -kT ln(p / p_max), and a constant background does not change it;
 - ``well`` (N,): the well each point belongs to (its basin on a designed landscape);
-- ``visits``: the wells in the order the path meets them (consecutive repeats collapsed);
+- ``visits``: the wells in the order the path goes down into them: the runs of points in one
+  well, except that a run in between whose lowest point is its first or last point is a
+  graze (the path crosses that basin's rim, or flickers along a border, without descending
+  into it) and is left out; consecutive repeats are then collapsed;
 - ``segments``: one :class:`SegmentBarrier` between each two consecutive visits: the path's
   highest point between the lowest point of one visit and the lowest point of the next, and
   its height above each of those two low points. ``height_kcal_per_mol`` is measured from
@@ -137,8 +140,16 @@ def path_profile(points, free_energy_kcal_per_mol, well, kT_kcal_per_mol: float)
     arc = arc_length(points)
     starts = np.flatnonzero(np.r_[True, well[1:] != well[:-1]])
     ends = np.r_[starts[1:], len(well)]
-    visits = tuple(int(well[s]) for s in starts)
-    lows = tuple(int(s + np.argmin(g[s:e])) for s, e in zip(starts, ends))
+    kept: list[tuple[int, int]] = []  # (well, index of its lowest point) of the runs descended into
+    for k, (s, e) in enumerate(zip(starts, ends)):
+        low = int(s + np.argmin(g[s:e]))
+        if 0 < k < len(starts) - 1 and low in (s, e - 1):
+            continue  # a graze
+        if kept and kept[-1][0] == well[s]:
+            low = min(kept.pop()[1], low, key=lambda i: g[i])
+        kept.append((int(well[s]), low))
+    visits = tuple(w for w, _ in kept)
+    lows = tuple(i for _, i in kept)
     segments = []
     for k in range(len(visits) - 1):
         a, b = lows[k], lows[k + 1]

@@ -59,8 +59,22 @@ def test_drawn_straight_path_profile_is_the_energy_sampled_along_it(paper_grid):
     sampled = land.energy(expected_points[:, 0], expected_points[:, 1]) - paper_grid.energy.min()
     np.testing.assert_allclose(prof.free_energy_kcal_per_mol, sampled, atol=1e-12)
     i2, i1 = paper_grid.cell_index(expected_points[:, 0], expected_points[:, 1])
-    labels = paper_grid.basins.label[i2, i1]
-    assert prof.visits == tuple(int(w) for k, w in enumerate(labels) if k == 0 or w != labels[k - 1])
+    np.testing.assert_array_equal(prof.well, paper_grid.basins.label[i2, i1])
+    # each well visited is one the line goes down into: its lowest point there is inside the run
+    assert prof.visits[0] == prof.well[0] and prof.visits[-1] == prof.well[-1]
+    for w, low in zip(prof.visits[1:-1], prof.visit_low_index[1:-1]):
+        assert prof.well[low - 1] == prof.well[low] == prof.well[low + 1] == w
+
+
+def test_a_path_grazing_a_basin_rim_does_not_visit_it():
+    """Wells 1 | 2 | 3 along cc1; a path running 1 -> 3 that only touches well 2 at its top."""
+    points = np.column_stack([np.arange(7.0), np.zeros(7)])
+    g = np.array([0.0, 1.0, 2.0, 1.9, 1.0, 0.3, 0.0])
+    prof = path_profile(points, g, [1, 1, 1, 2, 3, 3, 3], 0.6)
+    assert prof.visits == (1, 3) and prof.segments[0].peak_index == 2
+    # a flicker back into the first well along a border is a graze too
+    prof = path_profile(points, g, [1, 1, 2, 1, 3, 3, 3], 0.6)
+    assert prof.visits == (1, 3) and prof.visit_low_index == (0, 6)
 
 
 def test_path_integrals_on_a_known_profile():
@@ -79,11 +93,12 @@ def test_path_integrals_on_a_known_profile():
 
 def test_visits_repeat_when_a_path_goes_back():
     points = np.column_stack([np.arange(7.0), np.zeros(7)])
-    g = np.array([0.0, 1.0, 2.0, 1.5, 2.5, 0.5, 0.2])
-    prof = path_profile(points, g, [1, 1, 2, 2, 1, 3, 3], 0.6)
+    g = np.array([0.0, 1.0, 2.0, 1.5, 2.5, 1.4, 1.2, 1.6, 0.5, 0.2])
+    points = np.column_stack([np.arange(10.0), np.zeros(10)])
+    prof = path_profile(points, g, [1, 1, 2, 2, 2, 1, 1, 1, 3, 3], 0.6)
     assert prof.visits == (1, 2, 1, 3)
-    assert prof.visit_low_index == (0, 3, 4, 6)
-    assert [s.peak_index for s in prof.segments] == [2, 4, 4]
+    assert prof.visit_low_index == (0, 3, 6, 9)
+    assert [s.peak_index for s in prof.segments] == [2, 4, 7]
     assert prof.barrier_kcal_per_mol == pytest.approx(2.5 - 0.2)
 
 
