@@ -3,8 +3,9 @@
 Left: the energy map with marginal densities (``LandscapeMapWidget``). Right: landscape
 controls (domain ranges, grid size, background energy, confinement, temperature, energy
 unit, core radius, live sample size, contours), the selected well's numbers
-(``WellInspector``) and the table of wells with their occupancies (``WellTable``). All of
-them share the ``LandscapeDocument``; this widget only lays them out and turns the map's
+(``WellInspector``), the path between two wells or a drawn one with its energy profile
+(``PathProfilePanel``, drawn on the map by a ``PathOverlay``) and the table of wells with
+their occupancies (``WellTable``). All of them share the ``LandscapeDocument``; this widget only lays them out and turns the map's
 cursor position into a status-bar message. Every landscape edit is one undo command; an
 edit the landscape refuses (a domain that would leave a well centre outside, min >= max)
 leaves it unchanged and says why under the controls and in the status bar.
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
 
 from gui.model.document import ENERGY_UNITS
 from gui.landscape.landscape_map import LandscapeMapWidget
+from gui.landscape.path_profile_view import PathOverlay, PathProfilePanel
 from gui.landscape.well_inspector import WellInspector, WellTable
 
 MAX_SAMPLE_SIZE = 20000
@@ -277,6 +279,8 @@ class LandscapeDesigner(QWidget):
         self.controls = LandscapeControls(document)
         self.inspector = WellInspector(document)
         self.table = WellTable(document)
+        self.path_panel = PathProfilePanel(document)
+        self.path_overlay = PathOverlay(self.map.map_plot)
 
         side = QWidget()
         side_layout = QVBoxLayout(side)
@@ -285,6 +289,9 @@ class LandscapeDesigner(QWidget):
         well_box = QGroupBox("Selected well")
         QVBoxLayout(well_box).addWidget(self.inspector)
         side_layout.addWidget(well_box)
+        path_box = QGroupBox("Path and its energy profile")
+        QVBoxLayout(path_box).addWidget(self.path_panel)
+        side_layout.addWidget(path_box)
         table_box = QGroupBox("Wells (basin occupancy at this temperature)")
         QVBoxLayout(table_box).addWidget(self.table)
         side_layout.addWidget(table_box, 1)
@@ -322,6 +329,9 @@ class LandscapeDesigner(QWidget):
         self.map.sigCursorMoved.connect(self._on_cursor)
         self.map.sigCursorLeft.connect(lambda: self.sigStatusMessage.emit(""))
         self.controls.sigRefused.connect(self.sigStatusMessage)
+        self.path_panel.sigPathChanged.connect(self.path_overlay.set_path)
+        self.map.sigMapClicked.connect(self.path_panel.add_vertex)
+        self.path_overlay.set_path(*self.path_panel.path_shown())  # computed before the wiring
         document.sigSelectionChanged.connect(self._on_selection)
         self._on_selection(document.selected_well)
         self.set_sample_size(DEFAULT_SAMPLE_SIZE)
