@@ -5,8 +5,9 @@ controls (domain ranges, grid size, background energy, confinement, temperature,
 unit, core radius, live sample size, contours), the selected well's numbers
 (``WellInspector``), the path between two wells or a drawn one with its energy profile
 (``PathProfilePanel``, drawn on the map by a ``PathOverlay``) and the table of wells with
-their occupancies (``WellTable``). All of them share the ``LandscapeDocument``; this widget only lays them out and turns the map's
-cursor position into a status-bar message. Every landscape edit is one undo command; an
+their occupancies (``WellTable``). All of them share the ``LandscapeDocument``; this widget
+only lays them out, hands the map's clicks to the path panel while it draws, and turns the
+map's cursor position into a status-bar message. Every landscape edit is one undo command; an
 edit the landscape refuses (a domain that would leave a well centre outside, min >= max)
 leaves it unchanged and says why under the controls and in the status bar.
 
