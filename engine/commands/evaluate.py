@@ -78,7 +78,7 @@ def main(args: argparse.Namespace) -> int:
     from engine.formats.loaders import LoaderError, detect_kind, load_occupancy_map, load_output
     from engine.scoring.report import assign_slugs, evaluate_output, write_report
     from engine.scoring.metric import ScoringError
-    from engine.scoring.ceiling_dataset import CeilingError
+    from engine.scoring.ceiling_dataset import CeilingError, ceiling_geometry
 
     try:
         dims = _parse_ints(args.dims, "--dims", allow_all=True)
@@ -102,6 +102,8 @@ def main(args: argparse.Namespace) -> int:
     say = (lambda text: print(text, file=sys.stderr)) if args.json else print
     try:
         dataset = load_dataset(args.dataset)
+        if args.ceiling:  # refuse a dataset that cannot have one before the outputs are scored
+            ceiling_geometry(args.dataset)
         reports, maps = [], []
         for path, label, kind, ind in zip(args.outputs, labels, kinds, inds):
             kind = kind or detect_kind(path)

@@ -134,7 +134,7 @@ def dataset_ceiling(folder, n_subsample: int | None = 2000, seed: int = 0, worke
     workers: processes (default: the CPUs this process may use; 1 runs here). CeilingError
     names the file when the folder is not a complete elbench dataset with maps and noise."""
     say = log or (lambda text: None)
-    geometry = _geometry(folder)
+    geometry = ceiling_geometry(folder)
     ds = load_dataset(geometry.root)
     gt = ds.ground_truth
     candidates = np.flatnonzero(gt.core) if core_only else np.arange(ds.n_particles)
@@ -164,7 +164,7 @@ def dataset_snr_sweep(folder, snrs, n_particles: int = 300, seed: int = 0, worke
     """Ceiling accuracy (Bayes label) against SNR for the dataset's object, landscape, optics
     and defocus range, from ``n_particles`` simulated in memory per SNR
     (engine.scoring.ceiling.snr_sweep; ``workers`` threads)."""
-    geometry = _geometry(folder, need_noise=False)
+    geometry = ceiling_geometry(folder, need_noise=False)
     landscape = load_landscape(geometry.root / LANDSCAPE_FILE)
     return snr_sweep(dataset_object(geometry.root, geometry), landscape, snrs, n_particles, seed,
                      optics=geometry.optics, defocus_range_A=geometry.defocus_range_A,
@@ -172,7 +172,9 @@ def dataset_snr_sweep(folder, snrs, n_particles: int = 300, seed: int = 0, worke
                      should_stop=should_stop)
 
 
-def _geometry(folder, need_noise: bool = True) -> DatasetGeometry:
+def ceiling_geometry(folder, need_noise: bool = True) -> DatasetGeometry:
+    """The geometry of a dataset that can have a ceiling: complete, made by elbench, with its
+    maps and (``need_noise``) noise; CeilingError naming the file and the reason otherwise."""
     try:
         geometry = read_dataset_geometry(folder)
     except DatasetGeometryError as exc:

@@ -236,3 +236,58 @@ def test_latent_metrics_in_the_table_json_and_report(case, tmp_path):
     assert stored["information_imbalance"] == good["information_imbalance"]
     quiet = run(case / "ds", case / "good.npy", "--json", "--no-latent")
     assert json.loads(quiet.stdout)["methods"][0]["latent"] is None
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    """A real elbench dataset (images, maps, manifest) and an output close to its truth."""
+    from engine.simulation.plan import SimulationPlan
+    from engine.simulation.run import run_simulation
+
+    root = tmp_path_factory.mktemp("evaluate_ceiling")
+    plan = SimulationPlan(landscape=load_preset("paper-3x4"), n_particles=200, box_size=32, snr=10,
+                          write_cryosparc=False)
+    assert run_simulation(plan, root / "ds", workers=1).status == "complete"
+    gt = load_dataset(root / "ds").ground_truth
+    truth = np.stack([gt.cc1_deg, gt.cc2_deg], axis=1)
+    np.save(root / "near.npy", truth + np.random.default_rng(0).normal(0, 2.0, truth.shape))
+    return root
+
+
+def test_ceiling_rows_fractions_and_report_files(simulated, tmp_path):
+    done = run(simulated / "ds", simulated / "near.npy", "--label", "near truth", "--ceiling", "--subsample", "64",
+               "--snr-sweep", "0.1,10", "--sweep-particles", "32", "--no-figures", "--out", tmp_path / "r")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("Floor and ceiling: 64 random particles"))
+    rows = {line[:31].strip(): line.split() for line in lines[head + 2:head + 7]}
+    assert list(rows) == ["ground truth", "random", "ideal observer (posterior mean)",
+                          "ideal observer (Bayes label)", "near truth"]
+    ceiling, method = float(rows["ideal observer (Bayes label)"][-5]), float(rows["near truth"][-5])
+    assert float(rows["random"][1]) < 40 < ceiling and rows["ideal observer (Bayes label)"][-1] == "1.000"
+    assert float(rows["near truth"][-1]) == pytest.approx(method / ceiling, abs=2e-3)
+    assert "SNR sweep" in done.stdout and "<- this dataset" in done.stdout
+    report = json.loads((tmp_path / "r" / "ceiling.json").read_text())
+    assert report["subsample"] == 64 and [p["snr"] for p in report["snr_sweep"]] == [0.1, 10.0]
+    table = list(csv.DictReader((tmp_path / "r" / "ceiling.csv").open()))
+    assert [r["label"] for r in table] == list(rows)
+    assert len(list(csv.DictReader((tmp_path / "r" / "snr_sweep.csv").open()))) == 2
+
+
+def test_ceiling_in_json_and_alone(simulated):
+    done = run(simulated / "ds", "--ceiling", "--subsample", "48", "--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["methods"] == [] and doc["ceiling"]["subsample"] == 48 and doc["ceiling"]["snr_sweep"] == []
+    assert [r["label"] for r in doc["ceiling"]["controls"]] == ["ground truth", "random"]
+    for row in doc["ceiling"]["controls"] + doc["ceiling"]["ceiling"]:
+        assert row["ci"][0] <= row["accuracy"] <= row["ci"][1] and row["n_scored"] == 48
+    assert "ideal observer (Bayes label)" in done.stderr
+
+
+def test_ceiling_of_a_dataset_not_made_by_elbench_is_refused(case):
+    done = run(case / "ds", case / "good.npy", "--ceiling", "--json")
+    assert done.returncode == 2 and "manifest.json: no such file" in done.stderr and done.stdout == ""
+    assert "a ceiling needs a dataset made by elbench, with its maps" in done.stderr
+    missing = run(case / "ds", "--json")
+    assert missing.returncode == 2 and "give at least one OUTPUT" in missing.stderr
