@@ -234,11 +234,11 @@ def main(args: argparse.Namespace) -> int:
     say(f"{dataset.source}: {dataset.n_particles} particles, {dataset.n_wells} wells; each well reconstructed by "
         f"{reconstructor} with the true poses and CTF, compared with maps/well_NN.mrc in a soft mask of its object")
     stop = threading.Event()
-    bars = StepBars()
-    signals = CancelOnSignals(stop, bars.write)
+    signals = CancelOnSignals(stop, StepBars().write)  # tqdm.write: a message above whichever bar is drawn
     all_maps = []
     try:
         for (label, labels, note), slug in zip(labellings, slugs):
+            bars = StepBars()  # a labelling's wells are a job of their own: its bars count from [1/n]
             try:
                 plan = plan_well_maps(dataset.root, labels, out / slug, dataset.n_wells, options)
                 result = run_well_maps(plan, resume=not args.no_resume, progress=bars.update,

@@ -1,0 +1,132 @@
+"""``elbench maps``: per-well maps of a method's assignment and of the true labels, by real
+``relion_reconstruct``, on a small paper-3x4 dataset (300 particles, box 32, SNR 10).
+
+The "method" is an output with the same coordinates for every particle: the metric puts all
+of them in well 1, so eleven wells have no particle, which the table must report, not crash on.
+"""
+import contextlib
+import csv
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+
+from engine.landscape.presets import load_preset
+from engine.simulation.plan import SimulationPlan
+from engine.simulation.run import run_simulation
+from main import main
+
+N = 300
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("maps_cli") / "ds"
+    plan = SimulationPlan(landscape=load_preset("paper-3x4"), n_particles=N, box_size=32, snr=10, seed=1)
+    assert run_simulation(plan, folder, workers=1).status == "complete"
+    return folder
+
+
+@pytest.fixture(scope="module")
+def constant_output(dataset):
+    path = dataset.parent / "constant.npy"
+    np.save(path, np.ones((N, 2)))
+    return path
+
+
+def run_quietly(argv) -> tuple[int, str, str]:
+    """main(argv) with its stdout and stderr caught (a module fixture has no capsys)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def report(dataset, constant_output):
+    """One run for the method and the ground truth: (folder, its JSON, its argv without --json)."""
+    out = dataset.parent / "report"
+    argv = ["maps", str(dataset), str(constant_output), "--label", "constant", "--ground-truth", "--out", str(out)]
+    code, stdout, stderr = run_quietly([*argv, "--json"])
+    assert code == 0, stderr
+    return out, json.loads(stdout), argv
+
+
+def read_csv(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_each_well_of_the_method_and_of_the_ground_truth(dataset, report):
+    _, printed, _ = report
+    method, truth = printed["maps"]
+    assert method["label"] == "constant" and truth["label"] == "ground truth"
+    assert method["reconstructor"].startswith("relion_reconstruct 3.")
+    assert "accuracy 8.3 %" in method["note"]                       # one well in twelve found
+    assert [w["n_particles"] for w in method["wells"]] == [N] + [0] * 11
+    assert method["wells_with_map"] == 1
+    assert all(w["map"] is None and w["correlation"] is None and w["resolution_fsc05_A"] is None
+               for w in method["wells"][1:])
+    counts = np.bincount(np.load(dataset / "ground_truth.npz")["well"], minlength=13)[1:]
+    assert [w["n_particles"] for w in truth["wells"]] == counts.tolist()
+    assert truth["wells_with_map"] == 12
+    for w in truth["wells"]:
+        assert w["correlation"] > 0.9 and 23.0 < w["resolution_fsc0143_A"] <= w["resolution_fsc05_A"] < 80.0
+    # well 1's map from every particle is a blur of all conformations; from its own it is not
+    assert truth["wells"][0]["correlation"] > method["wells"][0]["correlation"]
+    assert truth["mean"]["correlation"] == pytest.approx(np.mean([w["correlation"] for w in truth["wells"]]))
+
+
+def test_the_tables_and_the_job_folders_are_written(report):
+    out, printed, _ = report
+    rows = read_csv(out / "maps_constant.csv")
+    assert [r["well"] for r in rows] == [str(w) for w in range(1, 13)] + ["mean"]
+    assert rows[1]["correlation"] == "" and rows[-1]["n_particles"] == str(N)
+    assert float(rows[0]["correlation"]) == pytest.approx(printed["maps"][0]["wells"][0]["correlation"], rel=1e-5)
+    fsc_rows = read_csv(out / "fsc_ground_truth.csv")
+    assert len(fsc_rows) == 17 and float(fsc_rows[0]["well_01"]) == pytest.approx(1.0)    # shells 0..16
+    assert float(fsc_rows[-1]["resolution_A"]) == pytest.approx(2 * 11.837, rel=1e-3)     # Nyquist
+    assert (out / "ground_truth/maps/well_12.mrc").is_file() and (out / "constant/subsets/well_01.star").is_file()
+
+
+def test_the_same_command_again_reuses_the_maps_and_prints_the_table(report, capsys):
+    _, printed, argv = report
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    print(text)
+    assert "well  particles  FSC 0.5 (A)  FSC 0.143 (A)  correlation" in text
+    assert text.count("no particle assigned") == 11
+    assert "over 1 of 12 wells" in text and "over 12 of 12 wells" in text
+    assert f"{printed['maps'][1]['mean']['correlation']:.4f}" in text
+
+
+def test_the_ground_truth_alone_needs_no_output(dataset, report, capsys):
+    out, printed, _ = report
+    assert main(["maps", str(dataset), "--ground-truth", "--out", str(out), "--json"]) == 0
+    (truth,) = json.loads(capsys.readouterr().out)["maps"]
+    assert truth == printed["maps"][1] and math.isfinite(truth["mean"]["resolution_fsc05_A"])
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "give an OUTPUT, --ground-truth, or both"),
+    (["OUTPUT", "--dims", "x"], "--dims: expected comma-separated integers"),
+    (["OUTPUT", "--label", "ground truth", "--ground-truth"], "would share the ground truth's files"),
+])
+def test_refusals_name_the_problem(dataset, constant_output, tmp_path, capsys, extra, message):
+    extra = [str(constant_output) if a == "OUTPUT" else a for a in extra]
+    assert main(["maps", str(dataset), *extra, "--out", str(tmp_path / "r")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_ground_truth_file_is_not_enough(dataset, tmp_path, capsys):
+    assert main(["maps", str(dataset / "ground_truth.npz"), "--ground-truth", "--out", str(tmp_path / "r")]) == 2
+    assert "needs a dataset folder" in capsys.readouterr().err
+
+
+def test_without_relion_it_says_how_to_install_it(dataset, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert main(["maps", str(dataset), "--ground-truth", "--out", str(tmp_path / "r")]) == 2
+    assert "relion_reconstruct was not found on PATH. Install it: apt-get install relion" in capsys.readouterr().err
