@@ -9,6 +9,10 @@ soft mask of that map's object (engine.structure.fsc): FSC 0.5 and FSC 0.143 res
 against a noiseless truth 0.5 is the criterion that matches the gold-standard 0.143) and the
 real-space correlation. --ground-truth adds the same for the true labels (every particle in
 its own well): the ceiling of what a perfect assignment recovers from these particles.
+Read the columns together with the particle count: a method that pools several wells into
+one gives that map more particles, so less noise and often a finer FSC, while its SSU is a
+blur of the pooled conformations, which the correlation shows (on a 300-particle paper-3x4
+set, all particles in well 1: 27.1 A and 0.965, against 34.9 A and 0.988 from its own 15).
 
 Prints one table per labelling: well, particles, FSC 0.5 (A), FSC 0.143 (A), correlation,
 and the mean over the wells that have a map; a well with no particle assigned is listed with
@@ -36,8 +40,12 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # imported where used, so that --help stays quick
+    from engine.structure.fsc import MapComparison
 
 DEFAULT_OUT = "maps_report"
 GROUND_TRUTH_LABEL = "ground truth"
@@ -72,7 +80,7 @@ class WellMapScore:
     well: int
     n_particles: int
     map_path: Path | None
-    comparison: object | None
+    comparison: MapComparison | None
 
     def values(self) -> tuple:
         """(resolution FSC 0.5 A, resolution FSC 0.143 A, correlation), NaN without a map."""

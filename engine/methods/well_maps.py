@@ -242,8 +242,7 @@ def run_well_maps(plan: WellMapsPlan, runner=None, resume: bool = True, progress
         if not subset.n_particles:
             _remove_outputs(plan, subset)  # an earlier run's map of this well is not this labelling's
     for index, subset in enumerate(busy):
-        if _write_subset(plan, subset) or not plan.map_path(subset).is_file():
-            stamp_path(plan.job_dir, subset.step_name).unlink(missing_ok=True)
+        _write_subset(plan, subset)
 
         def well_progress(report, index=index):
             if progress is not None:
@@ -260,8 +259,9 @@ def run_well_maps(plan: WellMapsPlan, runner=None, resume: bool = True, progress
     return WellMapsResult(status, plan.job_dir, wells, tuple(results), reconstructor)
 
 
-def _write_subset(plan: WellMapsPlan, subset: WellSubset) -> bool:
-    """Write the well's STAR file atomically; True when its content changed (or is new)."""
+def _write_subset(plan: WellMapsPlan, subset: WellSubset) -> None:
+    """Write the well's STAR file (atomically) when its content changed, and forget the
+    well's stamp when the subset changed or its map is gone, so that its step runs again."""
     from starfile.writer import loop_block  # as the dataset's own writer (engine.formats.star)
 
     table = plan.particles.iloc[subset.rows].copy()
@@ -270,11 +270,14 @@ def _write_subset(plan: WellMapsPlan, subset: WellSubset) -> bool:
              *loop_block("particles", table)]
     text = "\n".join(lines) + "\n"
     path = plan.star_path(subset)
-    if path.is_file() and path.read_text(encoding="utf-8") == text:
-        return False
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(text, encoding="utf-8")
-    return True
+    unchanged = path.is_file() and path.read_text(encoding="utf-8") == text
+    if not (unchanged and plan.map_path(subset).is_file()):
+        # the stamp goes first: a crash before the new subset is written must leave no stamp
+        # that would vouch for the old map
+        stamp_path(plan.job_dir, subset.step_name).unlink(missing_ok=True)
+    if not unchanged:
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(text, encoding="utf-8")
 
 
 def _rebased_names(names: np.ndarray, dataset: Path, job_dir: Path) -> np.ndarray:
