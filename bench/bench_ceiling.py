@@ -10,6 +10,13 @@ likelihood evaluations per band behind it. Threads share the GIL for the numpy b
 one process per core. Timings on a shared machine are noisy: best of 3.
 
     python bench/bench_ceiling.py [--box 64] [--n 400] [--snr 0.1,1,10]
+
+With ``--dataset FOLDER`` it times engine.scoring.ceiling_dataset.dataset_ceiling on a real
+dataset folder instead (``--n`` particles of it, 1 and 2 worker processes): wall time per
+particle including reading the STAR file and the images and each worker's observer set-up,
+and the ceiling it gives with its controls.
+
+    python bench/bench_ceiling.py --dataset runs/paper-3x4-box64 --n 2000
 """
 from __future__ import annotations
 
@@ -44,7 +51,11 @@ def main(argv=None) -> None:
     ap.add_argument("--box", type=int, default=64)
     ap.add_argument("--n", type=int, default=400)
     ap.add_argument("--snr", default="0.1,1,10")
+    ap.add_argument("--dataset", help="time dataset_ceiling on this dataset folder")
     args = ap.parse_args(argv)
+    if args.dataset:
+        bench_dataset(args.dataset, args.n)
+        return
     d, n = args.box, args.n
     obj = build_ribosome_like(d, seed=0)
     land = load_preset("paper-3x4")
@@ -86,6 +97,31 @@ def main(argv=None) -> None:
         print(f"SNR {snr:g}: " + "; ".join(line) + f"; baseline {1 / base_s:.0f} images/s")
         print(f"    ceiling accuracy {100 * ceiling.accuracy:.1f} % (95 % ci {100 * lo:.1f}-{100 * hi:.1f}), "
               f"metric on posterior mean {100 * metric.accuracy:.1f} %; evaluations per particle {evals}")
+
+
+def bench_dataset(folder: str, n: int) -> None:
+    """dataset_ceiling on ``n`` particles of ``folder`` with 1 and 2 worker processes: wall
+    time, and CPU time of this process and its workers (on a loaded machine the CPU time is
+    what a free core would take)."""
+    import resource
+
+    from engine.scoring.ceiling_dataset import dataset_ceiling
+    from engine.scoring.ceiling_report import ceiling_table
+
+    dataset_ceiling(folder, 32, workers=1)  # compile or load the kernels once, as a session would
+    def cpu_s() -> float:
+        return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                      resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+    for workers in (1, 2):
+        t, cpu = time.perf_counter(), cpu_s()
+        c = dataset_ceiling(folder, n, seed=0, workers=workers)
+        wall_s, cpu = time.perf_counter() - t, cpu_s() - cpu
+        m = len(c.subsample)
+        print(f"{folder}: {m} particles, {workers} worker process{'es' if workers > 1 else ''}: {wall_s:.1f} s wall, "
+              f"{1e3 * wall_s / m:.2f} ms per particle ({m / wall_s:.0f} particles/s); CPU {1e3 * cpu / m:.2f} ms "
+              f"per particle (set-up included)")
+    print(ceiling_table(c))
 
 
 if __name__ == "__main__":
