@@ -283,17 +283,19 @@ def _run_pieces(root: Path, sigma: float, pieces, workers: int, progress, should
                 return None
         return results
     # spawn: a fork of a process with threads (the GUI's) may inherit held locks
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_init_worker, initargs=(root,)) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                               initargs=(root,))
+    stopped = False
+    try:
         running = {pool.submit(_worker_posterior, root, sigma, p) for p in pieces}
-        while running:
+        while running and not stopped:
             done, running = wait(running, timeout=POLL_S, return_when=FIRST_COMPLETED)
-            stop = any([finished(f.result()) for f in done]) or bool(should_stop and should_stop())
-            if stop:
-                for future in running:
-                    future.cancel()
-                return None
-    return results
+            stopped = any([finished(f.result()) for f in done]) or bool(should_stop and should_stop())
+    finally:
+        # stopped: return at once; the workers end after the piece each is on (never a
+        # result anyone reads)
+        pool.shutdown(wait=not stopped, cancel_futures=True)
+    return None if stopped else results
 
 
 def _concatenate(results, n: int) -> CeilingResult:
