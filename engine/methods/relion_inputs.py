@@ -38,10 +38,11 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.formats.dataset_geometry import (LSU_MAP, SSU_MAP, DatasetGeometry, DatasetGeometryError,
+# LSU_MAP, SSU_MAP: the maps the job's steps read, named for relion_multibody from here
+from engine.formats.dataset_geometry import (LSU_MAP, SSU_MAP, DatasetGeometry, DatasetGeometryError,  # noqa: F401
                                              read_dataset_geometry)
 from engine.landscape.model import Landscape
-from engine.structure.maps import read_map, write_map
+from engine.structure.maps import write_map
 from engine.structure.object_model import rotate_about_point, spline_coefficients
 from engine.structure.rotations import conformation_matrix
 
