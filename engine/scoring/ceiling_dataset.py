@@ -75,7 +75,8 @@ class DatasetCeiling:
     ``particle_index`` dataset indices; ci: {label: (low, high)} 95 % interval of each
     accuracy (fractions); result: the posteriors (engine.scoring.ceiling.CeilingResult, rows
     in ``subsample`` order); seed: the subsample's (and the random control's); snr,
-    noise_sigma: the dataset's; elapsed_s: wall time of the posteriors; workers: processes used.
+    noise_sigma: the dataset's; elapsed_s: wall time of the posteriors (worker start-up and
+    observer set-up included); workers: processes used.
     """
 
     rows: tuple[Scores, ...]
