@@ -5,7 +5,6 @@ existing loader; one through a real one-node SLURM cluster (conftest.py); a fail
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -170,25 +169,6 @@ def test_missing_or_old_cryodrgn_says_how_to_install(tmp_path, monkeypatch):
 
 
 # --- the real tool ---------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def cryodrgn_installed():
-    """cryoDRGN in this venv: installed with install_command() when missing (timed); an install
-    that fails fails the tests with pip's last lines."""
-    try:
-        return check_cryodrgn()
-    except ToolMissingError:
-        pass
-    t0 = time.monotonic()
-    done = subprocess.run(install_command(), capture_output=True, text=True, errors="replace",
-                          timeout=INSTALL_TIMEOUT_S)
-    elapsed = time.monotonic() - t0
-    if done.returncode != 0:
-        pytest.fail(f"`{' '.join(install_command())}` failed after {elapsed:.0f} s:\n"
-                    f"{(done.stdout + done.stderr)[-3000:]}")
-    print(f"installed cryoDRGN in {elapsed:.0f} s")
-    return check_cryodrgn()
-
 
 @pytest.fixture(scope="module")
 def dataset_300(tmp_path_factory):

@@ -185,8 +185,8 @@ def set_options(tab, qtbot, **values) -> None:
     settle(tab, qtbot)
 
 
-@pytest.mark.timeout(400)
-def test_a_real_cryodrgn_run_is_shown_and_scored(tab, qtbot, tmp_path):
+@pytest.mark.timeout(1900)  # the session may install cryoDRGN first (tests/conftest.py)
+def test_a_real_cryodrgn_run_is_shown_and_scored(cryodrgn_installed, tab, qtbot, tmp_path):
     model = tab.comparison
     choose(tab, qtbot, "cryodrgn")
     set_options(tab, qtbot, **TINY)
@@ -214,8 +214,9 @@ def test_a_real_cryodrgn_run_is_shown_and_scored(tab, qtbot, tmp_path):
     tab.grab().save("/tmp/methods_tab_finished.png")
 
 
-@pytest.mark.timeout(400)
-def test_cancel_during_training_ends_the_job_and_its_processes(tab, qtbot, tmp_path, message_boxes):
+@pytest.mark.timeout(1900)  # the session may install cryoDRGN first (tests/conftest.py)
+def test_cancel_during_training_ends_the_job_and_its_processes(cryodrgn_installed, tab, qtbot, tmp_path,
+                                                               message_boxes):
     choose(tab, qtbot, "cryodrgn")
     set_options(tab, qtbot, **{**TINY, "epochs": 200})
     job = tmp_path / "run2"
@@ -237,9 +238,9 @@ def test_cancel_during_training_ends_the_job_and_its_processes(tab, qtbot, tmp_p
     assert all(m.label != "cryoDRGN (run2)" for m in tab.comparison.methods)
 
 
-@pytest.mark.timeout(400)
-def test_a_failed_step_quotes_the_tools_last_lines_in_the_log_and_a_message_box(tab, qtbot, tmp_path,
-                                                                                message_boxes, dataset):
+@pytest.mark.timeout(1900)  # the session may install cryoDRGN first (tests/conftest.py)
+def test_a_failed_step_quotes_the_tools_last_lines_in_the_log_and_a_message_box(cryodrgn_installed, tab, qtbot,
+                                                                                tmp_path, message_boxes, dataset):
     """A real failure, cheaply: the training is stamped as done (the job folder's resume
     record) but wrote nothing, so the real ``cryodrgn analyze`` finds no model and fails."""
     choose(tab, qtbot, "cryodrgn")
