@@ -104,7 +104,9 @@ def test_json_output_for_scripts(case, tmp_path):
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     (method,) = result["methods"]
-    assert set(method) == {"label", "accuracy", "recall_std", "recall", "n_scored", "dims", "missing_wells", "latent"}
+    assert set(method) == {"label", "accuracy", "recall_std", "recall", "n_scored", "dims", "missing_wells", "latent",
+                           "paths"}
+    assert 0.0 <= method["paths"]["score"] <= 1.0 and method["paths"]["pairs"]
     assert method["missing_wells"] == []
     assert method["dims"] == [1, 0] and method["n_scored"] == N
     assert set(method["recall"]) == {str(w) for w in range(1, 13)}
