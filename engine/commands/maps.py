@@ -14,9 +14,14 @@ one gives that map more particles, so less noise and often a finer FSC, while it
 blur of the pooled conformations, which the correlation shows (on a 300-particle paper-3x4
 set, all particles in well 1: 27.1 A and 0.965, against 34.9 A and 0.988 from its own 15).
 
-Prints one table per labelling: well, particles, FSC 0.5 (A), FSC 0.143 (A), correlation,
-and the mean over the wells that have a map; a well with no particle assigned is listed with
-"-" and left out of the mean (the mean line says over how many). Writes into --out DIR
+--max-particles N makes every map from at most N of its well's particles (drawn at random,
+--seed), so that maps of different labellings carry the same noise and differ by which
+particles they hold.
+
+Prints one table per labelling: well, particles (used/assigned when --max-particles cut
+them), FSC 0.5 (A), FSC 0.143 (A), correlation, and the mean over the wells that have a map;
+a well with no particle assigned is listed with "-" and left out of the mean (the mean line
+says over how many). Writes into --out DIR
 (default ./maps_report): ``maps_<label>.csv`` (those rows, the mean last), ``fsc_<label>.csv``
 (every well's FSC curve by shell) and the job folder ``<label>/`` (subsets, maps, logs; the
 same command again resumes, reconstructing only wells whose particles changed). --json prints
@@ -27,6 +32,7 @@ goes to stderr. Exit status: 0 done; 1 a reconstruction failed; 2 bad input or R
 Example::
 
     elbench maps runs/paper-3x4 train/z.25.pkl --label cryoDRGN --ground-truth --out maps_report
+    elbench maps runs/paper-3x4 z.25.pkl --label cryoDRGN --ground-truth --max-particles 80
     elbench maps runs/paper-3x4 --ground-truth --json
 """
 from __future__ import annotations
@@ -50,7 +56,7 @@ if TYPE_CHECKING:  # imported where used, so that --help stays quick
 DEFAULT_OUT = "maps_report"
 GROUND_TRUTH_LABEL = "ground truth"
 TRUTH_MAP = "maps/well_{:02d}.mrc"
-_COLUMNS = ("well", "n_particles", "resolution_fsc05_A", "resolution_fsc0143_A", "correlation")
+_COLUMNS = ("well", "n_particles", "n_assigned", "resolution_fsc05_A", "resolution_fsc0143_A", "correlation")
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -68,6 +74,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                                                                           f"reconstructions (default ./{DEFAULT_OUT})")
     parser.add_argument("--cpus", type=int, help="CPUs a reconstruction may use (default: those this process may "
                                                  "use; large wells run relion_reconstruct_mpi on them)")
+    parser.add_argument("--max-particles", type=int, metavar="N",
+                        help="reconstruct a well from at most N of its particles, drawn at random (--seed), so "
+                             "that every map carries the same noise (default: all)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the --max-particles draw (default 0)")
     parser.add_argument("--no-resume", action="store_true", help="reconstruct every well again")
     parser.add_argument("--json", action="store_true", help="print the tables as one JSON object")
 
@@ -75,12 +85,18 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 @dataclass(frozen=True, eq=False)
 class WellMapScore:
     """One well's map against the truth: ``comparison`` (engine.structure.fsc.MapComparison)
-    is None when the well has no map (no particle assigned)."""
+    is None when the well has no map (no particle assigned); n_particles of n_assigned used."""
 
     well: int
     n_particles: int
+    n_assigned: int
     map_path: Path | None
     comparison: MapComparison | None
+
+    @property
+    def count_text(self) -> str:
+        """"N", or "N/M" when only N of the M assigned particles were used."""
+        return str(self.n_particles) if self.n_particles == self.n_assigned else f"{self.n_particles}/{self.n_assigned}"
 
     def values(self) -> tuple:
         """(resolution FSC 0.5 A, resolution FSC 0.143 A, correlation), NaN without a map."""
@@ -126,7 +142,7 @@ def score_well_maps(result, dataset_dir) -> tuple[WellMapScore, ...]:
             if volume.shape != truth.shape:
                 raise MapFileError(f"{m.map_path}: box {volume.shape[0]} differs from {truth_path} ({truth.shape[0]})")
             comparison = compare_maps(volume, truth, apix_A)
-        scores.append(WellMapScore(m.well, m.n_particles, m.map_path, comparison))
+        scores.append(WellMapScore(m.well, m.n_particles, m.n_assigned, m.map_path, comparison))
     return tuple(scores)
 
 
@@ -134,7 +150,7 @@ def maps_table(maps: LabelMaps) -> str:
     """The per-well table, and the mean over the wells with a map."""
     lines = [f"{'well':>4}  {'particles':>9}  {'FSC 0.5 (A)':>11}  {'FSC 0.143 (A)':>13}  {'correlation':>11}"]
     for w in maps.wells:
-        lines.append(f"{w.well:>4}  {w.n_particles:>9}  " + _cells(w.values())
+        lines.append(f"{w.well:>4}  {w.count_text:>9}  " + _cells(w.values())
                      + ("" if w.comparison is not None else "  no particle assigned"))
     counted = maps.with_map
     lines.append(f"{'mean':>4}  {sum(w.n_particles for w in counted):>9}  " + _cells(maps.mean())
@@ -155,8 +171,10 @@ def maps_csv(maps: LabelMaps) -> str:
     """``maps_<label>.csv``: _COLUMNS per well (empty cells for a well without a map), then a
     "mean" row over the wells with a map."""
     rows = [_COLUMNS]
-    rows += [(w.well, w.n_particles, *(_csv_number(v) for v in w.values())) for w in maps.wells]
-    rows.append(("mean", sum(w.n_particles for w in maps.with_map), *(_csv_number(v) for v in maps.mean())))
+    rows += [(w.well, w.n_particles, w.n_assigned, *(_csv_number(v) for v in w.values())) for w in maps.wells]
+    counted = maps.with_map
+    rows.append(("mean", sum(w.n_particles for w in counted), sum(w.n_assigned for w in counted),
+                 *(_csv_number(v) for v in maps.mean())))
     return _csv(rows)
 
 
@@ -174,13 +192,15 @@ def fsc_csv(maps: LabelMaps) -> str:
 
 
 def maps_json(all_maps) -> dict:
-    """{"maps": [{"label", "reconstructor", "wells": [{well, n_particles, resolution_fsc05_A,
-    resolution_fsc0143_A, correlation, map}], "mean": {...}, "wells_with_map", "note"}]}."""
+    """{"maps": [{"label", "reconstructor", "wells": [{well, n_particles, n_assigned,
+    resolution_fsc05_A, resolution_fsc0143_A, correlation, map}], "mean": {...}, "wells_with_map",
+    "note"}]}."""
     def numbers(values) -> dict:
-        return {name: (v if math.isfinite(v) else None) for name, v in zip(_COLUMNS[2:], values)}
+        return {name: (v if math.isfinite(v) else None) for name, v in zip(_COLUMNS[3:], values)}
 
     return {"maps": [{"label": m.label, "reconstructor": m.reconstructor, "note": m.note,
-                      "wells": [{"well": w.well, "n_particles": w.n_particles, **numbers(w.values()),
+                      "wells": [{"well": w.well, "n_particles": w.n_particles, "n_assigned": w.n_assigned,
+                                 **numbers(w.values()),
                                  "map": None if w.map_path is None else str(w.map_path)} for w in m.wells],
                       "mean": numbers(m.mean()), "wells_with_map": len(m.with_map)} for m in all_maps]}
 
@@ -225,7 +245,7 @@ def main(args: argparse.Namespace) -> int:
     say = (lambda text: print(text, file=sys.stderr)) if args.json else print
     try:
         reconstructor = require_relion_reconstruct()
-        options = WellMapOptions(cpus=args.cpus)
+        options = WellMapOptions(cpus=args.cpus, max_particles=args.max_particles, seed=args.seed)
         dataset = load_dataset(args.dataset)
         if dataset.root is None:
             return _fail(f"{args.dataset}: needs a dataset folder (particles.star and maps/), not a ground-truth file")
@@ -240,7 +260,9 @@ def main(args: argparse.Namespace) -> int:
         return _fail(exc)
     out = Path(args.out)
     say(f"{dataset.source}: {dataset.n_particles} particles, {dataset.n_wells} wells; each well reconstructed by "
-        f"{reconstructor} with the true poses and CTF, compared with maps/well_NN.mrc in a soft mask of its object")
+        f"{reconstructor} with the true poses and CTF, compared with maps/well_NN.mrc in a soft mask of its object"
+        + (f"; at most {args.max_particles} particles a well, drawn at random (seed {args.seed})"
+           if args.max_particles else ""))
     stop = threading.Event()
     signals = CancelOnSignals(stop, StepBars().write)  # tqdm.write: a message above whichever bar is drawn
     all_maps = []

@@ -76,26 +76,35 @@ class WellMapsError(ValueError):
 class WellMapOptions:
     """cpus: CPUs a reconstruction may use (None: those this process may run on);
     particles_per_rank: a well gets one MPI rank per this many particles (at most ``cpus``),
-    since mpirun's start costs more than a small reconstruction."""
+    since mpirun's start costs more than a small reconstruction. max_particles: a well with
+    more is reconstructed from a random subset of this many (None: all), drawn from ``seed``
+    and the well's number alone; maps of two labellings then carry the same noise, so they
+    differ by what their particles are, not by how many."""
 
     cpus: int | None = None
     particles_per_rank: int = 2000
+    max_particles: int | None = None
+    seed: int = 0
 
     def __post_init__(self):
         if self.cpus is not None and self.cpus < 1:
             raise ValueError(f"cpus must be >= 1 or None, got {self.cpus}")
         if self.particles_per_rank < 1:
             raise ValueError(f"particles_per_rank must be >= 1, got {self.particles_per_rank}")
+        if self.max_particles is not None and self.max_particles < 1:
+            raise ValueError(f"max_particles must be >= 1 or None, got {self.max_particles}")
 
 
 @dataclass(frozen=True, eq=False)
 class WellSubset:
-    """One well's particles: ``rows`` (M,) int64 indices into particles.star; ``ranks``: MPI
-    ranks of its reconstruction (1: serial relion_reconstruct)."""
+    """One well's particles: ``rows`` (M,) int64 indices into particles.star, ascending;
+    ``ranks``: MPI ranks of its reconstruction (1: serial relion_reconstruct); n_assigned:
+    particles the labels put in the well (more than M when WellMapOptions.max_particles cut it)."""
 
     well: int
     rows: np.ndarray
     ranks: int
+    n_assigned: int
 
     @property
     def n_particles(self) -> int:
@@ -112,12 +121,13 @@ class WellSubset:
 
 @dataclass(frozen=True)
 class WellMap:
-    """A well's result: its particle count and its map (None: no particle, or the job was
-    cancelled before it)."""
+    """A well's result: the particles its map is made of, those assigned to it, and its map
+    (None: no particle, or the job was cancelled before it)."""
 
     well: int
     n_particles: int
     map_path: Path | None
+    n_assigned: int
 
 
 @dataclass(frozen=True)
@@ -215,8 +225,13 @@ def plan_well_maps(dataset_dir, labels, job_dir, n_wells: int, options: WellMapO
     mpi = all(shutil.which(tool) for tool in MPI_TOOLS)
     subsets = []
     for well in range(1, n_wells + 1):
-        rows = np.flatnonzero(labels == well)
-        subsets.append(WellSubset(well, rows, ranks_for(len(rows), cpus, options.particles_per_rank, mpi)))
+        assigned = np.flatnonzero(labels == well)
+        rows = assigned
+        if options.max_particles is not None and len(assigned) > options.max_particles:
+            rng = np.random.default_rng([options.seed, well])
+            rows = np.sort(rng.choice(assigned, options.max_particles, replace=False))
+        subsets.append(WellSubset(well, rows, ranks_for(len(rows), cpus, options.particles_per_rank, mpi),
+                                  len(assigned)))
     return WellMapsPlan(dataset, Path(job_dir).resolve(), tuple(subsets), options, blocks["optics"], particles)
 
 
@@ -255,7 +270,7 @@ def run_well_maps(plan: WellMapsPlan, runner=None, resume: bool = True, progress
             status = "cancelled"
             break
         done[subset.well] = plan.map_path(subset)
-    wells = tuple(WellMap(s.well, s.n_particles, done.get(s.well)) for s in plan.subsets)
+    wells = tuple(WellMap(s.well, s.n_particles, done.get(s.well), s.n_assigned) for s in plan.subsets)
     return WellMapsResult(status, plan.job_dir, wells, tuple(results), reconstructor)
 
 

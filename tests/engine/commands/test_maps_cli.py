@@ -109,6 +109,17 @@ def test_the_ground_truth_alone_needs_no_output(dataset, report, capsys):
     assert truth == printed["maps"][1] and math.isfinite(truth["mean"]["resolution_fsc05_A"])
 
 
+def test_max_particles_reconstructs_from_a_random_subset(dataset, constant_output, tmp_path, capsys):
+    out = tmp_path / "capped"
+    assert main(["maps", str(dataset), str(constant_output), "--label", "constant", "--max-particles", "40",
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "at most 40 particles a well, drawn at random (seed 0)" in text
+    assert f"   1     40/{N}  " in text
+    row = read_csv(out / "maps_constant.csv")[0]
+    assert (row["n_particles"], row["n_assigned"]) == ("40", str(N))
+
+
 @pytest.mark.parametrize("extra, message", [
     ([], "give an OUTPUT, --ground-truth, or both"),
     (["OUTPUT", "--dims", "x"], "--dims: expected comma-separated integers"),

@@ -108,6 +108,19 @@ def test_mpi_ranks_for_a_large_well_give_the_serial_map(dataset, tmp_path):
     np.testing.assert_array_equal(mrcfile.read(maps[0]), mrcfile.read(maps[1]))
 
 
+def test_max_particles_draws_the_same_random_subset_of_each_large_well(dataset, tmp_path):
+    truth = true_labels(dataset)
+    counts = np.bincount(truth, minlength=N_WELLS + 1)[1:]
+    plans = [plan_well_maps(dataset, truth, tmp_path, N_WELLS, WellMapOptions(max_particles=30, seed=seed))
+             for seed in (0, 0, 1)]
+    for subset, count in zip(plans[0].subsets, counts):
+        assert subset.n_assigned == count and subset.n_particles == min(count, 30)
+        assert np.all(truth[subset.rows] == subset.well) and np.all(np.diff(subset.rows) > 0)
+    assert all(np.array_equal(a.rows, b.rows) for a, b in zip(plans[0].subsets, plans[1].subsets))
+    cut = [i for i, count in enumerate(counts) if count > 30]
+    assert cut and not any(np.array_equal(plans[0].subsets[i].rows, plans[2].subsets[i].rows) for i in cut)
+
+
 def test_without_relion_the_error_says_how_to_install_it(dataset, tmp_path, monkeypatch):
     plan = plan_well_maps(dataset, true_labels(dataset), tmp_path / "job", N_WELLS)
     monkeypatch.setenv("PATH", str(tmp_path))
