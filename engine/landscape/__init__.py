@@ -10,5 +10,6 @@ __all__, __getattr__ = lazy_exports(__name__, {
     "basins": ["find_basins"],
     "sampling": ["sample_conformations", "within_radius"],
     "presets": ["DEFAULT_PRESET", "load_preset", "preset_names"],
-    "paths": ["minimum_energy_path", "grid_minimum_energy_path"],
+    "paths": ["minimum_energy_path", "grid_minimum_energy_path", "arc_length"],
+    "path_profile": ["PathProfile", "path_profile", "well_path_profile", "drawn_path_profile"],
 })

@@ -11,5 +11,6 @@ __all__, __getattr__ = lazy_exports(__name__, {
     "ceiling": ["IdealObserver", "CeilingResult", "posterior_mean_scores", "bayes_label_scores",
                 "ground_truth_scores", "random_scores", "accuracy_ci", "snr_sweep"],
     "ceiling_dataset": ["DatasetCeiling", "dataset_ceiling", "dataset_snr_sweep"],
+    "path_agreement": ["PathAgreement", "path_agreement_of", "neighbouring_pairs"],
     "latent_metrics": ["LatentMetrics", "latent_metrics", "neighbourhood_similarity", "information_imbalance"],
 })
