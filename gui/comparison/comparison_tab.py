@@ -53,7 +53,7 @@ def table_height(table, rows: int) -> int:
 def is_dataset_path(path) -> bool:
     """A dataset folder (holding ground_truth.npz) or a ground_truth.npz file itself."""
     path = Path(path)
-    return (path.is_dir() and (path / GROUND_TRUTH_FILE).is_file()) or path.name == GROUND_TRUTH_FILE
+    return (path.is_dir() and (path / GROUND_TRUTH_FILE).exists()) or path.name == GROUND_TRUTH_FILE
 
 
 class ComparisonTab(QWidget):

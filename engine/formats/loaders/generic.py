@@ -9,6 +9,10 @@ Rows are identified, in this order of preference, by
 - otherwise position: the file must have exactly one row per particle.
 Every other numeric column is an output coordinate, in file order. In a .star file, RELION's
 own particle metadata (angles, origins, CTF, groups, ...) is not a coordinate.
+A text table (.csv, .txt, .star) must end with a line break (else its last line was cut); a
+short row, an empty cell, or text in a number column is refused naming its row and column, in
+the same words for every kind of table. A STAR column without a single number (a file name) is
+not a coordinate.
 An .npz holds the coordinates under ``coords`` (or ``z``, ``embedding``, ``latent``), or as its
 only other 2-D numeric array.
 
