@@ -62,7 +62,7 @@ def _snr(text: str):
 def _build_plan(args):
     from engine.simulation.folder import unfinished_start
     from engine.simulation.manifest import read_manifest
-    from engine.simulation.plan import PlanError, SimulationPlan, load_plan, plan_from_dict, with_overrides
+    from engine.simulation.plan import SimulationPlan, load_plan, plan_from_dict, with_overrides
 
     if args.plan:
         if args.preset or args.landscape:
@@ -75,13 +75,9 @@ def _build_plan(args):
             raise ValueError(f"{args.out}: the run that made it stopped before writing manifest.json, so its plan "
                              "is not recorded; run the first command again without --resume (it takes over the folder)")
         plan = plan_from_dict(read_manifest(args.out)["plan"], f"{args.out}/manifest.json")
-    elif args.landscape:
-        try:
-            plan = SimulationPlan(landscape=load_landscape(args.landscape))
-        except PlanError as exc:  # "has no wells": say which file has none
-            raise PlanError(exc.field, exc.problem, args.landscape) from None
     else:
-        plan = SimulationPlan(landscape=load_preset(args.preset or DEFAULT_PRESET))
+        land = load_landscape(args.landscape) if args.landscape else load_preset(args.preset or DEFAULT_PRESET)
+        plan = SimulationPlan(landscape=land)
     snr = None if args.snr == "none" else args.snr
     plan = with_overrides(plan, n_particles=args.n, box_size=args.box, apix_A=args.apix, snr=snr,
                           seed=args.seed, chunk_size=args.chunk_size)

@@ -16,10 +16,13 @@ are removed) and drops the queued ones.
 - :class:`ProcessExecutor`: a local pool of ``workers`` processes (default: the cores this
   process may use, :func:`available_cpus`, so a batch job's allocation is respected),
   started with "spawn" so it is safe from a GUI thread. Workers report every batch, so the
-  progress bar moves smoothly, and stop when their parent dies.
+  progress bar moves smoothly. They ignore SIGINT and SIGTERM (the parent turns those into a
+  stop request) and die with their parent, even a SIGKILLed one (:func:`_die_with_parent`).
 - :class:`DaskExecutor`: a ``distributed`` scheduler at ``tcp://host:port``. Workers must
   import this package (install elbench on the cluster, e.g. ``pip install -e`` on a shared
-  file system) and see the output folder at the same path (a shared file system).
+  file system) and see the output folder at the same path (a shared file system). A malformed
+  address is refused at once (:func:`check_scheduler_address`), an unreachable one after
+  DASK_CONNECT_TIMEOUT_S; both as SimulationError naming the address.
 
 Starting Dask workers on a SLURM cluster (dask-jobqueue, ``pip install dask-jobqueue``)::
 
@@ -59,7 +62,6 @@ from engine.simulation.errors import SimulationError
 
 _worker_stop = None        # callable () -> bool in worker processes
 _worker_progress = None    # callable (n) -> None in worker processes
-_parent_pid = None
 POLL_S = 0.1
 WATCHDOG_S = 1.0           # how often a worker checks that its parent is alive
 PR_SET_PDEATHSIG = 1       # linux/prctl.h
@@ -89,13 +91,11 @@ def _warm_up(plan_key: str) -> None:
 
 
 def _worker_should_stop() -> bool:
-    if _parent_pid is not None and os.getppid() != _parent_pid:
-        return True  # the run that started us is gone (killed): do not keep writing
     return bool(_worker_stop and _worker_stop())
 
 
 def _init_process_worker(stop_event, progress_queue, parent_pid) -> None:
-    global _worker_stop, _worker_progress, _parent_pid
+    global _worker_stop, _worker_progress
     # Ctrl-C (and a batch system's SIGTERM) reaches the whole process group: the parent turns it
     # into a stop request, which the worker sees between batches; dying on it would lose the
     # chunk and break the pool. A worker still dies with its parent (below).
@@ -103,7 +103,6 @@ def _init_process_worker(stop_event, progress_queue, parent_pid) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _worker_stop = stop_event.is_set
     _worker_progress = progress_queue.put
-    _parent_pid = parent_pid
     _die_with_parent(parent_pid)
 
 

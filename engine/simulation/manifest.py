@@ -2,8 +2,9 @@
 
 It holds every plan parameter, the derived values (box, pixel size, object), the seed
 streams, software versions and the CPU (model, SIMD extensions), the noise calibration (SNR definition, mask radius, sigma), the
-chunk table (index, first particle, count, file, status "pending"/"done", bytes, sha256) and,
-once complete, the metadata files with their sha256. It is rewritten atomically (temporary
+chunk table (index, first particle, count, file, status "pending"/"done", bytes, sha256), the
+maps/ files with their sha256 ("maps") and, once complete, the metadata files with their
+sha256 ("files"); engine.simulation.verify checks all of them. It is rewritten atomically (temporary
 file, fsync, rename) after every chunk, so after a crash it lists exactly the finished stacks.
 
 :func:`new_manifest` makes the record of a prepared run (status "prepared", every chunk pending).
@@ -25,8 +26,11 @@ from pathlib import Path
 
 from engine.atomic_files import write_text_atomic
 from engine.formats.image_names import stack_file_name
+from engine.input_files import input_file_problem
 
 MANIFEST_FILE = "manifest.json"
+# ~150 bytes a chunk: even 10^5 chunks stay far below this; anything bigger is not a manifest
+MANIFEST_MAX_BYTES = 256 * 1024**2
 FORMAT_VERSION = 1
 KIND = "elbench-simulated-dataset"
 
@@ -79,7 +83,12 @@ def manifest_path(folder) -> Path:
 
 
 def read_manifest(folder) -> dict:
+    """The manifest of the dataset in ``folder``; ManifestError names the file (a FIFO, a
+    device or a file over MANIFEST_MAX_BYTES is refused before a byte is read)."""
     path = manifest_path(folder)
+    problem = None if not path.exists() else input_file_problem(path, MANIFEST_MAX_BYTES, "a manifest")
+    if problem:
+        raise ManifestError(f"{path}: {problem}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -13,6 +13,14 @@ cancelled run (``should_stop``) leaves finished stacks and a manifest that say e
 is done, and resumes the same way. One run at a time per folder: a second one (GUI and CLI
 alike) gets SimulationError "in use by another elbench run (pid N)" (engine.simulation.lock).
 
+Before anything heavy is allocated: the scheduler address, the shift limit at the effective
+pixel size, the folder (engine.simulation.folder: a start that never wrote its manifest is
+taken over), the disk and the memory of every process (engine.simulation.resources) are
+checked; local workers are capped at the chunks left and the CPUs this job may use (a capped
+request is logged). A resume re-hashes every finished stack and map and remakes those whose
+sha256 differs. A KeyboardInterrupt (a second Ctrl-C) leaves the manifest "cancelled", so the
+run resumes; an error leaves it "failed" with the message.
+
 Limit of byte-identity: it holds on one CPU family (same numpy/numba and SIMD extensions).
 numpy and the FFT pick SIMD code paths by CPU, so chunks made on, say, AVX-512 and AVX2 nodes
 may differ in the last bits: across families images agree to float32 rounding, not bit for
@@ -108,8 +116,10 @@ def run_simulation(plan: SimulationPlan, out_dir=None, workers: int | None = Non
     this process). scheduler: a Dask address "tcp://host:port" (or a distributed.Client) to run
     the chunks on a cluster. The folder is locked (``.lock``, fcntl.flock) for the whole run.
     progress(SimulationProgress), should_stop() -> bool, log(str): optional callbacks, called
-    in the calling thread. Raises PlanError (bad plan or inputs, not enough disk),
-    SimulationError (folder in use, plan differs from the manifest) or a chunk's error.
+    in the calling thread. Raises PlanError (bad plan or inputs; NotEnoughDiskError and
+    NotEnoughMemoryError with what would fit), SimulationError (folder in use, plan differs
+    from the manifest, bad or unreachable scheduler), OSError naming the file (a full disk) or a
+    chunk's error. The checks come before anything heavy is allocated (see the module docstring).
     """
     log = log or (lambda message: None)
     if not str(out_dir if out_dir is not None else plan.output_folder or ""):
@@ -122,12 +132,19 @@ def run_simulation(plan: SimulationPlan, out_dir=None, workers: int | None = Non
         check_scheduler_address(scheduler)  # at once, not after a minute of connection attempts
     resume = resume and not unfinished_start(folder)  # a start that never wrote its manifest: start again
     ctx = get_context(plan)  # reads the landscape grid and a STAR file of orientations, if any
-    _preflight(plan, folder, resume, workers, scheduler)  # disk and memory, before anything heavy
-    ctx.object  # user maps are read and checked here, before anything is written
-    if not folder.is_dir():
-        folder.mkdir(parents=True, exist_ok=True)
-    with FolderLock(folder):  # SimulationError "in use by another elbench run" while another run holds it
+    # an existing folder is locked first: "in use by another elbench run (pid N)" is the answer
+    # while another run works there, whatever the folder holds
+    lock = FolderLock(folder).acquire() if folder.is_dir() else None
+    try:
+        _preflight(plan, folder, resume, workers, scheduler)  # disk and memory, before anything heavy
+        ctx.object  # user maps are read and checked here, before anything is written
+        if lock is None:
+            folder.mkdir(parents=True, exist_ok=True)
+            lock = FolderLock(folder).acquire()
         return _run_locked(plan, folder, ctx, workers, scheduler, resume, progress, should_stop, log, t0)
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def _preflight(plan: SimulationPlan, folder: Path, resume: bool, workers, scheduler) -> None:

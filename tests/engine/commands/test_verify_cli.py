@@ -1,5 +1,6 @@
 """``elbench verify DATASET``: exit 0 when every hash matches and the files agree, else 1 with
 one line per problem naming the file."""
+import os
 import shutil
 import subprocess
 import sys
@@ -87,3 +88,6 @@ def test_missing_files_and_an_unfinished_dataset_are_named(dataset, tmp_path):
     assert lines == [f"{ds}: maps/ssu_mask.mrc: is missing", f"{ds}: cryodrgn/ctf.pkl: is missing"]
     assert problems(verify(tmp_path / "nothing")) == [
         f"{tmp_path / 'nothing' / 'manifest.json'}: no such file (is {tmp_path / 'nothing'} a dataset folder?)"]
+    (ds / "manifest.json").unlink()
+    os.mkfifo(ds / "manifest.json")  # would block a reader for good
+    assert problems(verify(ds)) == [f"{ds / 'manifest.json'}: is a named pipe (FIFO), not a regular file"]

@@ -34,10 +34,14 @@ def zero_4k(path, offset=8192) -> None:
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("made") / "ds"
-    assert run_simulation(small_plan(), folder, workers=1).status == "complete"
-    return folder, hashes(folder)
+def made(tmp_path_factory) -> dict:
+    """sha256 of every file of an uninterrupted run: what each repair must give back."""
+    return made_hashes(tmp_path_factory.mktemp("made") / "ds")
+
+
+def made_hashes(folder) -> dict:
+    run_simulation(small_plan(), folder, workers=1)
+    return hashes(folder)
 
 
 def test_resume_remakes_a_stack_damaged_in_place_saying_so(tmp_path, made):
@@ -56,7 +60,7 @@ def test_resume_remakes_a_stack_damaged_in_place_saying_so(tmp_path, made):
     assert "chunk 1: particles/particles_00001.mrcs does not match its sha256 in manifest.json (damaged or changed " \
            "since it was written); making it again" in logs
     assert "resuming: 2 of 3 chunks already done" in logs
-    assert hashes(folder) == made[1] and verify_dataset(folder) == []
+    assert hashes(folder) == made and verify_dataset(folder) == []
 
 
 def test_maps_have_the_same_bytes_in_every_run_and_their_sha256_is_recorded(tmp_path, made):
@@ -64,7 +68,7 @@ def test_maps_have_the_same_bytes_in_every_run_and_their_sha256_is_recorded(tmp_
     folder = tmp_path / "ds"
     run_simulation(small_plan(), folder, workers=1)
     mine = {k: v for k, v in hashes(folder).items() if k.startswith("maps/")}
-    assert len(mine) == 15 and mine == {k: v for k, v in made[1].items() if k.startswith("maps/")}
+    assert len(mine) == 15 and mine == {k: v for k, v in made.items() if k.startswith("maps/")}
     assert read_manifest(folder)["maps"] == mine
     well = folder / "maps/well_03.mrc"
     zero_4k(well)
@@ -73,7 +77,7 @@ def test_maps_have_the_same_bytes_in_every_run_and_their_sha256_is_recorded(tmp_
     logs = []
     run_simulation(small_plan(), folder, workers=1, resume=True, log=logs.append)
     assert any(line.startswith("maps/well_03.mrc does not match its sha256") for line in logs)
-    assert hashes(folder) == made[1] and verify_dataset(folder) == []
+    assert hashes(folder) == made and verify_dataset(folder) == []
 
 
 def test_a_start_killed_before_its_manifest_is_taken_over(tmp_path, made):
@@ -90,7 +94,7 @@ def test_a_start_killed_before_its_manifest_is_taken_over(tmp_path, made):
         logs = []
         assert run_simulation(small_plan(), folder, workers=1, resume=resume, log=logs.append).status == "complete"
         assert f"{folder}: taking over the files of a run that stopped before it wrote manifest.json" in logs
-        assert hashes(folder) == made[1] and verify_dataset(folder) == []
+        assert hashes(folder) == made and verify_dataset(folder) == []
     other = tmp_path / "other"
     (other / "maps").mkdir(parents=True)
     (other / "maps/notes.txt").write_text("mine")
