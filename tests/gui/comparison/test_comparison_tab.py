@@ -231,7 +231,7 @@ def test_main_window_has_the_tab_and_file_menu_entries(qtbot, files, monkeypatch
     folder, npy, pkl, _ = files
     window = MainWindow()
     qtbot.addWidget(window)
-    assert window.tabs.tabText(window.tabs.count() - 1) == "Comparison"
+    assert window.tabs.tabText(window.tabs.indexOf(window.comparison)) == "Comparison"
     texts = [a.text() for a in window.menuBar().actions()[0].menu().actions()]
     assert "Open dataset..." in texts and "Add method output..." in texts
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(folder)))
