@@ -27,6 +27,7 @@ __all__, __getattr__ = lazy_exports(__name__, {
                  "ITERATION_PARSER", "PERCENT_PARSER"],
     "tools": ["ToolRequirement", "FoundTool", "ToolMissingError", "require_tool", "parse_version",
               "version_at_least"],
+    "well_maps": ["WellMapOptions", "plan_well_maps", "run_well_maps", "WellMapsResult"],
     "catalog": ["METHODS", "Method", "MethodRun", "OptionField", "with_resources"],
     "relion_multibody": ["MultibodyOptions", "MultibodyPlan", "MultibodyResult", "plan_multibody",
                          "run_relion_multibody", "require_relion"],

@@ -187,6 +187,15 @@ def mpi_ranks(cpus: int) -> int:
     return 1 + 2 * max(1, cpus // 2)
 
 
+def open_mpi_env() -> dict[str, str]:
+    """Environment for mpirun: ranks = CPUs + 1 is meant (the leader rank only hands out work),
+    and Open MPI refuses more ranks than cores unless told, and to run as root unless told twice."""
+    env = {"OMPI_MCA_rmaps_base_oversubscribe": "1"}
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    return env
+
+
 def multibody_offset_args(range_px: float, step_px: float, apix_A: float) -> list[str]:
     """``--offset_range R --offset_step S`` for a multibody continuation, R and S being the
     wanted pixels divided by the pixel size: RELION multiplies these values by the pixel size
@@ -222,12 +231,7 @@ class MultibodyPlan:
         return ["mpirun", "-n", str(self.ranks), "relion_refine_mpi"]
 
     def _refine_env(self) -> dict[str, str]:
-        # the leader rank only hands out work, so ranks = CPUs + 1 is meant: Open MPI refuses
-        # more ranks than cores unless told, and refuses to run as root unless told twice
-        env = {"OMPI_MCA_rmaps_base_oversubscribe": "1"}
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-        return env
+        return open_mpi_env()
 
     def _resources(self) -> StepResources:
         # one task of all the CPUs: mpirun places its ranks in them (a leader more than CPUs)

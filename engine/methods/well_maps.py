@@ -52,7 +52,7 @@ from engine.formats.image_names import format_image_names, parse_image_names
 from engine.formats.star import StarFileError, read_star_blocks
 from engine.methods.process import (LocalRunner, Step, StepResources, StepResult, command_line, run_steps,
                                     stamp_path)
-from engine.methods.relion_multibody import INSTALL_HINT, available_cpus
+from engine.methods.relion_multibody import INSTALL_HINT, available_cpus, open_mpi_env
 from engine.methods.tools import ToolRequirement, require_tool
 
 STAR_FILE = "particles.star"
@@ -166,7 +166,7 @@ class WellMapsPlan:
         if subset.ranks == 1:
             return Step(subset.step_name, ["relion_reconstruct", *io], parser=BackprojectionProgress())
         return Step(subset.step_name, ["mpirun", "-n", str(subset.ranks), "relion_reconstruct_mpi", *io],
-                    env=_mpi_env(), parser=BackprojectionProgress(),
+                    env=open_mpi_env(), parser=BackprojectionProgress(),
                     resources=StepResources(tasks=1, cpus_per_task=subset.ranks))
 
     def steps(self) -> list[Step]:
@@ -186,15 +186,6 @@ class BackprojectionProgress:
         if match is None:
             return None
         return _BACKPROJECTION_SHARE * min(len(match.group(1)), _BAR_DOTS) / _BAR_DOTS
-
-
-def _mpi_env() -> dict[str, str]:
-    # as for relion_refine_mpi (engine.methods.relion_multibody): Open MPI refuses more ranks
-    # than cores unless told, and refuses to run as root unless told twice
-    env = {"OMPI_MCA_rmaps_base_oversubscribe": "1"}
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-    return env
 
 
 def ranks_for(n_particles: int, cpus: int, particles_per_rank: int, mpi_available: bool = True) -> int:
