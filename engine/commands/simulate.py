@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import argparse
 import errno
-import signal
 import sys
 import threading
 from pathlib import Path
 
 from engine.landscape.io import LandscapeFileError, load_landscape
+from engine.stop_signals import StopOnSignals
 from engine.landscape.presets import DEFAULT_PRESET, load_preset, preset_names
 
 
@@ -111,7 +111,8 @@ def main(args: argparse.Namespace) -> int:
         return 2
 
     stop = threading.Event()
-    signals = _StopOnSignals(stop)
+    signals = StopOnSignals(stop, lambda text: print(text, file=sys.stderr),
+                            "\nstopping after the current batch (Ctrl-C again to abort)...")
     bar = _ProgressBar(plan.n_particles, disable=args.quiet)
     try:
         result = run_simulation(plan, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
@@ -153,33 +154,6 @@ def _os_error_text(exc: OSError) -> str:
     where = f"cannot write {exc.filename}: " if exc.filename else ""
     reason = exc.strerror or str(exc)
     return where + reason + (" (free some space first)" if exc.errno == errno.ENOSPC else "")
-
-
-class _StopOnSignals:
-    """Ctrl-C (SIGINT) or SIGTERM asks the run to stop after its current batch (it stays
-    resumable); a second one aborts at once (KeyboardInterrupt, the finished chunks are kept);
-    any later one is ignored, so the abort's own clean-up is not interrupted. ``last``: the
-    number of the latest signal (the exit status is 128 + it)."""
-
-    def __init__(self, stop: threading.Event):
-        self.stop, self.last, self._aborting, self._previous = stop, signal.SIGINT, False, {}
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self._previous[signum] = signal.signal(signum, self._on_signal)
-
-    def _on_signal(self, signum, frame) -> None:
-        if self._aborting:
-            return
-        self.last = signum
-        if self.stop.is_set():
-            self._aborting = True
-            raise KeyboardInterrupt
-        self.stop.set()
-        print("\nstopping after the current batch (Ctrl-C again to abort)...", file=sys.stderr)
-
-    def restore(self) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
 
 
 def _chunks_text(plan) -> str:

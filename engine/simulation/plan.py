@@ -38,8 +38,7 @@ from engine.input_files import input_file_problem
 from engine.simulation.errors import PlanError
 # the disk a plan needs is computed in resources; these names stay importable from here
 from engine.simulation.resources import (  # noqa: F401
-    METADATA_BYTES_PER_PARTICLE, MRC_HEADER_BYTES, NotEnoughDiskError, check_disk_space, estimate_disk_bytes,
-    format_bytes, free_disk_bytes)
+    NotEnoughDiskError, check_disk_space, estimate_disk_bytes, format_bytes)
 from engine.landscape.io import LandscapeFileError, landscape_from_dict, landscape_to_dict, load_landscape
 
 FORMAT_VERSION = 1
