@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import signal
 import sys
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
 from engine.methods.catalog import METHODS
+from engine.stop_signals import StopOnSignals
 
 WHERE = ("local", "slurm")
 # Generated options are stored under this prefix, so that no field name can clash with the
@@ -194,7 +194,8 @@ def main(args: argparse.Namespace) -> int:
           f"the tool's output: {log_path} (each step's own in {job / 'logs'})", file=sys.stderr)
     stop = threading.Event()
     bars = StepBars()
-    signals = CancelOnSignals(stop, bars.write)
+    signals = StopOnSignals(stop, bars.write,
+                            "cancelling: ending the running step (Ctrl-C again to stop at once)...")
     try:
         try:
             job.mkdir(parents=True, exist_ok=True)
@@ -289,30 +290,3 @@ class StepBars:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-
-
-class CancelOnSignals:
-    """Ctrl-C (SIGINT) or SIGTERM sets ``stop``: the runner ends the running step's process
-    group (or scancels its SLURM job) and the job returns "cancelled". A second one raises
-    KeyboardInterrupt (the runner still ends its processes on the way out); later ones are
-    ignored, so that clean-up is not interrupted. ``last``: the latest signal's number."""
-
-    def __init__(self, stop: threading.Event, say):
-        self.stop, self.say, self.last, self._aborting, self._previous = stop, say, signal.SIGINT, False, {}
-        if threading.current_thread() is threading.main_thread():  # handlers can be set only there
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self._previous[signum] = signal.signal(signum, self._on_signal)
-
-    def _on_signal(self, signum, frame) -> None:
-        if self._aborting:
-            return
-        self.last = signum
-        if self.stop.is_set():
-            self._aborting = True
-            raise KeyboardInterrupt
-        self.stop.set()
-        self.say("cancelling: ending the running step (Ctrl-C again to stop at once)...")
-
-    def restore(self) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 import main
-from engine.commands.run import CancelOnSignals, method_options
+from engine.commands.run import method_options
+from engine.stop_signals import StopOnSignals
 from engine.landscape.presets import load_preset
 from engine.methods.catalog import METHODS
 from engine.simulation.plan import SimulationPlan
@@ -141,7 +142,7 @@ def test_settings_that_do_not_apply_where_the_job_runs_are_refused(dataset, caps
 
 def test_the_first_signal_asks_to_stop_the_second_aborts():
     stop, said, before = threading.Event(), [], signal.getsignal(signal.SIGTERM)
-    signals = CancelOnSignals(stop, said.append)
+    signals = StopOnSignals(stop, said.append)
     try:
         os.kill(os.getpid(), signal.SIGTERM)
         assert stop.is_set() and signals.last == signal.SIGTERM and "Ctrl-C again" in said[0]
