@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.methods.process import JobResult, Step, StepResources, is_stamped, run_steps
-from engine.methods.progress import ProgressParser
+from engine.methods.progress import ProgressParser, StageProgressParser
 from engine.methods.tools import (VERSION_TIMEOUT_S, FoundTool, ToolMissingError, ToolRequirement, require_tool,
                                   version_at_least)
 
@@ -137,16 +137,10 @@ ANALYZE_STAGES = {"Performing principal component analysis": 0.26, "K-means clus
 
 
 @dataclass(frozen=True)
-class AnalyzeProgressParser(ProgressParser):
+class AnalyzeProgressParser(StageProgressParser):
     """Fraction of ``cryodrgn analyze`` done, from the stage a line announces (ANALYZE_STAGES)."""
 
-    pattern: str = "(?P<done>" + "|".join(re.escape(stage) for stage in ANALYZE_STAGES) + ")"
-    total: float = 1.0
-    flags: int = 0
-
-    def fraction(self, line: str) -> float | None:
-        match = self._regex.search(line)
-        return None if match is None else ANALYZE_STAGES[match["done"]]
+    stages: tuple = tuple(ANALYZE_STAGES.items())
 
 
 def install_command(python: str | Path | None = None) -> list[str]:

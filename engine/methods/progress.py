@@ -105,6 +105,27 @@ class ProgressParser:
         return _clip(done / total)
 
 
+@dataclass(frozen=True)
+class StageProgressParser(ProgressParser):
+    """Fraction done from the stage a line announces, for tools that print no counts.
+    stages: (phrase, fraction done when it appears) pairs, e.g. weighted by the time each
+    stage took in one real run; the phrases are matched literally, case-sensitively."""
+
+    pattern: str = ""
+    stages: tuple = ()
+    total: float = 1.0
+    flags: int = 0
+
+    def __post_init__(self):
+        if not self.pattern:
+            object.__setattr__(self, "pattern", "(?P<done>" + "|".join(re.escape(s) for s, _ in self.stages) + ")")
+        super().__post_init__()
+
+    def fraction(self, line: str) -> float | None:
+        match = self._regex.search(line)
+        return None if match is None else dict(self.stages)[match["done"]]
+
+
 def _clip(fraction: float) -> float:
     return min(max(fraction, 0.0), 1.0)
 

@@ -39,7 +39,6 @@ Example::
 """
 from __future__ import annotations
 
-import re
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -49,7 +48,7 @@ import numpy as np
 
 from engine.methods.cryodrgn import LAZY_ABOVE_GB, require_python_tool
 from engine.methods.process import JobResult, Step, StepResources, run_steps
-from engine.methods.progress import ProgressParser
+from engine.methods.progress import StageProgressParser
 from engine.methods.tools import FoundTool
 from engine.structure.maps import read_map, write_map
 from engine.structure.object_model import make_soft_mask
@@ -117,16 +116,10 @@ PIPELINE_STAGES = {
 
 
 @dataclass(frozen=True)
-class PipelineProgressParser(ProgressParser):
+class PipelineProgressParser(StageProgressParser):
     """Fraction of ``recovar pipeline`` done, from the stage a line announces (PIPELINE_STAGES)."""
 
-    pattern: str = "(?P<done>" + "|".join(re.escape(stage) for stage in PIPELINE_STAGES) + ")"
-    total: float = 1.0
-    flags: int = 0
-
-    def fraction(self, line: str) -> float | None:
-        match = self._regex.search(line)
-        return None if match is None else PIPELINE_STAGES[match["done"]]
+    stages: tuple = tuple(PIPELINE_STAGES.items())
 
 
 def install_commands(venv: str | Path = DEFAULT_VENV, python: str = "python3") -> list[list[str]]:

@@ -49,6 +49,7 @@ from engine.methods.relion_inputs import (LSU_MAP, REFERENCE, SSU_ENVELOPE, SSU_
                                           ssu_motion_envelope, write_job_inputs)
 from engine.methods.tools import ToolRequirement, require_tool
 from engine.structure.maps import read_map
+from engine.cpus import available_cpus
 
 INSTALL_HINT = "apt-get install relion openmpi-bin (Debian/Ubuntu), or build RELION 3.1+ (relion.readthedocs.io)"
 RELION_REFINE = ToolRequirement("relion_refine", minimum_version="3.1", version_args=("--version",),
@@ -172,11 +173,6 @@ def relion_error_lines(lines) -> tuple[str, ...]:
         block.append(line)
     where = next((line for line in reversed(lines[:start]) if "in: " in line and ", line " in line), None)
     return tuple(([f"in: {where.rsplit('in: ', 1)[1]}"] if where else []) + block)
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (its affinity mask: a SLURM or cgroup limit shows there)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def mpi_ranks(cpus: int) -> int:

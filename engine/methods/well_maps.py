@@ -52,7 +52,8 @@ from engine.formats.image_names import format_image_names, parse_image_names
 from engine.formats.star import StarFileError, read_star_blocks
 from engine.methods.process import (LocalRunner, Step, StepResources, StepResult, command_line, run_steps,
                                     stamp_path)
-from engine.methods.relion_multibody import INSTALL_HINT, available_cpus, open_mpi_env
+from engine.cpus import available_cpus
+from engine.methods.relion_multibody import INSTALL_HINT, open_mpi_env
 from engine.methods.tools import ToolRequirement, require_tool
 
 STAR_FILE = "particles.star"

@@ -35,7 +35,6 @@ Example::
 from __future__ import annotations
 
 import multiprocessing
-import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
@@ -52,6 +51,7 @@ from engine.landscape.io import load_landscape
 from engine.scoring.ceiling import (BATCH, CeilingResult, IdealObserver, SweepPoint, accuracy_ci, bayes_label_scores,
                                     ground_truth_scores, posterior_mean_scores, random_scores, snr_sweep, subsample)
 from engine.scoring.metric import Scores
+from engine.cpus import available_cpus
 
 #: Particles per piece of work: whole observer batches (so batches do not depend on the worker
 #: count) and small enough for progress and cancelling to answer within about a second.
@@ -121,11 +121,6 @@ class _Piece:
     euler_deg: np.ndarray
     origin_A: np.ndarray
     defocus: tuple
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (its affinity mask where the system has one)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def dataset_ceiling(folder, n_subsample: int | None = 2000, seed: int = 0, workers: int | None = None,

@@ -59,6 +59,7 @@ import uuid
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from engine.simulation.errors import SimulationError
+from engine.cpus import available_cpus
 
 _worker_stop = None        # callable () -> bool in worker processes
 _worker_progress = None    # callable (n) -> None in worker processes
@@ -357,15 +358,6 @@ def check_scheduler_address(address) -> None:
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on: its affinity mask (a SLURM/cgroup batch allocation, taskset)
-    where the OS has one, else os.cpu_count(). The default worker count."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def make_executor(workers: int | None = None, scheduler=None) -> Executor:

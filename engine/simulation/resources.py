@@ -179,7 +179,7 @@ def _what_fits(plan, box: int, workers: int, available: int) -> str:
 def workers_for(requested: int | None, n_pending: int, cpus: int | None = None) -> tuple[int, str | None]:
     """(workers to start, a note when a requested count was capped): at most the chunks left to
     make and the CPUs this job may use (engine.simulation.executors.available_cpus)."""
-    from engine.simulation.executors import available_cpus
+    from engine.cpus import available_cpus
 
     cpus = cpus or available_cpus()
     wanted = requested or cpus

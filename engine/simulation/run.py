@@ -99,7 +99,7 @@ class SimulationResult:
 
 def estimate_seconds(plan: SimulationPlan, workers: int | None = None) -> float:
     """Rough wall time of a run on ``workers`` local cores (default all)."""
-    from engine.simulation.executors import available_cpus
+    from engine.cpus import available_cpus
 
     d = plan.effective_box_size()
     workers = workers or available_cpus()

@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.simulation.executors import available_cpus
+from engine.cpus import available_cpus
 from engine.simulation.plan import (
     PlanError,
     SimulationPlan,
