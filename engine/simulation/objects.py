@@ -54,11 +54,13 @@ def map_header(path: str) -> tuple[int, float]:
 
 @lru_cache(maxsize=32)
 def _read_map_header(path: str, mtime_ns: int, size: int) -> tuple[int, float]:
-    """The header of one version of a map file; ``mtime_ns`` and ``size`` only key the cache."""
-    import mrcfile
+    """The header of one version of a map file; ``mtime_ns`` and ``size`` only key the cache.
+    Read by engine.structure.maps.map_frame, which refuses a file that is not a map (not
+    regular, no MRC signature, not cubic, truncated) before its box size is believed."""
+    from engine.structure.maps import MapFileError, map_frame
 
     try:
-        with mrcfile.open(path, header_only=True, permissive=True) as mrc:
-            return int(mrc.header.nx), float(mrc.voxel_size.x)
-    except (OSError, ValueError) as exc:
-        raise PlanError("object", f"cannot read the MRC header of {path} ({exc})") from None
+        frame = map_frame(path)
+    except MapFileError as exc:
+        raise PlanError("object", str(exc)) from None
+    return frame.box_size, frame.apix_A

@@ -160,3 +160,14 @@ def test_map_header_is_read_once_per_version_of_the_file(tmp_path, monkeypatch):
     path.unlink()
     with pytest.raises(PlanError, match="cannot read the MRC header"):
         p.effective_box_size()
+
+
+def test_a_file_that_is_not_a_map_is_refused_before_its_header_is_believed(tmp_path):
+    """A text file named .mrc: refused by name, never read as a box of 1936287860 px."""
+    from engine.simulation.objects import map_header
+
+    notes = tmp_path / "notes.mrc"
+    notes.write_text("just some text, not a map at all " * 40)
+    with pytest.raises(PlanError, match=r"notes.mrc: not a readable MRC file") as caught:
+        map_header(str(notes))
+    assert "px" not in str(caught.value)
