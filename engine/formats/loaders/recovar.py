@@ -2,9 +2,12 @@
 
 Older RECOVAR pipelines pickle a dict whose ``zs`` entry maps each computed zdim to an
 (M, zdim) array of latent coordinates; newer ones save one ``model/zdim_N/latent_coords.npy``
-per zdim. Rows are in the input particle order (RECOVAR reorders its two half-sets back), and
-particles it filtered out are rows of NaN: those are reported as dropped, not refused. A run
-given ``--ind`` has one row per index (pass the same file as ``ind``).
+per zdim. Row i is particle i of the input file (RECOVAR reorders its two half-sets back):
+particles it filtered out, or left out with ``--ind``, are rows of NaN, and a run given
+``--ind`` writes max(ind) + 1 rows, none for the particles after its last index (checked on
+a real 1.0.5 run, tests/fixtures/recovar/ind_run). So rows are never re-ordered by an index
+file; missing and NaN rows are reported as dropped, not refused. ``ind``, when given, is
+only checked against the rows (its particles must be the non-NaN rows).
 
 ``path`` may be the result folder, its ``model/`` folder, ``embeddings.pkl``, a ``zdim_N``
 folder or a ``latent_coords.npy`` file. ``zdim`` picks the embedding (default: the largest).
@@ -30,16 +33,34 @@ _ZDIM_DIR = re.compile(r"^zdim_(\d+)$")
 def load_recovar(path, dataset, *, zdim: int | None = None, ind=None, label: str | None = None) -> MethodOutput:
     path = Path(path)
     source, zs, notes = _read_embedding(path, zdim)
-    index = None
+    n = dataset.n_particles
+    if len(zs) > n:
+        raise LoaderError(source, f"has {len(zs)} rows, but the dataset has {n} particles "
+                                  "(RECOVAR writes at most one row per particle of its input)")
     if ind is not None:
-        from engine.formats.loaders.cryodrgn import read_index
-
-        index = read_index(ind, source)
+        _check_index(source, ind, zs)
+    if len(zs) < n:
+        notes = notes + [f"rows stop at particle {len(zs)} (a run given --ind ends at its last index): "
+                         f"the {n - len(zs)} particles after it have no row"]
     k = zs.shape[1] if zs.ndim == 2 else 1
     return build_output(source, dataset, zs, kind=KIND, label=label or f"RECOVAR zdim {k}",
-                        index=index, dim_names=[f"z{i}" for i in range(k)], notes=notes,
-                        allow_empty_rows=True,
-                        positional_hint="for a run given --ind, give that index file (ind=)")
+                        index=np.arange(len(zs)), dim_names=[f"z{i}" for i in range(k)], notes=notes,
+                        allow_empty_rows=True)
+
+
+def _check_index(source: Path, ind, zs: np.ndarray) -> None:
+    """The run's --ind file must name exactly the rows that hold numbers."""
+    from engine.formats.loaders.cryodrgn import read_index
+
+    index = np.unique(np.asarray(read_index(ind, source), dtype=np.int64))
+    filled = np.flatnonzero(~np.all(np.isnan(np.asarray(zs, dtype=np.float64).reshape(len(zs), -1)), axis=1))
+    if len(index) and index[-1] >= len(zs):
+        raise LoaderError(source, f"has {len(zs)} rows, but the index file names particle {index[-1]}: "
+                                  "not the output of a run given that --ind")
+    stray = np.setdiff1d(filled, index)
+    if len(stray):
+        raise LoaderError(source, f"row {stray[0]} holds coordinates but particle {stray[0]} is not in the "
+                                  "index file: not the output of a run given that --ind")
 
 
 def _read_embedding(path: Path, zdim: int | None):

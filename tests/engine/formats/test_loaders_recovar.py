@@ -63,14 +63,32 @@ def test_filtered_particles_are_nan_rows_and_count_as_dropped(tmp_path, dataset)
     assert any("all NaN" in n for n in out.notes)
 
 
-def test_run_with_an_index_file(tmp_path, dataset):
-    ind = np.arange(0, N, 2)
-    z = np.random.default_rng(2).normal(size=(len(ind), 4)).astype(np.float32)
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "recovar" / "ind_run"
+
+
+def test_a_real_run_given_ind_is_read_by_position_with_or_without_the_index_file():
+    """RECOVAR 1.0.5 with --ind (0..9 and 20..899) on 1000 images: 900 rows, NaN at 10..19,
+    none after 899. Row i is particle i; the index file never re-orders them."""
+    ds = Dataset(synthetic_ground_truth(load_preset("paper-3x4"), 1000, seed=8))
+    expected = np.r_[0:10, 20:900]
+    for ind in (None, FIXTURE / "ind.pkl"):
+        out = load_output(FIXTURE, ds, kind="recovar", ind=ind)
+        np.testing.assert_array_equal(out.particle_index, expected)
+        assert out.n_dropped == 110 and out.coords.shape == (890, 2)
+        assert any("the 100 particles after it have no row" in n for n in out.notes)
+
+
+def test_an_index_file_that_does_not_fit_the_rows_is_refused(tmp_path, dataset):
+    z = np.random.default_rng(2).normal(size=(10, 4))
+    z[[2, 5]] = np.nan
     (tmp_path / "m" / "zdim_4").mkdir(parents=True)
     np.save(tmp_path / "m" / "zdim_4" / "latent_coords.npy", z)
-    out = load_output(tmp_path / "m" / "zdim_4" / "latent_coords.npy", dataset, ind=ind)
-    np.testing.assert_array_equal(out.particle_index, ind)
-    assert out.n_dropped == N - len(ind)
+    with pytest.raises(LoaderError, match="row 3 holds coordinates but particle 3 is not in the index file"):
+        load_output(tmp_path / "m", dataset, kind="recovar", ind=np.array([0, 1, 4, 6, 7, 8, 9]))
+    with pytest.raises(LoaderError, match="index file names particle 12"):
+        load_output(tmp_path / "m", dataset, kind="recovar", ind=np.array([0, 1, 3, 4, 6, 7, 8, 9, 12]))
+    out = load_output(tmp_path / "m", dataset, kind="recovar", ind=np.array([0, 1, 3, 4, 6, 7, 8, 9]))
+    np.testing.assert_array_equal(out.particle_index, [0, 1, 3, 4, 6, 7, 8, 9])
 
 
 def test_refused_inputs_name_the_file_and_problem(tmp_path, result, dataset):
@@ -91,8 +109,8 @@ def test_refused_inputs_name_the_file_and_problem(tmp_path, result, dataset):
     np.save(tmp_path / "model" / "zdim_4" / "latent_coords.npy", partial)
     with pytest.raises(LoaderError, match=r"latent_coords.npy: row 11 holds NaN"):
         load_output(tmp_path / "model", dataset)
-    np.save(tmp_path / "model" / "zdim_4" / "latent_coords.npy", zs[4][:-1])
-    with pytest.raises(LoaderError, match=rf"latent_coords.npy: has {N - 1} rows, but the dataset has {N}"):
+    np.save(tmp_path / "model" / "zdim_4" / "latent_coords.npy", np.concatenate([zs[4], zs[4][:1]]))
+    with pytest.raises(LoaderError, match=rf"latent_coords.npy: has {N + 1} rows, but the dataset has {N}"):
         load_output(tmp_path / "model", dataset)
     data = (root / "model" / "zdim_4" / "latent_coords.npy").read_bytes()
     (tmp_path / "model" / "zdim_4" / "latent_coords.npy").write_bytes(data[:300])
