@@ -239,7 +239,8 @@ def method_labels(dataset, args) -> tuple[str, np.ndarray, str]:
 
 def main(args: argparse.Namespace) -> int:
     from engine.atomic_files import write_text_atomic
-    from engine.commands.run import CancelOnSignals, StepBars
+    from engine.commands.run import StepBars
+    from engine.stop_signals import StopOnSignals
     from engine.formats.dataset import load_dataset
     from engine.methods.process import StepError
     from engine.methods.tools import ToolMissingError
@@ -270,7 +271,8 @@ def main(args: argparse.Namespace) -> int:
         + (f"; at most {args.max_particles} particles a well, drawn at random (seed {args.seed})"
            if args.max_particles else ""))
     stop = threading.Event()
-    signals = CancelOnSignals(stop, StepBars().write)  # tqdm.write: a message above whichever bar is drawn
+    signals = StopOnSignals(stop, StepBars().write,
+                            "cancelling: ending the running step (Ctrl-C again to stop at once)...")  # tqdm.write: a message above whichever bar is drawn
     all_maps = []
     try:
         for (label, labels, note), slug in zip(labellings, slugs):
