@@ -72,6 +72,39 @@ def brick_layout(centred: np.ndarray):
     return flat, (y // 2) * (x // 2) * 8, (x // 2) * 8
 
 
+def bricks_from_transform(ft: np.ndarray, off: int):
+    """The bricks of the centred half-transform written straight from a padded rfftn ``ft``
+    (N, N, N//2+1) whose origin is index 0: ``C[z, y, x] = ft[(z - off) % N, (y - off) % N, x]``
+    for x <= N//2, else 0, laid out as :func:`brick_layout` lays out C (same values, same
+    strides), without the centred array in between. Returns (flat, bz, by)."""
+    n = ft.shape[0]
+    size_zy = n + 4 + n % 2
+    size_x = n // 2 + 3 + (n // 2 + 3) % 2
+    size = size_zy * size_zy * size_x
+    raw = np.empty(size + 8, dtype=np.complex64)
+    start = (-raw.ctypes.data % 64) // raw.itemsize
+    flat = raw[start: start + size]
+    by = (size_x // 2) * 8
+    bz = (size_zy // 2) * by
+    _fill_bricks(np.ascontiguousarray(ft, dtype=np.complex64), flat, off, size_zy, size_x, bz, by)
+    return flat, bz, by
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_bricks(ft, flat, off, size_zy, size_x, bz, by):
+    n = ft.shape[0]
+    h = ft.shape[2]
+    zero = np.complex64(0)
+    for z in range(size_zy):
+        sz = (z - off) % n
+        zb = (z >> 1) * bz + ((z & 1) << 2)
+        for y in range(size_zy):
+            sy = (y - off) % n
+            yb = zb + (y >> 1) * by + ((y & 1) << 1)
+            for x in range(size_x):
+                flat[yb + (x >> 1) * 8 + (x & 1)] = ft[sz, sy, x] if x < h else zero
+
+
 @numba.njit(cache=True, nogil=True, fastmath=_FAST, inline="always")
 def _locate(qx, qy, qz, off, bz, by):
     """Brick index of the neighbourhood's lowest corner, its parity code (bit 0: x odd,
