@@ -2,8 +2,9 @@
 
 - :class:`Optics` is the dataset's one optics group (RELION 3.1 ``data_optics``).
 - :func:`write_particles_star` writes ``data_optics`` + ``data_particles`` one chunk of
-  :class:`engine.formats.particle_metadata.ParticleMetadata` at a time, with the ``starfile``
-  library's block formatter, atomically (engine.atomic_files). Columns: PARTICLE_COLUMNS.
+  :class:`engine.formats.particle_metadata.ParticleMetadata` at a time, atomically
+  (engine.atomic_files), formatted as RELION and the ``starfile`` library format (%.6f
+  floats, tabs) by :func:`loop_rows`. Columns: PARTICLE_COLUMNS.
 - :func:`read_star_blocks` reads any STAR file into DataFrames by block name;
   :func:`read_star_angles` the (M, 3) RELION Euler angles (rot, tilt, psi) in degrees of one.
   Both raise :class:`StarFileError` naming the file and the problem; they refuse what is not a
@@ -53,17 +54,15 @@ class Optics:
     amplitude_contrast: float
     bfactor_A2: float = 0.0
 
-    def star_block(self):
-        """The ``data_optics`` block as a pandas DataFrame (one row)."""
-        import pandas as pd
-
-        return pd.DataFrame({
-            "rlnOpticsGroupName": ["opticsGroup1"], "rlnOpticsGroup": [1],
-            "rlnMicrographOriginalPixelSize": [self.apix_A], "rlnVoltage": [self.voltage_kV],
-            "rlnSphericalAberration": [self.cs_mm], "rlnAmplitudeContrast": [self.amplitude_contrast],
-            "rlnImagePixelSize": [self.apix_A], "rlnImageSize": [self.box_size], "rlnImageDimensionality": [2],
-            "rlnCtfDataAreCtfPremultiplied": [0],
-        })
+    def star_columns(self) -> dict:
+        """The ``data_optics`` block's one row, {column: value}."""
+        return {
+            "rlnOpticsGroupName": "opticsGroup1", "rlnOpticsGroup": 1,
+            "rlnMicrographOriginalPixelSize": self.apix_A, "rlnVoltage": self.voltage_kV,
+            "rlnSphericalAberration": self.cs_mm, "rlnAmplitudeContrast": self.amplitude_contrast,
+            "rlnImagePixelSize": self.apix_A, "rlnImageSize": self.box_size, "rlnImageDimensionality": 2,
+            "rlnCtfDataAreCtfPremultiplied": 0,
+        }
 
 
 def micrograph_name(chunk: int) -> str:
@@ -71,13 +70,11 @@ def micrograph_name(chunk: int) -> str:
     return f"micrographs/sim_{chunk:05d}.mrc"
 
 
-def particles_block(meta: ParticleMetadata, optics: Optics):
-    """One chunk's rows of ``data_particles`` (pandas DataFrame, columns PARTICLE_COLUMNS)."""
-    import pandas as pd
-
+def particles_columns(meta: ParticleMetadata, optics: Optics) -> dict:
+    """One chunk's rows of ``data_particles``: {column: (n,) values}, columns PARTICLE_COLUMNS."""
     n = len(meta)
     index = meta.first + np.arange(n)
-    return pd.DataFrame({
+    return {
         "rlnImageName": meta.image_names(),
         "rlnMicrographName": [micrograph_name(meta.chunk)] * n,
         "rlnOpticsGroup": np.ones(n, dtype=np.int64),
@@ -87,33 +84,42 @@ def particles_block(meta: ParticleMetadata, optics: Optics):
         "rlnPhaseShift": np.zeros(n), "rlnCtfBfactor": np.full(n, optics.bfactor_A2), "rlnCtfScalefactor": np.ones(n),
         # Halves alternate by particle, so any prefix of the dataset is balanced.
         "rlnRandomSubset": (index % 2 + 1).astype(np.int64),
-    })
+    }
+
+
+def loop_header(block_name: str, columns) -> str:
+    """``data_NAME``, ``loop_`` and the numbered column labels, as RELION writes them."""
+    labels = "".join(f"_{name} #{i}\n" for i, name in enumerate(columns, 1))
+    return f"data_{block_name}\n\nloop_\n{labels}"
+
+
+def loop_rows(columns: dict) -> str:
+    """The rows of a loop block, tab-separated, one line each: floats as %.6f (RELION's and the
+    starfile library's format), integers as integers, strings as they are (no whitespace in
+    ours, so no quotes). {column: (n,) values}; ~40x faster than formatting through pandas
+    (3,000,000 rows in a few seconds)."""
+    formats, values = [], []
+    for column in columns.values():
+        array = np.asarray(column)
+        formats.append("%.6f" if array.dtype.kind == "f" else "%d" if array.dtype.kind in "iub" else "%s")
+        values.append(array.tolist())
+    line = "\t".join(formats) + "\n"
+    return "".join(line % row for row in zip(*values))
 
 
 def write_particles_star(path, optics: Optics, chunks: Iterable[ParticleMetadata]) -> int:
     """Write RELION 3.1 ``particles.star`` chunk by chunk (memory: one chunk); returns rows."""
-    from starfile.writer import loop_block  # the starfile library's own block formatter
-
     rows = 0
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         fh.write("# RELION 3.1 particles written by elbench\n\n# version 30001\n\n")
-        _write_lines(fh, loop_block("optics", optics.star_block()))
-        fh.write("# version 30001\n\n")
-        for i, meta in enumerate(chunks):
-            lines = list(loop_block("particles", particles_block(meta, optics)))
-            while lines and not lines[-1]:
-                lines.pop()
-            # the block's header once: later chunks skip data_, blank, loop_ and the labels
-            _write_lines(fh, lines[3 + len(PARTICLE_COLUMNS):] if i else lines)
+        optics_row = optics.star_columns()
+        fh.write(loop_header("optics", optics_row) + loop_rows({k: [v] for k, v in optics_row.items()}) + "\n\n")
+        fh.write("# version 30001\n\n" + loop_header("particles", PARTICLE_COLUMNS))
+        for meta in chunks:
+            fh.write(loop_rows(particles_columns(meta, optics)))
             rows += len(meta)
-        if rows == 0:
-            _write_lines(fh, loop_block("particles", particles_block(ParticleMetadata.empty(), optics)))
-        fh.write("\n")
+        fh.write("\n\n\n" if rows == 0 else "\n")
     return rows
-
-
-def _write_lines(fh, lines) -> None:
-    fh.writelines(line + "\n" for line in lines)
 
 
 def read_star_blocks(path) -> dict:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,11 +185,19 @@ def _run_locked(plan, folder, ctx, workers, scheduler, resume, progress, should_
 
     with make_executor(workers, scheduler) as executor:
         executor.warm_up(plan.content_key)  # workers start and build their projector while we prepare
+        maps = None
         if resume:
             _refresh_maps(plan, folder, ctx, manifest, maps_to_write)
         else:
-            manifest = _prepare(plan, folder, ctx, log)
-        finished = _run_chunks(plan, folder, manifest, executor, state, progress, should_stop, log)
+            manifest, maps = _prepare(plan, folder, ctx, log)
+        try:
+            finished = _run_chunks(plan, folder, manifest, executor, state, progress, should_stop, log)
+        except BaseException:
+            if maps is not None:
+                _record_maps(folder, manifest, maps, quiet=True)
+            raise
+        if maps is not None:
+            _record_maps(folder, manifest, maps)
         executor_name = executor.name
     noise = NoiseCalibration(**manifest["noise"])
     done = mf.particles_done(manifest)
@@ -256,19 +265,44 @@ def _run_chunks(plan, folder, manifest, executor, state, progress, should_stop, 
     return finished
 
 
-def _prepare(plan: SimulationPlan, folder: Path, ctx, log) -> dict:
+def _prepare(plan: SimulationPlan, folder: Path, ctx, log):
+    """Start a new dataset: landscape.json, the noise calibration and the manifest; the maps
+    are written by a thread meanwhile (and on through the images: they are compiled, nogil
+    and need no image), so the first image does not wait for them. Returns (manifest, the
+    maps' Future of {name: sha256})."""
     (folder / "particles").mkdir(parents=True, exist_ok=True)
     save_landscape(plan.landscape, folder / "landscape.json")
-    log("writing maps")
-    maps = _write_maps(plan, folder, ctx, map_names(plan))
+    log("writing maps (in the background)")
+    pool = ThreadPoolExecutor(1, thread_name_prefix="maps")
+    maps = pool.submit(_write_maps, plan, folder, ctx, map_names(plan))
+    pool.shutdown(wait=False)
     log("calibrating noise")
-    noise = dataset_noise(ctx)
+    try:
+        noise = dataset_noise(ctx)
+    except BaseException:
+        _record_maps(folder, None, maps, quiet=True)
+        raise
     log(f"noise sigma {noise.sigma:.4g} (signal variance {noise.signal_variance:.4g} in a "
         f"{noise.mask_radius_px:.1f} px disk, SNR {plan.snr})")
     manifest = mf.new_manifest(plan, ctx, noise)
-    manifest["maps"] = maps
     mf.write_manifest(folder, manifest)
-    return manifest
+    return manifest, maps
+
+
+def _record_maps(folder: Path, manifest: dict | None, maps, quiet: bool = False) -> None:
+    """Wait for the background maps and put their sha256 in ``manifest`` (None: only wait). A
+    failure (a full disk, say) is raised, unless ``quiet`` (another error is on its way: that
+    one is the user's answer). Maps that never got written are written by a resume
+    (folder.open_for_resume finds them missing)."""
+    try:
+        shas = maps.result()
+    except BaseException:
+        if quiet:
+            return
+        raise
+    if manifest is not None:
+        manifest["maps"] = shas
+        mf.write_manifest(folder, manifest)
 
 
 def _refresh_maps(plan: SimulationPlan, folder: Path, ctx, manifest: dict, names: list[str]) -> None:

@@ -231,12 +231,17 @@ def make_soft_mask(density: np.ndarray, apix_A: float, threshold: float = 0.05,
     if not density.max() > 0:
         raise ValueError("density: has no positive values to mask")
     inside = density > threshold * density.max()
-    dist_px = ndimage.distance_transform_edt(~inside)
-    dist_A = dist_px * apix_A - extend_A
     edge = max(soft_edge_A, 1e-6)
-    mask = np.where(dist_A <= 0, 1.0, np.where(dist_A >= edge, 0.0,
-                                               0.5 + 0.5 * np.cos(np.pi * dist_A / edge)))
-    return mask.astype(np.float32)
+    # Only voxels nearer than extend + edge to the inside get a non-zero value, and the nearest
+    # inside voxel of any point of the inside's bounding box grown by that much lies in the box:
+    # the distance transform of that crop is exact there (the same numbers), and costs a tenth
+    # of the whole map's at box 128.
+    margin = int(math.ceil((max(extend_A, 0.0) + edge) / apix_A)) + 1
+    crop = tuple(slice(max(int(i.min()) - margin, 0), int(i.max()) + margin + 1) for i in np.nonzero(inside))
+    dist_A = ndimage.distance_transform_edt(~inside[crop]) * apix_A - extend_A
+    mask = np.zeros(density.shape, dtype=np.float32)
+    mask[crop] = np.where(dist_A <= 0, 1.0, np.where(dist_A >= edge, 0.0, 0.5 + 0.5 * np.cos(np.pi * dist_A / edge)))
+    return mask
 
 
 # --- the built-in ribosome-like object -------------------------------------------------------
