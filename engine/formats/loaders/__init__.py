@@ -2,7 +2,8 @@
 
 One module per tool (DESIGN.md section 6): cryodrgn (z.N.pkl, umap.pkl), cryosparc (.cs),
 relion_multibody (``*_projections_along_eigenvectors_all_particles.txt``), recovar
-(embeddings.pkl, latent_coords.npy), manifoldem (S2_OM occupancy maps; per-particle tables),
+(embeddings.pkl, latent_coords.npy), manifoldem (its output folder read as 1D tau per particle,
+S2_OM occupancy maps, per-particle tables),
 generic (.npy/.npz/.csv/.txt/.star). Each returns a MethodOutput or raises LoaderError naming
 the file and the problem. Pickles are read only through engine.formats.safe_pickle.
 
@@ -13,6 +14,7 @@ Example::
 
     ds = load_dataset("runs/paper-3x4")
     detect_kind("train/z.25.pkl")                  # 'cryodrgn'
+    detect_kind("output/ribosome")                 # 'manifoldem' (its output folder)
     out = load_output("train/z.25.pkl", ds)        # MethodOutput
     out.coords.shape, out.particle_index, out.n_dropped, out.notes
 """
@@ -26,6 +28,7 @@ from engine.formats.loaders.cryodrgn import load_cryodrgn
 from engine.formats.loaders.cryosparc import load_cryosparc
 from engine.formats.loaders.generic import load_generic
 from engine.formats.loaders.manifoldem import OccupancyMap, is_occupancy_map, load_manifoldem, load_occupancy_map
+from engine.formats.loaders.manifoldem_folder import is_manifoldem_folder
 from engine.formats.loaders.recovar import load_recovar
 from engine.formats.loaders.relion_multibody import FILE_PATTERN as RELION_PATTERN
 from engine.formats.loaders.relion_multibody import load_relion_projections
@@ -46,6 +49,8 @@ def detect_kind(path) -> str:
     """Which tool wrote ``path``, from its name, suffix, signature or folder layout."""
     path = Path(path)
     name = path.name
+    if is_manifoldem_folder(path):  # a folder, its ELConc<R> folder or one S2_prD_<k>.pkl in it
+        return "manifoldem"
     if path.is_dir():
         if (path / "model").is_dir() or (path / "embeddings.pkl").is_file() or path.name.startswith("zdim_") \
                 or any(path.glob("zdim_*/latent_coords.npy")):
@@ -53,8 +58,8 @@ def detect_kind(path) -> str:
         found = sorted(path.glob(f"*{RELION_PATTERN}*.txt"))
         if len(found) == 1:
             return "relion_multibody"
-        raise LoaderError(path, "a folder that is neither a RECOVAR result nor holds one RELION "
-                                "projections file; give the output file itself")
+        raise LoaderError(path, "a folder that is neither a RECOVAR result, a ManifoldEM output folder, "
+                                "nor holds one RELION projections file; give the output file itself")
     if is_occupancy_map(path):
         return "manifoldem_occupancy"
     if path.suffix == ".cs":
