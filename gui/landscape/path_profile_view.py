@@ -12,6 +12,11 @@ the path's barrier and both path integrals (engine.landscape.path_profile says w
 on every landscape change except drag previews (a path on the full grid takes a fraction of
 a second), and on a change of energy unit only redraws.
 
+Each new path is published on the document (``set_designer_path``, a
+gui.model.designer_path.DesignerPath, None when there is none): the Structure tab's motion
+player plays the SSU along it, the lineage view starts from its wells. While the document's
+conformation lies on the path (the player walking it), a white dot marks it on the profile.
+
 Example::
 
     panel = PathProfilePanel(doc)
@@ -30,12 +35,32 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBox
 
 from engine.landscape.path_profile import drawn_path_profile, well_path_profile
 from gui.landscape.map_style import style_axes
+from gui.model.designer_path import DesignerPath
 from gui.widgets.palette import well_colour
 
 PATH_PEN = pg.mkPen("#e6007e", width=2.5)
 BARRIER_BRUSH = "#d7191c"
 PROFILE_HEIGHT_PX = 190
 PATH_Z = 25  # above the contours and the live sample, below the well handles
+# a conformation this close to the path (in grid cells) is on it: the player's frames lie on
+# the polyline up to rounding, a click elsewhere on the map does not
+ON_PATH_CELLS = 0.5
+
+
+def position_on_path(points, point) -> tuple[float, float]:
+    """(arc length of the nearest point of the polyline ``points`` (N, 2) to ``point`` (2,),
+    distance to it), both in the points' units (degrees)."""
+    points = np.asarray(points, float).reshape(-1, 2)
+    point = np.asarray(point, float)
+    if len(points) == 1:
+        return 0.0, float(np.hypot(*(point - points[0])))
+    a, d = points[:-1], np.diff(points, axis=0)
+    length2 = np.maximum((d ** 2).sum(axis=1), 1e-300)
+    t = np.clip(((point - a) * d).sum(axis=1) / length2, 0.0, 1.0)
+    distance = np.hypot(*(a + t[:, None] * d - point).T)
+    k = int(np.argmin(distance))
+    arc = np.concatenate([[0.0], np.cumsum(np.sqrt((d ** 2).sum(axis=1)))])
+    return float(arc[k] + t[k] * (arc[k + 1] - arc[k])), float(distance[k])
 
 
 class PathOverlay:
@@ -99,8 +124,10 @@ class PathProfilePanel(QWidget):
         self.curve = self.plot.plot(pen=pg.mkPen("#202020", width=2))
         self.barriers = pg.ScatterPlotItem(symbol="t1", size=12, brush=BARRIER_BRUSH, pen=None)
         self.wells = pg.ScatterPlotItem(size=10, pen=pg.mkPen("#202020", width=1))
-        self.plot.addItem(self.barriers)
-        self.plot.addItem(self.wells)
+        self.position = pg.ScatterPlotItem(size=11, brush="w", pen=pg.mkPen("#202020", width=2))
+        self.position.setZValue(10)
+        for item in (self.barriers, self.wells, self.position):
+            self.plot.addItem(item)
         self._labels: list[pg.TextItem] = []
         self.info = QLabel()
         self.info.setWordWrap(True)
@@ -116,6 +143,7 @@ class PathProfilePanel(QWidget):
         self.clear_button.clicked.connect(self.clear_path)
         document.sigLandscapeChanged.connect(self._on_landscape)
         document.sigEnergyUnitChanged.connect(lambda _unit: self._redraw())
+        document.sigConformationChanged.connect(self._show_position)
         self._fill_wells()
         self._recompute()
 
@@ -198,6 +226,27 @@ class PathProfilePanel(QWidget):
             message = str(error)
         self._message = message
         self._redraw()
+        self._publish()
+
+    def _publish(self) -> None:
+        """Put the path on the document for the other tabs (None without a profile)."""
+        prof = self.profile
+        path = None
+        if prof is not None and len(prof.points_deg) >= 2:
+            wells = None if self.vertices else (self.well_a.currentIndex() + 1, self.well_b.currentIndex() + 1)
+            path = DesignerPath(prof.points_deg, wells, prof.visits)
+        self.doc.set_designer_path(path)
+
+    def _show_position(self, cc1: float, cc2: float) -> None:
+        """The white dot on the profile where the conformation lies on the path (else none)."""
+        prof = self.profile
+        if prof is not None:
+            arc, distance = position_on_path(prof.points_deg, (cc1, cc2))
+            if distance <= ON_PATH_CELLS * max(self.doc.grid.step_deg):
+                g = np.interp(arc, prof.arc_deg, prof.free_energy_kcal_per_mol) * self.doc.energy_scale
+                self.position.setData([arc], [g])
+                return
+        self.position.setData([], [])
 
     def _redraw(self) -> None:
         for label in self._labels:
@@ -210,6 +259,7 @@ class PathProfilePanel(QWidget):
             self.curve.setData([], [])
             self.barriers.setData([], [])
             self.wells.setData([], [])
+            self.position.setData([], [])
             self.info.setText(self._message)
             self.sigPathChanged.emit(*self.path_shown())
             return
@@ -230,6 +280,7 @@ class PathProfilePanel(QWidget):
             f"(ManifoldEM's); Boltzmann-weighted G of the path "
             f"{prof.boltzmann_free_energy_kcal_per_mol * scale:.2f} {unit}")
         self.sigPathChanged.emit(*self.path_shown())
+        self._show_position(*self.doc.conformation)
 
     def _label(self, text: str, x: float, y: float, anchor_y: float) -> None:
         label = pg.TextItem(text, color="#202020", anchor=(0.5, anchor_y))

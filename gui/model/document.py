@@ -59,6 +59,8 @@ class LandscapeDocument(QObject):
         sigEnergyUnitChanged(str): 'kcal/mol' or 'kT'.
         sigObjectChanged(CurrentObject): the current object changed (edit, undo or redo).
         sigSimulationPlanChanged(SimulationPlan): the Simulation tab's plan changed (a valid one).
+        sigDesignerPathChanged(object): the Landscape tab's path (gui.model.designer_path.DesignerPath,
+            or None when it has none).
     """
 
     sigLandscapeChanged = Signal(object)
@@ -69,6 +71,7 @@ class LandscapeDocument(QObject):
     sigEnergyUnitChanged = Signal(str)
     sigObjectChanged = Signal(object)
     sigSimulationPlanChanged = Signal(object)
+    sigDesignerPathChanged = Signal(object)
 
     def __init__(self, landscape: Landscape | None = None, path: str | None = None, parent=None):
         super().__init__(parent)
@@ -90,6 +93,7 @@ class LandscapeDocument(QObject):
         self._energy_unit = ENERGY_UNITS[0]
         self._object = CurrentObject.builtin()
         self._simulation_plan = None
+        self._designer_path = None
 
     def _update_dirty(self, *_) -> None:
         dirty = self._landscape_edited_since_clean()
@@ -335,6 +339,17 @@ class LandscapeDocument(QObject):
         if plan != self._simulation_plan:
             self._simulation_plan = plan
             self.sigSimulationPlanChanged.emit(plan)
+
+    @property
+    def designer_path(self):
+        """The path the Landscape tab shows (gui.model.designer_path.DesignerPath), None
+        before it has one; the motion player and the lineage view read it."""
+        return self._designer_path
+
+    def set_designer_path(self, path) -> None:
+        if path is not self._designer_path:
+            self._designer_path = path
+            self.sigDesignerPathChanged.emit(path)
 
     @property
     def selected_well(self) -> int:

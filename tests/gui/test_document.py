@@ -235,3 +235,22 @@ def test_a_plans_object_spec_round_trips_through_the_current_object(tmp_path):
                  ObjectSpec(kind="map-and-mask", full_map=str(tmp_path / "full.mrc"), ssu_mask=str(tmp_path / "m.mrc"),
                             pivot_A=(1.0, 2.0, 3.0), axis1=(1.0, 0.0, 0.0), axis2=(0.0, 0.0, 1.0))):
         assert CurrentObject.from_spec(spec).spec() == spec
+
+
+def test_the_designer_path_is_view_state_with_a_signal(doc, qtbot):
+    from gui.model.designer_path import DesignerPath
+    assert doc.designer_path is None
+    path = DesignerPath([(-5.0, 0.0), (0.0, 1.0), (5.0, 0.0)], None, (1, 2))
+    with qtbot.waitSignal(doc.sigDesignerPathChanged) as changed:
+        doc.set_designer_path(path)
+    assert changed.args == [path] and doc.designer_path is path
+    assert path.drawn and path.end_wells == (1, 2)
+    assert doc.undo_stack.count() == 0 and not doc.is_dirty
+    with qtbot.assertNotEmitted(doc.sigDesignerPathChanged):
+        doc.set_designer_path(path)
+    assert DesignerPath([(0.0, 0.0), (1.0, 1.0)], None, (2, 2)).end_wells is None   # stays in one well
+    assert DesignerPath([(0.0, 0.0), (1.0, 1.0)], (3.0, 1), ()).wells == (3, 1)
+    with pytest.raises(ValueError, match="points_deg"):
+        DesignerPath([(0.0, 0.0)], (1, 2))
+    with pytest.raises(ValueError, match="points_deg"):
+        DesignerPath([(0.0, np.nan), (1.0, 1.0)], (1, 2))

@@ -7,6 +7,7 @@ from PySide6.QtTest import QTest
 from engine.landscape.path_profile import well_path_profile
 from engine.landscape.presets import load_preset
 from gui.landscape.designer import LandscapeDesigner
+from gui.landscape.path_profile_view import position_on_path
 from gui.model.document import LandscapeDocument
 from designer_data import show_designer
 
@@ -110,3 +111,60 @@ def test_editing_the_landscape_updates_the_path_and_the_well_list(qtbot):
     assert panel.well_a.count() == 2 and panel.well_b.currentIndex() == 1
     assert panel.profile.visits == (1, 2)
     assert panel.profile.barrier_kcal_per_mol == pytest.approx(before)
+
+
+def test_position_on_path_is_the_arc_length_of_the_nearest_point():
+    corner = [(0.0, 0.0), (3.0, 0.0), (3.0, 4.0)]          # 3 then 4 degrees long
+    assert position_on_path(corner, (3.0, 2.0)) == pytest.approx((5.0, 0.0))
+    assert position_on_path(corner, (1.0, 1.0)) == pytest.approx((1.0, 1.0))
+    assert position_on_path(corner, (5.0, 6.0)) == pytest.approx((7.0, np.hypot(2.0, 2.0)))
+    assert position_on_path(corner, (-2.0, 0.0)) == pytest.approx((0.0, 2.0))
+    assert position_on_path([(1.0, 1.0)], (4.0, 5.0)) == pytest.approx((0.0, 5.0))
+
+
+def test_the_document_gets_the_path_between_the_picked_wells(qtbot, paper_designer):
+    panel, doc = paper_designer.path_panel, paper_designer.doc
+    assert doc.designer_path.wells == (1, 2)
+    sent = []
+    doc.sigDesignerPathChanged.connect(sent.append)
+    pick(qtbot, panel.well_b, 7)
+    pick(qtbot, panel.well_a, 6)
+    path = doc.designer_path
+    assert sent[-1] is path
+    assert path.wells == (6, 7) == path.end_wells and not path.drawn
+    assert path.visits == (6, 7)
+    np.testing.assert_allclose(path.points_deg, well_path_profile(doc.grid, 6, 7).points_deg)
+    with pytest.raises(ValueError):
+        path.points_deg[0, 0] = 0.0   # read-only: the player and the lineage view share it
+    pick(qtbot, panel.well_a, 7)       # the same well twice: no path
+    assert doc.designer_path is None
+
+
+def test_a_drawn_path_reaches_the_document_with_the_wells_it_visits(qtbot, mouse):
+    designer = show_designer(qtbot)
+    panel, view, doc = designer.path_panel, designer.map, designer.doc
+    QTest.mouseClick(panel.draw_button, Qt.MouseButton.LeftButton)
+    assert doc.designer_path is None          # one point is not a path yet
+    for point in ((-7.0, 0.0), (0.0, 4.0), (7.0, 0.0)):
+        mouse.click(view, view.map_to_widget(*point))
+    path = doc.designer_path
+    assert path.drawn and path.wells is None
+    assert path.visits == (1, 2) and path.end_wells == (1, 2)
+    np.testing.assert_allclose(path.points_deg, panel.profile.points_deg)
+    assert len(path.points_deg) > 3           # densified to the grid step, not the 3 corners
+
+
+def test_the_white_dot_marks_the_conformation_while_it_lies_on_the_path(qtbot):
+    designer = show_designer(qtbot)
+    panel, doc = designer.path_panel, designer.doc
+    prof = panel.profile
+    k = len(prof.points_deg) // 3
+    doc.set_conformation(*prof.points_deg[k])
+    x, y = panel.position.getData()
+    assert x[0] == pytest.approx(prof.arc_deg[k])
+    assert y[0] == pytest.approx(prof.free_energy_kcal_per_mol[k])
+    designer.controls.unit.setCurrentText("kT")   # the dot follows the unit with the curve
+    _, y_kT = panel.position.getData()
+    assert y_kT[0] == pytest.approx(prof.free_energy_kcal_per_mol[k] / doc.landscape.kT_kcal_per_mol)
+    doc.set_conformation(prof.points_deg[k][0], prof.points_deg[k][1] + 5.0)   # off the path
+    assert len(panel.position.getData()[0]) == 0
