@@ -1,8 +1,11 @@
 """Play a motion of the SSU: walk the document's conformation along a path on the landscape.
 
-The path is either the polyline the user clicked on the landscape map, or the
-minimum-energy path between two chosen wells (engine.landscape.paths: over the lowest saddle, along
-the valley floor; not the straight line, which climbs over the barrier). Playback moves at a
+The path is one of four sources (``source()``): the polyline the user clicked on the
+landscape map; the minimum-energy path between two chosen wells (engine.landscape.paths: over
+the lowest saddle, along the valley floor; not the straight line, which climbs over the
+barrier); the Landscape tab's path (the document's ``designer_path``, followed as the designer
+changes it); or a path handed over by another view with ``play_path`` (the lineage view's
+method path, in true (cc1, cc2) degrees, named by its label). Playback moves at a
 constant speed in degrees (arc length in the (cc1, cc2) plane) per second at 25 frames per
 second; every view listening to the document (3D view, projection preview, maps) follows.
 "Export frames..." writes one PNG per frame (same spacing as playback: speed / 25 degrees)
@@ -17,6 +20,8 @@ Example::
     player = MotionPlayer(document, grab_frame=lambda: view.render_image())
     player.set_path([(-10, -5), (0, 5), (10, -5)])
     player.play()                                  # timer-driven
+    player.play_designer_path()                    # along doc.designer_path
+    player.play_path(points_deg, "cryoDRGN: wells 1 → 2")
     files = player.export_frames("/tmp/frames")    # ['/tmp/frames/frame_0000.png', ...]
 """
 from __future__ import annotations
@@ -34,7 +39,7 @@ from PySide6.QtWidgets import (QApplication, QButtonGroup, QCheckBox, QComboBox,
 from engine.landscape.paths import grid_minimum_energy_path
 
 FRAMES_PER_SECOND = 25
-SOURCE_PATH, SOURCE_WELLS = "path", "wells"
+SOURCE_PATH, SOURCE_WELLS, SOURCE_DESIGNER, SOURCE_GIVEN = "path", "wells", "designer", "given"
 FRAME_PATTERN = "frame_*.png"
 
 
@@ -78,6 +83,7 @@ class MotionPlayer(QWidget):
         self._doc = document
         self._grab_frame = grab_frame
         self._drawn = np.zeros((0, 2))
+        self._given = np.zeros((0, 2))        # the path play_path handed over
         self._well_path = (None, None, np.zeros((0, 2)))   # (grid, (i, j), path): a cache
         self._frames = np.zeros((0, 2))
         self._index = 0
@@ -85,7 +91,9 @@ class MotionPlayer(QWidget):
         self._timer.timeout.connect(self.step)
         self._build()
         document.sigLandscapeChanged.connect(self._fill_wells)
+        document.sigDesignerPathChanged.connect(self._on_designer_path)
         self._fill_wells()
+        self._on_designer_path(document.designer_path)
 
     # --- public API ---------------------------------------------------------------------
     def set_path(self, points) -> None:
@@ -110,13 +118,48 @@ class MotionPlayer(QWidget):
         self.wells_radio.setChecked(True)
         self._path_changed()
 
+    def play_designer_path(self) -> None:
+        """Select the Landscape tab's path (the document's ``designer_path``) and play it from
+        its start."""
+        self.designer_radio.setChecked(True)
+        self.stop()
+        self.play()
+
+    def play_path(self, points_deg, label: str) -> None:
+        """Play the polyline ``points_deg`` (N, 2) (cc1, cc2) degrees from its start, shown as
+        ``label`` among the sources (another view's path, e.g. a method's recovered path)."""
+        points = np.asarray(points_deg, dtype=float)
+        if points.ndim != 2 or points.shape[1] != 2 or len(points) < 2 or not np.isfinite(points).all():
+            raise ValueError(f"play_path: points_deg must be (N, 2) finite degrees with N >= 2 "
+                             f"(got shape {points.shape})")
+        self._given = points.copy()
+        self.given_radio.setText(str(label))
+        self.given_radio.setToolTip(str(label))
+        self.given_radio.setVisible(True)
+        self.given_radio.setChecked(True)
+        self.stop()
+        self._path_changed()
+        self.play()
+
+    def source(self) -> str:
+        """Which path plays: SOURCE_PATH, SOURCE_WELLS, SOURCE_DESIGNER or SOURCE_GIVEN."""
+        return {self.path_radio: SOURCE_PATH, self.wells_radio: SOURCE_WELLS, self.designer_radio: SOURCE_DESIGNER,
+                self.given_radio: SOURCE_GIVEN}[self._source.checkedButton()]
+
     def set_speed(self, deg_per_s: float) -> None:
         self.speed_spin.setValue(deg_per_s)
 
     def path(self) -> np.ndarray:
-        """The path being played (N, 2) (cc1, cc2) degrees: the drawn polyline, or the
-        minimum-energy path from one well centre to the other on the document's grid."""
-        if self.wells_radio.isChecked():
+        """The path being played (N, 2) (cc1, cc2) degrees: the drawn polyline, the
+        minimum-energy path from one well centre to the other on the document's grid, the
+        Landscape tab's path (empty while it has none) or the one play_path gave."""
+        source = self.source()
+        if source == SOURCE_DESIGNER:
+            path = self._doc.designer_path
+            return np.zeros((0, 2)) if path is None else path.points_deg.copy()
+        if source == SOURCE_GIVEN:
+            return self._given.copy()
+        if source == SOURCE_WELLS:
             i, j = self.start_well.currentIndex(), self.end_well.currentIndex()
             if i < 0 or j < 0 or i == j:
                 return np.zeros((0, 2))
@@ -139,7 +182,9 @@ class MotionPlayer(QWidget):
     def play(self) -> None:
         self._frames = self.frames()
         if len(self._frames) < 2:
-            self._status.setText("Draw a path on the map (Path mode) or pick two wells first.")
+            self._status.setText("The Landscape tab has no path: pick two wells there first."
+                                 if self.source() == SOURCE_DESIGNER else
+                                 "Draw a path on the map (Path mode) or pick two wells first.")
             return
         if self._index >= len(self._frames) - 1:
             self._index = 0
@@ -223,9 +268,13 @@ class MotionPlayer(QWidget):
         self.path_radio = QRadioButton("Path drawn on the map")
         self.path_radio.setToolTip("Tick 'Draw path' and click points on the landscape map")
         self.wells_radio = QRadioButton("Between wells")
+        self.designer_radio = QRadioButton("Landscape tab's path")
+        self.designer_radio.setToolTip("The path the Landscape tab shows between its two wells (or drawn there)")
+        self.given_radio = QRadioButton()
+        self.given_radio.setVisible(False)   # until another view hands a path over (play_path)
         self._source = QButtonGroup(self)
         self.path_radio.setChecked(True)
-        for b in (self.path_radio, self.wells_radio):
+        for b in (self.path_radio, self.wells_radio, self.designer_radio, self.given_radio):
             self._source.addButton(b)
             b.toggled.connect(self._path_changed)
         self.start_well, self.end_well = QComboBox(), QComboBox()
@@ -241,6 +290,8 @@ class MotionPlayer(QWidget):
         wells.addWidget(QLabel("→"))
         wells.addWidget(self.end_well)
         grid.addLayout(wells, 1, 1, 1, 3)
+        grid.addWidget(self.designer_radio, 2, 0, 1, 4)
+        grid.addWidget(self.given_radio, 3, 0, 1, 4)
 
         self.play_button = QPushButton("▶ Play")
         self.play_button.clicked.connect(lambda: self.pause() if self.is_playing() else self.play())
@@ -251,16 +302,16 @@ class MotionPlayer(QWidget):
         self.speed_spin.setToolTip("Speed along the path (arc length in cc1, cc2 per second)")
         self.speed_spin.valueChanged.connect(self._speed_changed)
         self.loop_box = QCheckBox("Loop")
-        grid.addWidget(self.play_button, 2, 0)
-        grid.addWidget(self.stop_button, 2, 1)
-        grid.addWidget(self.speed_spin, 2, 2)
-        grid.addWidget(self.loop_box, 2, 3)
+        grid.addWidget(self.play_button, 4, 0)
+        grid.addWidget(self.stop_button, 4, 1)
+        grid.addWidget(self.speed_spin, 4, 2)
+        grid.addWidget(self.loop_box, 4, 3)
         self.export_button = QPushButton("Export frames as PNG...")
         self.export_button.clicked.connect(self._on_export)
         self.export_button.setEnabled(self._grab_frame is not None)
-        grid.addWidget(self.export_button, 3, 0, 1, 2)
+        grid.addWidget(self.export_button, 5, 0, 1, 2)
         self._status = QLabel()
-        grid.addWidget(self._status, 3, 2, 1, 2)
+        grid.addWidget(self._status, 5, 2, 1, 2)
 
     def _fill_wells(self, *_) -> None:
         names = [f"well {w.name}" for w in self._doc.landscape.wells]
@@ -272,6 +323,17 @@ class MotionPlayer(QWidget):
             box.setCurrentIndex(old if 0 <= old < len(names) else min(default, len(names) - 1))
             box.blockSignals(False)
         if self.wells_radio.isChecked():
+            self._path_changed()
+
+    def _on_designer_path(self, path) -> None:
+        if path is None:
+            text = "Landscape tab's path (none)"
+        elif path.wells is not None:
+            text = f"Landscape tab's path (wells {path.wells[0]} → {path.wells[1]})"
+        else:
+            text = "Landscape tab's path (drawn)"
+        self.designer_radio.setText(text)
+        if self.designer_radio.isChecked():
             self._path_changed()
 
     def _wells_picked(self, *_) -> None:
@@ -289,6 +351,8 @@ class MotionPlayer(QWidget):
         self._frames = self.frames()
         self._index = 0
         n = len(self._frames)
+        if n < 2 and self.is_playing():   # the path went away under the player
+            self.pause()
         self._status.setText(f"{n} frames" if n > 1 else "")
         self.sigPathChanged.emit(self.path())
 

@@ -197,3 +197,74 @@ def test_export_button_asks_before_overwriting(qtbot, doc, tmp_path, monkeypatch
     assert len(list(folder.glob("frame_*.png"))) == 3          # replaced by the new export
     assert "Wrote 3 PNG files" in player._status.text()
     view.close()
+
+
+def _on_polyline(points, frames) -> np.ndarray:
+    """(distance to the polyline, arc length along it) of each frame, degrees."""
+    from gui.landscape.path_profile_view import position_on_path
+    return np.array([position_on_path(points, f)[::-1] for f in frames])
+
+
+def test_plays_the_designer_path_by_arc_length_and_follows_it(player, doc):
+    from engine.landscape.path_profile import well_path_profile
+    from gui.model.designer_path import DesignerPath
+
+    assert player.designer_radio.text() == "Landscape tab's path (none)"
+    prof = well_path_profile(doc.grid, 6, 7)
+    doc.set_designer_path(DesignerPath(prof.points_deg, (6, 7), prof.visits))
+    assert player.designer_radio.text() == "Landscape tab's path (wells 6 → 7)"
+    player.set_speed(50.0)
+    visited = []
+    doc.sigConformationChanged.connect(lambda a, b: visited.append((a, b)))
+    player.play_designer_path()
+    assert player.source() == "designer" and player.is_playing()
+    for _ in range(len(player.frames()) + 2):
+        player.step()
+    assert not player.is_playing()
+    where = _on_polyline(prof.points_deg, visited)
+    assert where[:, 0].max() < 1e-9                                  # every frame on the path
+    np.testing.assert_allclose(np.diff(where[:-1, 1]), 50.0 / FRAMES_PER_SECOND, atol=1e-9)
+    assert 0 < where[-1, 1] - where[-2, 1] <= 50.0 / FRAMES_PER_SECOND + 1e-9
+    np.testing.assert_allclose(visited[0], prof.points_deg[0])
+    np.testing.assert_allclose(doc.conformation, prof.points_deg[-1])     # ends at the last point
+    assert where[-1, 1] == pytest.approx(prof.length_deg)
+    # a new designer path is played next; none stops the player
+    other = well_path_profile(doc.grid, 2, 3)
+    doc.set_designer_path(DesignerPath(other.points_deg, (2, 3), other.visits))
+    np.testing.assert_allclose(player.path(), other.points_deg)
+    player.play()
+    assert player.is_playing()
+    doc.set_designer_path(None)
+    assert not player.is_playing() and len(player.path()) == 0
+    player.play()
+    assert not player.is_playing() and "Landscape tab has no path" in player._status.text()
+
+
+def test_play_path_walks_a_given_path_until_stopped(player, doc, qtbot):
+    player.set_speed(40.0)
+    player.play_path(PATH, "cryoDRGN: wells 1 → 2")
+    assert player.given_radio.isVisibleTo(player) and player.given_radio.text() == "cryoDRGN: wells 1 → 2"
+    assert player.source() == "given" and player.is_playing()
+    np.testing.assert_allclose(doc.conformation, PATH[0])
+    visited = []
+    doc.sigConformationChanged.connect(lambda a, b: visited.append((a, b)))
+    for _ in range(10):
+        player.step()
+    where = _on_polyline(PATH, visited)
+    assert where[:, 0].max() < 1e-9
+    np.testing.assert_allclose(where[:, 1], 40.0 / FRAMES_PER_SECOND * np.arange(1, 11), atol=1e-9)
+    qtbot.mouseClick(player.stop_button, Qt.MouseButton.LeftButton)
+    assert not player.is_playing()
+    here = doc.conformation
+    qtbot.wait(200)                             # five timer periods: nothing moves
+    assert doc.conformation == here
+    player.play()                               # after Stop it starts again at the beginning
+    np.testing.assert_allclose(doc.conformation, PATH[0])
+    player.set_speed(400.0)
+    qtbot.waitUntil(lambda: not player.is_playing(), timeout=5000)   # the timer walks to the end
+    np.testing.assert_allclose(doc.conformation, PATH[-1])
+    with pytest.raises(ValueError, match="points_deg"):
+        player.play_path([(0.0, 0.0)], "one point")
+    with pytest.raises(ValueError, match="points_deg"):
+        player.play_path([(0.0, 0.0), (np.nan, 1.0)], "bad")
+    np.testing.assert_allclose(player.path(), PATH)        # a refused path changes nothing
