@@ -14,6 +14,10 @@ cancels, so the GUI never waits on 3,000,000 particles.
 Settings: engine.scoring.comparison.ScoringSettings (output dimensions, core only with the dataset's
 core flags or a core radius, the set of wells scored).
 
+Beside the methods: ``controls`` (gui.comparison.control_rows: ground truth, random and the
+ideal observer's ceiling of a dataset made by elbench) and ``latent`` (gui.comparison.
+latent_columns: CryoBench's latent metrics of every row, in the background after scoring).
+
 Example::
 
     model = ComparisonModel()
@@ -36,8 +40,10 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, Signal
 
 from engine.scoring.comparison import ScoringSettings, score_methods, scored_particles
+from gui.comparison.control_rows import ControlRows
 from gui.comparison.file_loading import (LOADABLE_KINDS, LoadFailure, LoadRequest, load_dataset_job,
                                          load_output_job)
+from gui.comparison.latent_columns import LatentColumns
 from gui.comparison.selection import SelectionModel
 from gui.widgets.jobs import JobRunner
 
@@ -141,6 +147,8 @@ class ComparisonModel(QObject):
         self.scorer.sigErrored.connect(self._on_score_errored)
         for runner in (self.loader, self.scorer):
             runner.sigRunningChanged.connect(self._update_busy)
+        self.controls = ControlRows(self)
+        self.latent = LatentColumns(self, self.controls)
         app = QCoreApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)
@@ -355,12 +363,16 @@ class ComparisonModel(QObject):
         self._queue.clear()
         self.loader.shutdown()
         self.scorer.shutdown()
+        self.controls.shutdown()
+        self.latent.shutdown()
 
-    def wait_idle(self, timeout_ms: int = 60_000) -> bool:
-        """Process events until no file is being read and no scoring runs (tests, scripts)."""
+    def wait_idle(self, timeout_ms: int = 60_000, background: bool = False) -> bool:
+        """Process events until no file is being read and no scoring runs (tests, scripts);
+        ``background``: nor the controls, the ideal observer or the latent metrics."""
         deadline = time.monotonic() + timeout_ms / 1000
         app = QCoreApplication.instance()
-        while self.busy or self.loader.is_running() or self.scorer.is_running():
+        while self.busy or self.loader.is_running() or self.scorer.is_running() or \
+                (background and (self.controls.busy() or self.latent.busy())):
             if time.monotonic() > deadline:
                 return False
             app.processEvents()
