@@ -15,6 +15,7 @@ Example::
     elbench                              # the GUI (same as python main.py)
     elbench gui --landscape my.json
     elbench gui runs/ds1 train/z.25.pkl  # the Comparison tab on a dataset, outputs added
+    elbench gui study.elbench.json       # a saved comparison (File > Save comparison), as it was
     elbench sample --preset paper-3x4 --n 100000 --out samples.npz
 """
 from __future__ import annotations
@@ -51,7 +52,8 @@ _GUI_DEFAULTS = {"evaluate": {"figure_writer": _write_report_figures}}
 
 def _add_gui_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", metavar="DATASET", nargs="?",
-                        help="dataset folder to open in the Comparison tab")
+                        help="dataset folder to open in the Comparison tab, or a saved comparison "
+                             "project file (.elbench.json)")
     parser.add_argument("outputs", metavar="OUTPUT", nargs="*",
                         help="method outputs to add to that comparison (as in evaluate)")
     parser.add_argument("--label", action="append", metavar="NAME", help="method name, once per OUTPUT")
@@ -79,6 +81,16 @@ def _join_signed_values(argv: list[str]) -> list[str]:
 def _gui_request(args, parser) -> dict:
     """run_gui's keyword arguments from the gui command's arguments (refusing bad counts)."""
     outputs = list(getattr(args, "outputs", None) or [])
+    dataset = getattr(args, "dataset", None)
+    if dataset is not None and dataset.endswith(".json"):
+        from engine.formats.comparison_project import ProjectFileError, load_project
+
+        try:
+            load_project(dataset)  # refused here, before a window opens, when it cannot be read
+        except ProjectFileError as exc:
+            parser.error(str(exc))
+        if outputs:
+            parser.error(f"{dataset} is a saved comparison: it holds its outputs (give no OUTPUT with it)")
     per_output = {}
     for option in ("label", "kind"):
         given = getattr(args, option, None) or []

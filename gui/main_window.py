@@ -6,12 +6,15 @@ in its constructor and talks to the others only through it (the Structure tab an
 Simulation tab share the document's current object); add one in ``_build_tabs``. The window owns the file operations (New
 from preset, Open, Save, Save As), asks before unsaved changes would be lost, restores the
 last landscape and the window geometry at the next start (``gui.widgets.settings.AppSettings``).
+The comparison's project files (open, save, save as, recent list) are
+gui.comparison.project_actions' actions in the File menu.
 
 Example::
 
     window = MainWindow()                 # last landscape, or the default preset
     window = MainWindow("my.json")        # a given file
     window.open_file("other.json")        # False (and a message box) if it cannot be read
+    window.open_comparison("study.elbench.json")   # a saved comparison, as it was
 """
 from __future__ import annotations
 
@@ -21,9 +24,11 @@ from pathlib import Path
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget
 
+from engine.formats.comparison_project import is_project_file
 from engine.landscape.io import LandscapeFileError, landscape_from_dict, landscape_to_dict
 from engine.landscape.presets import DEFAULT_PRESET, load_preset, preset_names
 from gui.comparison.comparison_tab import ComparisonTab
+from gui.comparison.project_actions import ProjectActions
 from gui.model.document import LandscapeDocument
 from gui.landscape.designer import LandscapeDesigner
 from gui.methods.methods_tab import MethodsTab
@@ -67,6 +72,11 @@ class MainWindow(QMainWindow):
         self.methods = MethodsTab(self.doc, self.comparison.model)
         self.methods.sigStatusMessage.connect(self.statusBar().showMessage)
         self.tabs.addTab(self.methods, "Methods")
+        self.project = ProjectActions(self.comparison.model, self.settings, self.comparison.open_dataset, self)
+        self.project.sigStatus.connect(self.statusBar().showMessage)
+        self.project.sigProblem.connect(self._error)
+        self.project.sigProjectChanged.connect(lambda _path: self.tabs.setCurrentWidget(self.comparison))
+        self.methods.sigRunFinished.connect(self.project.record_run)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -86,6 +96,11 @@ class MainWindow(QMainWindow):
         self.action_add_output = self._action(file_menu, "Add method output...", QKeySequence("Ctrl+Shift+M"), lambda: (
             self.tabs.setCurrentWidget(self.comparison), self.comparison.add_output_dialog()))
         file_menu.addSeparator()
+        file_menu.addAction(self.project.action_open)
+        file_menu.addMenu(self.project.recent_menu)
+        file_menu.addAction(self.project.action_save)
+        file_menu.addAction(self.project.action_save_as)
+        file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence("Ctrl+Q"), self.close)
 
         edit_menu = self.menuBar().addMenu("&Edit")
@@ -104,8 +119,12 @@ class MainWindow(QMainWindow):
 
     def open_comparison(self, dataset, outputs=(), labels=None, kinds=None) -> None:
         """Show the Comparison tab on ``dataset`` with ``outputs`` added (``elbench gui``);
-        ``labels`` / ``kinds`` give one name / loader per output, None for the default."""
+        ``labels`` / ``kinds`` give one name / loader per output, None for the default.
+        ``dataset`` may be a saved comparison project file instead: it opens as it was."""
         self.tabs.setCurrentWidget(self.comparison)
+        if is_project_file(dataset):  # main.py refuses OUTPUTs given with one
+            self.project.open_project(dataset)
+            return
         if not self.comparison.open_dataset(dataset):
             return
         outputs = list(outputs)
@@ -129,7 +148,11 @@ class MainWindow(QMainWindow):
         return True
 
     def open_file(self, path: str) -> bool:
-        """Open ``path``; on a bad file show the error and keep the current landscape."""
+        """Open ``path``; on a bad file show the error and keep the current landscape. A saved
+        comparison (a project file) opens in the Comparison tab instead."""
+        if is_project_file(path):
+            self.tabs.setCurrentWidget(self.comparison)
+            return self.project.open_project(path)
         try:
             self.doc.open(path)
         except LandscapeFileError as exc:
