@@ -13,6 +13,12 @@ panel shows the same particles in colour and the others faded (gui.comparison.se
 selection exports as particle indices (.txt/.npy) or as a RELION STAR subset of the dataset
 (gui.comparison.selection_export).
 
+Over the current method's panel, its minimum-energy path between two wells (magenta, barrier
+tops in red) and over the ground truth the truth's (dashed), with a line comparing wells
+visited, barriers and path agreement, and "Play in 3D" (``sigPlayPath`` for the Structure
+tab's motion player); the wells are the Landscape tab's path's once ``follow_document`` is
+called, else the first neighbouring pair (gui.comparison.lineage_path_view).
+
 Each panel is a gui.comparison.point_panel.PointPanel; its points are a
 gui.comparison.point_cloud.PointCloudLayer (scatter when few points are in view, a
 screen-resolution RGBA image aggregated with bincount when many), so 3,000,000 particles draw
@@ -24,6 +30,8 @@ Example::
     view.set_grid(True)                  # all methods
     view.set_tool("lasso")
     view.export_selection("picked.star")
+    view.follow_document(doc)            # the path between the designer path's wells
+    view.sigPlayPath.connect(structure_tab.player.play_path)
 """
 from __future__ import annotations
 
@@ -34,6 +42,7 @@ import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QButtonGroup, QComboBox, QHBoxLayout, QLabel, QMenu, QToolButton, QVBoxLayout, QWidget
 
+from gui.comparison.lineage_path_view import LineagePath
 from gui.comparison.lineage_plots import LineagePlots, same_unit, set_panel_title
 from gui.comparison.point_cloud import COLOUR_MODES
 from gui.comparison.point_panel import PointPanel, well_codes
@@ -46,10 +55,12 @@ from gui.widgets.figure_export import export_figure
 class LineageView(QWidget):
     """Ground truth beside the current method (or all methods); see the module docstring.
 
-    Signals: sigStatusMessage(str).
+    Signals: sigStatusMessage(str); sigPlayPath(object, str): the method's path as true
+    (cc1, cc2) degrees (N, 2) and a label, for MotionPlayer.play_path.
     """
 
     sigStatusMessage = Signal(str)
+    sigPlayPath = Signal(object, str)
 
     def __init__(self, comparison, parent=None):
         super().__init__(parent)
@@ -118,13 +129,17 @@ class LineageView(QWidget):
         self.plots.sigToggleGrid.connect(lambda: self.set_grid(not self.grid))
         self.plots.sigResized.connect(self._update_titles)
         caption = QLabel("Colour: ground-truth well · grey: not scored (transition or well left out) · "
-                         "discs: the metric's well centres (mean coordinate of each well's particles)")
+                         "discs: the metric's well centres (mean coordinate of each well's particles) · "
+                         "magenta: the method's minimum-energy path between two wells (dashed: the truth's)")
         caption.setStyleSheet("color: #606060;")
         caption.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
+        self.path_overlay = LineagePath(self)
+        self.path_overlay.sigPlayPath.connect(self.sigPlayPath)
         layout.addWidget(caption)
+        layout.addWidget(self.path_overlay)
         layout.addWidget(self.plots, 1)
         self._update_selection_label()
 
@@ -162,6 +177,7 @@ class LineageView(QWidget):
                 panel.apply_selection(self._selection_mask())
             self.plots.ci.addItem(panel.plot, row=k // cols, col=k % cols)
         self._update_titles()
+        self.path_overlay.refresh()
         self.plots.fit_canvas()
         QTimer.singleShot(0, self.plots, self.plots.fit_canvas)  # once more after Qt settled the layout
 
@@ -175,6 +191,14 @@ class LineageView(QWidget):
         self.tool_buttons[tool].setChecked(True)
         for panel in [self.truth, *self.panels.values()]:
             panel.view_box.set_tool(tool)
+
+    def follow_document(self, document) -> None:
+        """Draw the path between the end wells of ``document``'s designer path (gui.model.document)."""
+        self.path_overlay.follow_document(document)
+
+    def set_path_wells(self, wells) -> None:
+        """Draw the path between ``wells`` (1-based pair), None: the first neighbouring pair."""
+        self.path_overlay.set_wells(wells)
 
     def set_colour_mode(self, mode: str) -> None:
         self.colour_mode = mode
@@ -288,6 +312,7 @@ class LineageView(QWidget):
             panel.set_base_codes(well_codes(wells, scored), mask)
             self._update_method_centres(panel, scored, wells)
         self._update_titles()
+        self.path_overlay.refresh()
 
     def _on_selection(self) -> None:
         mask = self._selection_mask()
@@ -338,4 +363,5 @@ class LineageView(QWidget):
 
     def shutdown(self) -> None:
         self.selection_export.shutdown()
+        self.path_overlay.shutdown()
 

@@ -252,3 +252,110 @@ def test_ground_truth_axes_have_equal_aspect(view):
     # the cryoDRGN panel plots z0 against z1: the same unit, locked too; names differ by number only
     from gui.comparison.lineage_plots import same_unit
     assert same_unit("z0", "z1") and same_unit("component 1", "component 2") and not same_unit("z0", "(random spread)")
+
+
+# --- the method's path between two wells ---------------------------------------------------------
+def _agreement(model, entry):
+    from engine.scoring.comparison import scoring_dataset
+    from engine.scoring.path_agreement import path_agreement_of
+    return path_agreement_of(scoring_dataset(model.dataset, entry.scored_with), entry.scores, entry.landscape)
+
+
+def test_the_current_methods_path_is_drawn_with_its_comparison_to_the_truth(view):
+    from engine.scoring.path_agreement import neighbouring_pairs
+    model, overlay = view.comparison, view.path_overlay
+    entry = model.methods[0]
+    result = overlay.result
+    # default wells: the first neighbouring pair of the designed landscape
+    assert result.wells == sorted(neighbouring_pairs(model.dataset.landscape.grid()))[0] == (1, 2)
+    agreement = _agreement(model, entry)
+    same = next(p for p in agreement.pairs if p.wells == result.wells)
+    assert result.score == pytest.approx(agreement.score) and result.n_pairs == len(agreement.pairs)
+    assert result.pair.recovered.visits == same.recovered.visits
+    assert result.pair.reference.visits == same.reference.visits
+    assert result.pair.barrier_error_kcal_per_mol == pytest.approx(same.barrier_error_kcal_per_mol)
+    assert result.pair.weight == pytest.approx(same.weight)
+    text = overlay.text.text()
+    assert f"method visits {' → '.join(map(str, same.recovered.visits))}" in text
+    assert f"error {same.barrier_error_kcal_per_mol:+.2f} kcal/mol" in text
+    assert f"of the method {agreement.score:.3f} over {len(agreement.pairs)} neighbouring pairs" in text
+    # the method's path runs from its centre of well 1 to its centre of well 2, on its panel;
+    # the truth's from the true centres, on the ground-truth panel
+    method_panel = view.shown_panels()[1]
+    x, y = overlay.curve.getData()
+    np.testing.assert_allclose(np.column_stack([x, y]), result.pair.recovered.points_deg)
+    k = [list(entry.scores.wells).index(w) for w in (1, 2)]
+    np.testing.assert_allclose([[x[0], y[0]], [x[-1], y[-1]]], entry.scores.centres[k, :2])
+    assert overlay.curve.getViewBox() is method_panel.view_box
+    assert overlay.reference.getViewBox() is view.truth.view_box
+    rx, ry = overlay.reference.getData()
+    gt = model.dataset.ground_truth
+    scored = entry.scores.particle_index
+    true_centre = np.column_stack([gt.cc1_deg, gt.cc2_deg])[scored][gt.well[scored] == 1].mean(axis=0)
+    np.testing.assert_allclose((rx[0], ry[0]), true_centre)
+    # the noisy truth keeps the states: its path in true conformations starts in well 1, ends in well 2
+    along = result.true_points_deg
+    assert np.hypot(*(along[0] - gt.well_centres_deg[0])) < 2.0
+    assert np.hypot(*(along[-1] - gt.well_centres_deg[1])) < 2.0
+
+
+def test_the_designer_paths_wells_next_method_and_play_in_3d(view, qtbot):
+    from engine.landscape.path_profile import well_path_profile
+    from engine.landscape.presets import load_preset
+    from gui.model.designer_path import DesignerPath
+    from gui.model.document import LandscapeDocument
+    from gui.structure.motion_player import MotionPlayer
+
+    model, overlay = view.comparison, view.path_overlay
+    doc = LandscapeDocument(load_preset("paper-3x4"))
+    view.follow_document(doc)
+    assert overlay.result.wells == (1, 2)                  # the designer has no path yet
+    prof = well_path_profile(doc.grid, 7, 6)
+    doc.set_designer_path(DesignerPath(prof.points_deg, (7, 6), prof.visits))
+    assert overlay.result.wells == (7, 6)                  # in the order the designer picked
+    assert "Path 7 → 6" in overlay.text.text()
+    view.next_button.click()                               # cryoDRGN: its centres, its panel
+    entry = model.methods[1]
+    assert overlay.result.label == "cryoDRGN"
+    k = [list(entry.scores.wells).index(w) for w in (7, 6)]
+    np.testing.assert_allclose(overlay.result.pair.recovered.points_deg[[0, -1]], entry.scores.centres[k, :2])
+    assert overlay.curve.getViewBox() is view.panel_of(1).view_box
+    pair = next(p for p in _agreement(model, entry).pairs if p.wells == (6, 7))
+    assert overlay.result.pair.recovered.barrier_kcal_per_mol == pytest.approx(pair.recovered.barrier_kcal_per_mol, abs=1e-9)
+    # Play in 3D hands the path, as true conformations, to the Structure tab's player
+    player = MotionPlayer(doc)
+    qtbot.addWidget(player)
+    view.sigPlayPath.connect(player.play_path)
+    with qtbot.waitSignal(view.sigPlayPath) as played:
+        overlay.play_button.click()
+    points, label = played.args
+    assert label == "cryoDRGN: path 7 → 6" and player.source() == "given" and player.is_playing()
+    np.testing.assert_allclose(player.path(), points)
+    np.testing.assert_allclose(doc.conformation, points[0])
+    player.stop()
+    # wells the settings leave out: no path, a message naming them
+    model.update_settings(wells={1, 6})
+    assert overlay.result is None and not overlay.play_button.isEnabled()
+    assert "wells 7 and 6" in overlay.text.text() and "scored: 1, 6" in overlay.text.text()
+    assert len(overlay.curve.getData()[0]) == 0
+    doc.set_designer_path(None)                            # default pair among those scored
+    assert overlay.result.wells == (1, 6)
+
+
+def test_big_data_finds_the_path_in_the_background(view, qtbot, monkeypatch):
+    import gui.widgets.jobs as jobs
+    monkeypatch.setattr(jobs, "SYNC_LIMIT_ROWS", 0)
+    overlay = view.path_overlay
+    with qtbot.waitSignal(overlay.sigUpdated, timeout=10_000):
+        view.set_path_wells((2, 3))
+        assert overlay.result is None and overlay.text.text().startswith("Finding")
+        assert len(overlay.curve.getData()[0]) == 0
+    assert overlay.result.wells == (2, 3) and "Path 2 → 3" in overlay.text.text()
+    assert len(overlay.curve.getData()[0]) == len(overlay.result.pair.recovered.points_deg)
+    # a change while a job runs: only the last one's result is shown
+    with qtbot.waitSignal(overlay.sigUpdated, timeout=10_000):
+        view.set_path_wells((3, 2))
+        view.set_path_wells((5, 6))
+    assert overlay.result.wells == (5, 6)
+    overlay.runner.wait()
+    assert overlay.result.wells == (5, 6)
