@@ -359,3 +359,17 @@ def test_big_data_finds_the_path_in_the_background(view, qtbot, monkeypatch):
     assert overlay.result.wells == (5, 6)
     overlay.runner.wait()
     assert overlay.result.wells == (5, 6)
+
+
+def test_true_points_along_a_path_are_bin_means_and_gaps_are_interpolated():
+    from engine.scoring.recovered_landscape import recovered_landscape
+    from gui.comparison.lineage_path import true_points_along
+    coords = np.array([[0.5, 0.5], [0.6, 0.4], [2.5, 0.5], [3.5, 0.5]])   # bins 0, 0, 2, 3 of 4; bin 1 empty
+    truth = np.array([[-10.0, 1.0], [-8.0, 3.0], [4.0, -2.0], [9.0, 0.0]])
+    land = recovered_landscape(coords, 0.6, bins=(4, 1), value_range=((0, 4), (0, 1)))
+    path = np.array([[0.5, 0.5], [1.5, 0.5], [2.5, 0.5], [3.0, 0.5], [3.5, 0.5]])
+    along = true_points_along(land, coords, truth, path)
+    np.testing.assert_allclose(along[0], [-9.0, 2.0])                # mean of bin 0's two particles
+    np.testing.assert_allclose(along[1], [(-9.0 + 4.0) / 2, 0.0])     # empty bin: halfway along the path
+    np.testing.assert_allclose(along[2:], [[4.0, -2.0], [9.0, 0.0], [9.0, 0.0]])
+    assert np.isnan(true_points_along(land, coords[:0], truth[:0], path)).all()
