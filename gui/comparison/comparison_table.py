@@ -45,7 +45,7 @@ class MethodTableModel(QAbstractTableModel):
     def __init__(self, comparison, parent=None):
         super().__init__(parent)
         self.comparison = comparison
-        self._n_controls = 0
+        self._n_controls = len(comparison.controls.rows)   # rows Qt was told of (a table made late sees them)
         comparison.sigMethodsChanged.connect(self._reset)
         comparison.sigDatasetChanged.connect(self._reset)
         comparison.sigScoresChanged.connect(self._scores_changed)
