@@ -3,9 +3,11 @@
 Top: file actions (open a dataset, add outputs with the loader detected or chosen, remove a
 method, export the whole comparison as the report of ``main.py evaluate``), then the scoring
 settings (output dimensions, core particles only with the dataset's flags or a core radius,
-the wells scored). Left: the comparison table, the recall bars per well (Fig. 2b) and the
-confusion matrix of the selected method. Right: the lineage view (Fig. 4, linked selection)
-and the recovered landscapes (Fig. 3). Dataset folders and output files can be dropped on the
+the wells scored). Left: the ideal-observer bar (gui.comparison.ceiling_panel: compute the
+ceiling of a dataset made by elbench), the comparison table with its control rows, the recall
+bars per well (Fig. 2b) and the confusion matrix of the selected method. Right: the lineage
+view (Fig. 4, linked selection), the recovered landscapes (Fig. 3) and the ceiling against SNR
+(gui.comparison.snr_sweep_view). Dataset folders and output files can be dropped on the
 tab. Every view listens to one ``ComparisonModel``; nothing here computes a score. A dataset
 that fails verification against its manifest is warned about under the file actions
 (gui.comparison.dataset_check), without blocking anything.
@@ -26,6 +28,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMes
                                QStackedWidget, QTabWidget, QVBoxLayout, QWidget)
 
 from engine.formats.dataset import GROUND_TRUTH_FILE
+from gui.comparison.ceiling_panel import CeilingPanel
 from gui.comparison.comparison_model import ComparisonModel
 from gui.comparison.comparison_table import ComparisonTable
 from gui.comparison.dataset_check import DatasetCheck
@@ -35,6 +38,7 @@ from gui.comparison.recall_chart import ConfusionMatrixView, RecallChart
 from gui.comparison.recovered_landscape_view import RecoveredLandscapeView
 from gui.comparison.report_export import ReportExport
 from gui.comparison.settings_strip import ScoringSettingsStrip
+from gui.comparison.snr_sweep_view import SnrSweepView
 from gui.comparison.tool_buttons import corner_export_button, tool_button
 from gui.structure.load_maps_dialog import WARNING_COLOUR
 from gui.widgets.figure_export import dialog_folder, remember_folder
@@ -45,9 +49,10 @@ MAX_PROBLEMS_SHOWN = 3   # more would push the views down; the tooltip lists the
 
 
 def table_height(table, rows: int) -> int:
-    """Pixels a table needs to show its header and ``rows`` rows without scrolling."""
+    """Pixels a table needs to show its header and ``rows`` rows without scrolling up and down
+    (room for the horizontal scroll bar included: the columns may be wider than the pane)."""
     return (table.horizontalHeader().sizeHint().height() + rows * table.verticalHeader().defaultSectionSize()
-            + 2 * table.frameWidth() + 4)
+            + table.horizontalScrollBar().sizeHint().height() + 2 * table.frameWidth() + 4)
 
 
 def is_dataset_path(path) -> bool:
@@ -76,6 +81,9 @@ class ComparisonTab(QWidget):
         m.sigDatasetChanged.connect(self._on_dataset)
         m.sigMethodsChanged.connect(self._update_actions)
         m.sigBusyChanged.connect(self.busy_bar.setVisible)
+        m.controls.sigStatus.connect(self.sigStatusMessage)
+        m.controls.sigFailed.connect(self._warn)
+        m.controls.sigChanged.connect(self._fit_table)
         for part in (self.report, self.settings_strip, self.lineage, self.check):
             part.sigStatusMessage.connect(self.sigStatusMessage)
         self._update_actions()
@@ -118,11 +126,17 @@ class ComparisonTab(QWidget):
 
         self.settings_strip = ScoringSettingsStrip(self.model)
 
+        self.ceiling_panel = CeilingPanel(self.model)
         self.table = ComparisonTable(self.model)
         self.recall_chart = RecallChart(self.model)
         self.confusion = ConfusionMatrixView(self.model)
+        table_pane = QWidget()
+        table_layout = QVBoxLayout(table_pane)
+        table_layout.setContentsMargins(0, 0, 0, 0)
+        table_layout.addWidget(self.ceiling_panel)
+        table_layout.addWidget(self.table, 1)
         left = QSplitter(Qt.Orientation.Vertical)
-        left.addWidget(self.table)
+        left.addWidget(table_pane)
         for view, name in ((self.recall_chart, "recall_per_well"), (self.confusion, "confusion")):
             corner_export_button(self, view, name, self.model)
             left.addWidget(view)
@@ -138,6 +152,8 @@ class ComparisonTab(QWidget):
         self.views = QTabWidget()
         self.views.addTab(self.lineage, "Lineage (Fig. 4)")
         self.views.addTab(self.landscapes, "Recovered landscapes (Fig. 3)")
+        self.snr_sweep = SnrSweepView(self.model)
+        self.views.addTab(self.snr_sweep, "Ceiling vs SNR")
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(self.views)
@@ -244,6 +260,10 @@ class ComparisonTab(QWidget):
         self.dataset_label.setToolTip("\n".join((dataset.source, *dataset.notes)))
         self._update_actions()
 
+    def _fit_table(self) -> None:
+        """Room for MIN_TABLE_ROWS methods and every control row without scrolling."""
+        self.table.setMinimumHeight(table_height(self.table, MIN_TABLE_ROWS + len(self.model.controls.rows)))
+
     def _update_actions(self) -> None:
         has_methods = bool(self.model.methods)
         self.remove_button.setEnabled(has_methods)
@@ -270,6 +290,7 @@ class ComparisonTab(QWidget):
     def shutdown(self) -> None:
         """Stop background work (application exit)."""
         self.model.shutdown()
+        self.snr_sweep.shutdown()
         self.check.shutdown()
         self.lineage.shutdown()
         self.report.shutdown()
