@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QSplitter,
-                               QStackedWidget, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QMessageBox, QProgressBar,
+                               QScrollArea, QSizePolicy, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget)
 
 from engine.formats.dataset import GROUND_TRUTH_FILE
 from gui.comparison.ceiling_panel import CeilingPanel
@@ -45,6 +45,7 @@ from gui.widgets.figure_export import dialog_folder, remember_folder
 
 OUTPUT_FILTER = ("Method outputs (*.pkl *.cs *.txt *.npy *.npz *.csv *.star);;All files (*)")
 MIN_TABLE_ROWS = 5
+DATASET_LABEL_MIN_WIDTH = 160
 MAX_PROBLEMS_SHOWN = 3   # more would push the views down; the tooltip lists them all
 
 
@@ -53,6 +54,48 @@ def table_height(table, rows: int) -> int:
     (room for the horizontal scroll bar included: the columns may be wider than the pane)."""
     return (table.horizontalHeader().sizeHint().height() + rows * table.verticalHeader().defaultSectionSize()
             + table.horizontalScrollBar().sizeHint().height() + 2 * table.frameWidth() + 4)
+
+
+def scrolling(widget) -> QScrollArea:
+    """``widget`` in a frameless scroll area, so that its minimum width (a row of buttons) does
+    not become the window's: a pane narrower than the widget scrolls instead."""
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    return area
+
+
+class SideScroller(QScrollArea):
+    """A bar (a row of controls) that scrolls sideways when it is wider than its place, and is
+    as high as the bar plus, only while it is needed, the horizontal scroll bar: the bar's
+    minimum width does not become the window's. Follows the bar's height as it changes (wells
+    shown once a dataset opens)."""
+
+    def __init__(self, widget, parent=None):
+        super().__init__(parent)
+        self.setWidget(widget)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        widget.installEventFilter(self)
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        bar = self.widget()
+        scrolls = bar.minimumSizeHint().width() > self.viewport().width()
+        self.setFixedHeight(bar.sizeHint().height()
+                            + (self.horizontalScrollBar().sizeHint().height() if scrolls else 0))
+
+    def eventFilter(self, watched, event) -> bool:
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self._fit_height()
+        return super().eventFilter(watched, event)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_height()
 
 
 def is_dataset_path(path) -> bool:
@@ -111,6 +154,8 @@ class ComparisonTab(QWidget):
         self.busy_bar.setVisible(False)
         self.dataset_label = QLabel("No dataset")
         self.dataset_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.dataset_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # clipped, not
+        self.dataset_label.setMinimumWidth(DATASET_LABEL_MIN_WIDTH)   # widening the window; the tooltip has it all
         for w in (self.open_button, self.add_button, QLabel("Loader:"), self.loader_combo, self.remove_button,
                   self.report_button):
             files.addWidget(w)
@@ -133,7 +178,7 @@ class ComparisonTab(QWidget):
         table_pane = QWidget()
         table_layout = QVBoxLayout(table_pane)
         table_layout.setContentsMargins(0, 0, 0, 0)
-        table_layout.addWidget(self.ceiling_panel)
+        table_layout.addWidget(SideScroller(self.ceiling_panel))
         table_layout.addWidget(self.table, 1)
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(table_pane)
@@ -149,11 +194,11 @@ class ComparisonTab(QWidget):
         self.left_splitter = left
         self.lineage = LineageView(self.model)
         self.landscapes = RecoveredLandscapeView(self.model, self.doc)
-        self.views = QTabWidget()
-        self.views.addTab(self.lineage, "Lineage (Fig. 4)")
-        self.views.addTab(self.landscapes, "Recovered landscapes (Fig. 3)")
         self.snr_sweep = SnrSweepView(self.model)
-        self.views.addTab(self.snr_sweep, "Ceiling vs SNR")
+        self.views = QTabWidget()   # each view scrolls when the pane is narrower than its tool bar
+        for view, title in ((self.lineage, "Lineage (Fig. 4)"), (self.landscapes, "Recovered landscapes (Fig. 3)"),
+                            (self.snr_sweep, "Ceiling vs SNR")):
+            self.views.addTab(scrolling(view), title)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(self.views)
@@ -170,8 +215,16 @@ class ComparisonTab(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(files)
         layout.addWidget(self.problems_label)
-        layout.addWidget(self.settings_strip)
+        layout.addWidget(SideScroller(self.settings_strip))
         layout.addWidget(self.pages, 1)
+
+    def show_view(self, view) -> None:
+        """Bring the sub-tab holding ``view`` (self.lineage, self.landscapes…) to the front."""
+        for index in range(self.views.count()):
+            if self.views.widget(index).widget() is view:
+                self.views.setCurrentIndex(index)
+                return
+        raise ValueError(f"{type(view).__name__} is not one of the Comparison tab's views")
 
     # --- files --------------------------------------------------------------------------
     def open_dataset(self, path) -> bool:
@@ -257,7 +310,8 @@ class ComparisonTab(QWidget):
         name = land.name if land is not None else Path(dataset.source).name
         self.dataset_label.setText(f"<b>{name}</b> · {dataset.n_particles:,} particles · {dataset.n_wells} wells"
                                    f" · kT = {dataset.kT_kcal_per_mol:.3f} kcal/mol")
-        self.dataset_label.setToolTip("\n".join((dataset.source, *dataset.notes)))
+        self.dataset_label.setToolTip("\n".join((self.dataset_label.text().replace("<b>", "").replace("</b>", ""),
+                                                 dataset.source, *dataset.notes)))
         self._update_actions()
 
     def _fit_table(self) -> None:

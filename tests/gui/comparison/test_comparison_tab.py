@@ -373,7 +373,7 @@ def test_recovered_landscapes_fit_with_long_names_and_truth_is_equal_aspect(tab,
     folder, npy, pkl, _ = files
     tab.model.add_output(npy, label="a method with a very long descriptive name that would not fit, run 12")
     assert tab.model.wait_idle()
-    tab.views.setCurrentWidget(tab.landscapes)
+    tab.show_view(tab.landscapes)
     qtbot.wait(30)
     view = tab.landscapes.plots
     import pyqtgraph as pg
@@ -387,3 +387,22 @@ def test_recovered_landscapes_fit_with_long_names_and_truth_is_equal_aspect(tab,
     (x0, x1), (y0, y1) = vb.viewRange()
     rect = vb.sceneBoundingRect()
     assert rect.width() / (x1 - x0) == pytest.approx(rect.height() / (y1 - y0), rel=0.02)
+
+
+def test_wide_tool_bars_and_table_scroll_sideways_instead_of_widening_the_window(tab, qtbot):
+    """The table's columns, the ideal-observer bar and the lineage view's tool bar are wider
+    than a narrow pane: they scroll horizontally, and the tab stays narrower than a 1300-pixel
+    window (the main window's restored size)."""
+    assert tab.model.methods and tab.table.model().columnCount() >= 10
+    wide = [tab.lineage, tab.ceiling_panel, tab.settings_strip]
+    assert tab.minimumSizeHint().width() < 1000 < sum(w.minimumSizeHint().width() for w in wide[:2])
+    tab.resize(900, 900)
+    qtbot.wait(30)
+    assert tab.width() == 900
+    strip = tab.settings_strip.parentWidget().parentWidget()   # its scroll area, as high as it is and its bar
+    assert strip.height() >= tab.settings_strip.sizeHint().height()
+    assert (strip.horizontalScrollBar().maximum() > 0) == (tab.settings_strip.minimumSizeHint().width() > 900)
+    tab.show_view(tab.lineage)
+    area = tab.views.currentWidget()
+    assert area.widget() is tab.lineage and area.horizontalScrollBar().maximum() > 0
+    assert tab.table.horizontalScrollBar().maximum() > 0
