@@ -21,6 +21,8 @@ Example::
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import scipy.fft
 
@@ -124,8 +126,11 @@ class TwoBodyProjector:
         self.pad = int(pad)
         self.box_size = obj.box_size
         self.apix_A = obj.apix_A
-        self._f_lsu, self._bz, self._by, self._off = padded_brick_transform(obj.lsu, self.pad)
-        self._f_ssu, _, _, _ = padded_brick_transform(obj.ssu, self.pad)
+        # the two bodies at once: pocketfft and the brick loop release the GIL
+        with ThreadPoolExecutor(2, thread_name_prefix="projector") as pool:
+            ssu = pool.submit(padded_brick_transform, obj.ssu, self.pad)
+            self._f_lsu, self._bz, self._by, self._off = padded_brick_transform(obj.lsu, self.pad)
+            self._f_ssu = ssu.result()[0]
         d = self.box_size
         self._kx = np.fft.rfftfreq(d) * d
         self._ky = np.fft.fftfreq(d) * d

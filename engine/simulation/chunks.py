@@ -21,6 +21,8 @@ Example::
 """
 from __future__ import annotations
 
+import os
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -38,6 +40,11 @@ from engine.structure.rotations import uniform_euler_angles
 
 CHUNK_STREAM, CALIBRATION_STREAM, UID_STREAM = 0, 1, 2
 BATCH_SIZE = 256  # images projected at once; fixed, so the noise draws depend on nothing else
+# Threads that render a chunk's batches ahead of its writer: the cores each worker has (the run
+# sets RENDER_THREADS_ENV for its worker processes: cores // workers), at most MAX_RENDER_THREADS.
+# Two keep a second core busy in a one-worker run; more than the cores only add switching.
+RENDER_THREADS_ENV = "ELBENCH_RENDER_THREADS"
+MAX_RENDER_THREADS = 4
 
 
 class ChunkCancelled(Exception):
@@ -103,11 +110,12 @@ def write_chunk(ctx: SimulationContext, k: int, sigma: float, out_dir, should_st
     progress(n): called with the number of images just written.
     Returns the chunk's manifest record: index, first, count, file, bytes, sha256.
 
-    Two stages overlap: this thread renders batch i + 1 (the projector's kernel and the FFTs
-    release the GIL) while one writer thread adds the noise of batch i and writes it (numpy's
-    generator and the file write release it too). The noise is still drawn batch after batch
-    from the one stream, so the bytes are those of a serial loop; on two cores the images
-    phase of one worker is 1.6x faster (bench/bench_simulate.py).
+    Rendering and writing overlap: :func:`render_threads` threads render the next batches (the
+    projector's kernel and the FFTs release the GIL) while one writer thread adds the noise
+    of each batch, in order, and writes it (numpy's generator and the file write release it
+    too). The noise is still drawn batch after batch from the one stream and the batches are
+    written in order, so the bytes are those of a serial loop (bench/bench_simulate.py has the
+    speed-up).
     """
     from engine.imaging.noise import add_white_noise
 
@@ -123,22 +131,52 @@ def write_chunk(ctx: SimulationContext, k: int, sigma: float, out_dir, should_st
             images = add_white_noise(images, sigma, noise_rng, in_place=True)
         writer.write(images)
 
+    threads = render_threads()
+    renders: deque = deque()   # (future, count) in batch order, at most ``threads`` ahead
+    written = None             # the writer's batch in flight
     try:
         with MrcStackWriter(path, n, ctx.box_size, ctx.apix_A) as writer, \
-                ThreadPoolExecutor(1, thread_name_prefix=f"chunk{k}-writer") as pool:
-            pending = None
-            for lo, hi in batches(n):
-                if should_stop is not None and should_stop():
-                    _wait(pending)
-                    raise ChunkCancelled(f"chunk {k} cancelled")
-                images = render_clean(ctx, meta, lo, hi)
-                _wait(pending, progress)
-                pending = (pool.submit(finish, images), hi - lo)
-            _wait(pending, progress)
+                ThreadPoolExecutor(threads, thread_name_prefix=f"chunk{k}-render") as render_pool, \
+                ThreadPoolExecutor(1, thread_name_prefix=f"chunk{k}-writer") as write_pool:
+            try:
+                for lo, hi in batches(n):
+                    if should_stop is not None and should_stop():
+                        raise ChunkCancelled(f"chunk {k} cancelled")
+                    renders.append((render_pool.submit(render_clean, ctx, meta, lo, hi), hi - lo))
+                    if len(renders) >= threads:
+                        written = _hand_over(renders.popleft(), written, write_pool, finish, progress)
+                while renders:
+                    written = _hand_over(renders.popleft(), written, write_pool, finish, progress)
+                _wait(written, progress)
+            except BaseException:
+                for future, _ in renders:
+                    future.cancel()
+                raise
     except OSError as exc:  # a full disk names no file: say which stack it was
         raise named_os_error(exc, path) from None
     return {"index": k, "first": meta.first, "count": n, "file": rel,
             "bytes": path.stat().st_size, "sha256": writer.sha256}
+
+
+def render_threads() -> int:
+    """Render threads of one chunk: ``$ELBENCH_RENDER_THREADS`` when the run set it, else the
+    cores this process may use; 1 to MAX_RENDER_THREADS."""
+    from engine.cpus import available_cpus
+
+    try:
+        wanted = int(os.environ.get(RENDER_THREADS_ENV, ""))
+    except ValueError:
+        wanted = available_cpus()
+    return max(1, min(wanted, MAX_RENDER_THREADS))
+
+
+def _hand_over(render, written, write_pool, finish, progress):
+    """Give a rendered batch ``(future, count)`` to the writer once its previous batch is
+    written (so one batch waits there at most); returns the writer's new ``(future, count)``."""
+    future, count = render
+    images = future.result()
+    _wait(written, progress)
+    return write_pool.submit(finish, images), count
 
 
 def _wait(pending, progress=None) -> None:

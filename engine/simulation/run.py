@@ -37,7 +37,9 @@ Example::
 from __future__ import annotations
 
 import math
+import os
 import time
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,7 +185,7 @@ def _run_locked(plan, folder, ctx, workers, scheduler, resume, progress, should_
             progress(SimulationProgress(mf.particles_done(manifest), plan.n_particles, len(mf.done_chunks(manifest)),
                                         plan.n_chunks, time.monotonic() - state["t_images"], state["made"], stage))
 
-    with make_executor(workers, scheduler) as executor:
+    with _render_threads_for(None if scheduler else workers), make_executor(workers, scheduler) as executor:
         executor.warm_up(plan.content_key)  # workers start and build their projector while we prepare
         maps = None
         if resume:
@@ -215,6 +217,26 @@ def _run_locked(plan, folder, ctx, workers, scheduler, resume, progress, should_
     elapsed = time.monotonic() - t0
     log(f"complete: {plan.n_particles} particles in {elapsed:.1f} s")
     return SimulationResult(folder, "complete", done, plan.n_particles, elapsed, noise, executor_name)
+
+
+@contextmanager
+def _render_threads_for(workers: int | None):
+    """Give each of ``workers`` local processes (and this one) its share of the cores to render
+    with (engine.simulation.chunks.render_threads reads it; processes inherit it when they
+    start), for the length of the run. None (a cluster): each worker uses its own cores."""
+    from engine.cpus import available_cpus
+    from engine.simulation.chunks import RENDER_THREADS_ENV
+
+    before = os.environ.get(RENDER_THREADS_ENV)
+    if workers is not None:
+        os.environ[RENDER_THREADS_ENV] = str(max(1, available_cpus() // max(workers, 1)))
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(RENDER_THREADS_ENV, None)
+        else:
+            os.environ[RENDER_THREADS_ENV] = before
 
 
 def _run_chunks(plan, folder, manifest, executor, state, progress, should_stop, log) -> bool:
