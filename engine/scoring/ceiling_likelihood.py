@@ -1,12 +1,14 @@
 """The image likelihood of the ideal observer: Gaussian white noise, in Fourier space, by the
-two-body structure (engine.imaging.projector's kernel, reused as it is).
+two-body structure (engine.imaging.projector's bricks and sampling, in the fused kernels of
+engine.scoring.ceiling_kernel).
 
 A particle image is ``y = irfft2(M) + n`` with white noise of ``sigma`` per pixel and, in the
 projector's convention (DESIGN.md section 4), ``M = C T (L + Q_c S_c)``: C the CTF, T the phase
 of the shift that puts the particle at the box centre minus its origin, L the LSU slice at A,
 S_c the SSU slice at ``A @ Rc`` and Q_c the phase of the pivot shift ``A (p - Rc p)``. Only
 ``u_c = T Q_c S_c`` depends on the conformation c, so L, C and the data term are computed once
-per particle and each conformation costs one SSU slice.
+per particle and each conformation costs one SSU slice, sampled and scored in one pass
+without being stored.
 
 Parseval with numpy's unnormalised FFT: ``sum_x r(x)^2 = (1/D^2) sum_k |R_k|^2`` over the full
 plane. On the rfft2 half plane (columns kx = 0..D/2) a column 0 < kx < D/2 also stands for its
@@ -22,8 +24,7 @@ the disc |k| <= D/2 carry no signal (the projector zeroes them) and add a consta
 plus the two Nyquist terms. A *band* keeps the frequencies |k| <= k_max only: for white noise
 the Fourier coefficients of disjoint frequency sets are independent, so the band's value is the
 exact log-likelihood of the low-pass-filtered image (the coarse levels of the grid search use
-it). The slice of a band is computed by the same kernel on a (2 k_max + 2)-sized spectrum, which
-holds exactly the frequencies |k| <= k_max + 1 of the full one (Fourier cropping).
+it). The kernel samples just the band's disc, so a band costs its share of the frequencies.
 
 Example::
 
@@ -36,61 +37,13 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 import scipy.fft
 
-from engine.imaging.projector import centred_half_transform
-from engine.imaging.projector_kernel import _FAST, _locate, _trilinear, brick_layout, two_body_slices
+from engine.imaging.projector import padded_brick_transform
+from engine.scoring.ceiling_kernel import fisher_sums, pack_geometry, slice_into, ssu_scores
 from engine.structure.object_model import TwoBodyObject
-from engine.structure.rotations import conformation_matrix, relion_matrix
-
-
-@numba.njit(cache=True, nogil=True)
-def _cross_minus_half_power(u, rt, wc2, out):
-    """out[b] = sum Re(conj(rt) u[b]) - 1/2 sum wc2 |u[b]|^2, float64 accumulators.
-    u (B, Y, X) complex64, rt (Y, X) complex64, wc2 (Y, X) float32, out (B,) float64."""
-    for b in range(u.shape[0]):
-        cross = 0.0
-        power = 0.0
-        for j in range(u.shape[1]):
-            for i in range(u.shape[2]):
-                v = u[b, j, i]
-                r = rt[j, i]
-                cross += r.real * v.real + r.imag * v.imag
-                power += wc2[j, i] * (v.real * v.real + v.imag * v.imag)
-        out[b] = cross - 0.5 * power
-
-
-@numba.njit(cache=True, nogil=True, fastmath=_FAST)
-def _ssu_scores(f, bz, by, off, rows, phase_x, phase_y, rt, wc2, out):
-    """:func:`_cross_minus_half_power` of u = phase * slice(f, rows) without writing u: the
-    projector kernel's sampling (its _locate and _trilinear, same layout f, bz, by, off; rows
-    (B, 2, 3) in padded voxels; phase_x (B, h), phase_y (B, n)) on the (n, h) spectrum of rt
-    and wc2, disc |k| <= n/2. Twice as fast as slices then sums on a band's small spectrum;
-    on the full one the projector's row-ahead prefetch wins and that path is used."""
-    n, h = rt.shape
-    r2max = (n // 2) * (n // 2)
-    for b in range(rows.shape[0]):
-        r0 = rows[b, 0]
-        r1 = rows[b, 1]
-        cross = 0.0
-        power = 0.0
-        for j in range(n):
-            ky = j if j < (n + 1) // 2 else j - n
-            rem = r2max - ky * ky
-            if rem < 0:
-                continue
-            py = phase_y[b, j]
-            for i in range(min(h - 1, int(math.sqrt(rem))) + 1):
-                base, code, fx, fy, fz, sign = _locate(i * r0[0] + ky * r1[0], i * r0[1] + ky * r1[1],
-                                                       i * r0[2] + ky * r1[2], off, bz, by)
-                v = _trilinear(f, base, code, fx, fy, fz, bz, by)
-                v = complex(v.real, v.imag * sign) * (phase_x[b, i] * py)
-                r = rt[j, i]
-                cross += r.real * v.real + r.imag * v.imag
-                power += wc2[j, i] * (v.real * v.real + v.imag * v.imag)
-        out[b] = cross - 0.5 * power
+from engine.structure.rotations import relion_matrix
 
 
 def _phase(freqs: np.ndarray, shift_px: np.ndarray, box_size: int) -> np.ndarray:
@@ -113,8 +66,8 @@ def default_bands(box_size: int) -> list[int]:
 
 
 class TwoBodyLikelihood:
-    """The object's padded 3D transforms (built like TwoBodyProjector's, same ``pad``) and the
-    frequency tables of the bands; :meth:`particle` gives one image's likelihood."""
+    """The object's padded 3D transforms (built like TwoBodyProjector's, same ``pad``, the same
+    bricks) and the Parseval weights; :meth:`particle` gives one image's likelihood."""
 
     def __init__(self, obj: TwoBodyObject, pad: int = 2):
         if int(pad) != pad or pad < 1:
@@ -122,11 +75,8 @@ class TwoBodyLikelihood:
         self.obj = obj
         self.pad = int(pad)
         self.box_size = d = obj.box_size
-        centred, self._off = centred_half_transform(obj.lsu, self.pad)
-        self._f_lsu, self._bz, self._by = brick_layout(centred)
-        centred, _ = centred_half_transform(obj.ssu, self.pad)
-        self._f_ssu, _, _ = brick_layout(centred)
-        del centred
+        self._f_lsu, self._bz, self._by, self._off = padded_brick_transform(obj.lsu, self.pad)
+        self._f_ssu = padded_brick_transform(obj.ssu, self.pad)[0]
         self._kx = np.fft.rfftfreq(d) * d
         self._ky = np.fft.fftfreq(d) * d
         k2 = self._ky[:, None] ** 2 + self._kx[None, :] ** 2
@@ -138,22 +88,7 @@ class TwoBodyLikelihood:
         self._nyquist = [(d // 2, 0), (0, d // 2)]  # (row, column) of (-D/2, 0) and (0, D/2)
         for j, i in self._nyquist:
             w[j, i] = 0.0  # summed apart, with Re(M)
-        self._weight = w
-        self._bands: dict[int, tuple] = {}
-
-    def band(self, k_max: int):
-        """(rows, n_cols, weight) of band ``k_max``: the rows (ky in fftfreq order) and first
-        n_cols columns of the full (D, D//2+1) spectrum that the kernel's (n, n//2+1) spectrum
-        holds (n = D for the full band, else 2 k_max + 2), and the Parseval weight w there,
-        0 outside |k| <= k_max, (n, n//2+1) float32."""
-        if k_max not in self._bands:
-            d = self.box_size
-            n = d if k_max >= d // 2 else 2 * k_max + 2
-            rows = np.r_[0:n // 2, d - n // 2:d]
-            h = n // 2 + 1
-            weight = np.where(self._k2[rows, :h] <= k_max * k_max, self._weight[rows, :h], 0.0)
-            self._bands[k_max] = (rows, h, weight.astype(np.float32))
-        return self._bands[k_max]
+        self._weight = w.astype(np.float32)
 
     def particle(self, image, euler_deg, origin_A, ctf, sigma: float, bands=None) -> ParticleLikelihood:
         """The likelihood of one image (D, D) [y, x] with RELION angles ``euler_deg`` (3,)
@@ -181,40 +116,27 @@ class ParticleLikelihood:
             raise ValueError(f"bands: must increase from >= 1 to D/2 = {d // 2} (got {bands})")
         self.model = model
         self.bands = bands
-        self._a = relion_matrix(*np.asarray(euler_deg, dtype=np.float64).reshape(3))[0]
-        origin_px = np.zeros(2) if origin_A is None else np.asarray(origin_A, dtype=np.float64) / model.obj.apix_A
-        self._centre_px = d // 2 - origin_px
-        tx = _phase(model._kx, self._centre_px[:1], d)
-        ty = _phase(model._ky, self._centre_px[1:], d)
-        lsu = self._slices(model._f_lsu, self._a[None, :2, :], tx, ty, d, h)[0]  # T L
+        obj = model.obj
+        a = relion_matrix(*np.asarray(euler_deg, dtype=np.float64).reshape(3))[0]
+        origin_px = np.zeros(2) if origin_A is None else np.asarray(origin_A, dtype=np.float64) / obj.apix_A
+        centre_px = d // 2 - origin_px
+        self._geom = pack_geometry(a, obj.axis1, obj.axis2, obj.pivot_A, model.pad, obj.apix_A, centre_px)
+        lsu = np.empty((d, h), np.complex64)  # T L
+        rows = np.ascontiguousarray(a[:2] * model.pad)
+        slice_into(model._f_lsu, model._bz, model._by, model._off, rows[0], rows[1],
+                   _phase(model._kx, centre_px[:1], d)[0], _phase(model._ky, centre_px[1:], d)[0], lsu)
         data = scipy.fft.rfft2(image, workers=1)
         resid = data - ctf * lsu  # Y - C T L
         self._scale = 1.0 / (sigma * sigma * d * d)
-        self._nyq = [(j, i, float(ctf[j, i]) * (data[j, i].real - ctf[j, i] * lsu[j, i].real), float(ctf[j, i]))
-                     for j, i in model._nyquist]
-        cr, c2 = ctf * resid, ctf * ctf
-        self._rt, self._wc2 = [], []
-        for k in bands:
-            rows, h, weight = model.band(k)
-            self._rt.append(np.ascontiguousarray(cr[rows, :h] * weight, np.complex64))
-            self._wc2.append(np.ascontiguousarray(c2[rows, :h] * weight, np.float32))
+        self._nyq = np.array([(model._ky[j], model._kx[i], float(ctf[j, i]) * (data[j, i].real - ctf[j, i] * lsu[j, i].real),
+                               float(ctf[j, i])) for j, i in model._nyquist])
+        # every band reads its disc of these (the weights are 0 outside |k| <= D/2)
+        self._rt = np.ascontiguousarray(ctf * resid * model._weight, np.complex64)
+        self._wc2 = np.ascontiguousarray(ctf * ctf * model._weight, np.float32)
 
     @property
     def n_bands(self) -> int:
         return len(self.bands)
-
-    def _slices(self, volume, rows, phase_x, phase_y, n, h):
-        """The kernel on ``volume`` alone: its second operand is sampled at q = 0 and times a
-        zero phase, so out = phase * slice(volume, rows). (B, n, h) complex64."""
-        m = self.model
-        b = len(rows)
-        out = np.empty((b, n, h), np.complex64)
-        zero_x = np.zeros((b, h), np.complex64)
-        zero_y = np.zeros((b, n), np.complex64)
-        two_body_slices(volume, volume, m._bz, m._by, m._off,
-                        np.ascontiguousarray(rows * m.pad), np.zeros((b, 2, 3)),
-                        phase_x, phase_y, zero_x, zero_y, np.zeros((1, 1, 1), np.float32), False, out)
-        return out
 
     def fisher_information(self, cc_deg, step_deg: float = 0.25) -> np.ndarray:
         """(n_bands, 2, 2) Fisher information matrix of each band at ``cc_deg`` (2,), per
@@ -224,43 +146,20 @@ class ParticleLikelihood:
         (1 / sd^2 of its peak there); the full band's J^-1 is the Cramer-Rao bound. (The two
         Nyquist pixels are left out: their share is negligible.)"""
         c = np.asarray(cc_deg, dtype=np.float64).reshape(2)
-        full = self.n_bands - 1
-        u = self._ssu_terms(np.stack([c, c + [step_deg, 0.0], c + [0.0, step_deg]]), full)
-        du = u[1:] - u[0]
-        prod = self._wc2[full] * np.stack([[(du[a].conj() * du[b]).real for b in (0, 1)] for a in (0, 1)])
-        k2 = self.model._k2
-        out = np.array([prod[:, :, k2 <= k * k].sum(-1) for k in self.bands])
-        return out * (2 * self._scale / step_deg ** 2)
-
-    def _ssu_geometry(self, cc: np.ndarray, band: int):
-        """Rows of A @ Rc (B, 2, 3) and the phases of T Q_c on the band's spectrum (B, h), (B, n)."""
-        m, obj = self.model, self.model.obj
-        rows, h, _ = m.band(self.bands[band])
-        rc = conformation_matrix(obj.axis1, obj.axis2, cc[:, 0], cc[:, 1])
-        ssu_px = ((obj.pivot_A - rc @ obj.pivot_A) @ self._a.T)[:, :2] / obj.apix_A
-        shift = self._centre_px + ssu_px  # T Q: both shifts in one phase
-        return ((self._a @ rc)[:, :2, :], _phase(m._kx[:h], shift[:, 0], m.box_size),
-                _phase(m._ky[rows], shift[:, 1], m.box_size))
-
-    def _ssu_terms(self, cc: np.ndarray, band: int) -> np.ndarray:
-        """u_c = T Q_c S_c (B, n, n//2+1) complex64 on the band's spectrum."""
-        rows, px, py = self._ssu_geometry(cc, band)
-        return self._slices(self.model._f_ssu, rows, px, py, py.shape[1], px.shape[1])
+        m = self.model
+        sums = np.zeros((self.n_bands, 3))
+        fisher_sums(m._f_ssu, m._bz, m._by, m._off, self._geom, np.stack([c, c + [step_deg, 0.0], c + [0.0, step_deg]]),
+                    m.box_size, self._wc2, np.array(self.bands, np.int64) ** 2, sums)
+        s = np.cumsum(sums, axis=0) * (2 * self._scale / step_deg ** 2)
+        return np.stack([s[:, [0, 1]], s[:, [1, 2]]], axis=1)
 
     def log_likelihood(self, cc_deg, band: int) -> np.ndarray:
         """(B,) float64 log-likelihood (nats, up to a constant shared by all c of this band)
         of conformations ``cc_deg`` (B, 2) (cc1, cc2) degrees, frequencies of ``bands[band]``."""
-        cc = np.asarray(cc_deg, dtype=np.float64).reshape(-1, 2)
+        cc = np.ascontiguousarray(cc_deg, dtype=np.float64).reshape(-1, 2)
         out = np.empty(len(cc))
         m = self.model
-        if band < self.n_bands - 1:
-            rows, px, py = self._ssu_geometry(cc, band)
-            _ssu_scores(m._f_ssu, m._bz, m._by, m._off, np.ascontiguousarray(rows * m.pad), px, py,
-                        self._rt[band], self._wc2[band], out)
-            return out * self._scale
-        u = self._ssu_terms(cc, band)
-        _cross_minus_half_power(u, self._rt[band], self._wc2[band], out)
-        for j, i, rho, c in self._nyq:
-            z = u[:, j, i].real.astype(np.float64)  # a real image keeps only Re(T Q S) here
-            out += rho * z - 0.5 * c * c * z * z
+        nyq = self._nyq if band == self.n_bands - 1 else self._nyq[:0]
+        ssu_scores(m._f_ssu, m._bz, m._by, m._off, self._geom, cc, self.bands[band], m.box_size,
+                   self._rt, self._wc2, nyq, out)
         return out * self._scale
