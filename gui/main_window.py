@@ -7,7 +7,8 @@ Simulation tab share the document's current object); add one in ``_build_tabs``.
 from preset, Open, Save, Save As), asks before unsaved changes would be lost, restores the
 last landscape and the window geometry at the next start (``gui.widgets.settings.AppSettings``).
 The comparison's project files (open, save, save as, recent list) are
-gui.comparison.project_actions' actions in the File menu.
+gui.comparison.project_actions' actions in the File menu. "Play in 3D" of the Comparison tab's
+lineage view (a method's path) plays on the Structure tab's motion player, shown for it.
 
 Example::
 
@@ -15,6 +16,7 @@ Example::
     window = MainWindow("my.json")        # a given file
     window.open_file("other.json")        # False (and a message box) if it cannot be read
     window.open_comparison("study.elbench.json")   # a saved comparison, as it was
+    window.play_in_3d(points_deg, "cryoDRGN: path 1 → 2")   # on the Structure tab
 """
 from __future__ import annotations
 
@@ -77,6 +79,7 @@ class MainWindow(QMainWindow):
         self.project.sigProblem.connect(self._error)
         self.project.sigProjectChanged.connect(lambda _path: self.tabs.setCurrentWidget(self.comparison))
         self.methods.sigRunFinished.connect(self.project.record_run)
+        self.comparison.lineage.sigPlayPath.connect(self.play_in_3d)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -132,6 +135,17 @@ class MainWindow(QMainWindow):
         kinds = list(kinds or [None] * len(outputs))
         for path, label, kind in zip(outputs, labels, kinds):
             self.comparison.model.add_output(path, kind=kind, label=label)
+
+    def play_in_3d(self, points_deg, label: str) -> None:
+        """Show the Structure tab and play ``points_deg`` (N, 2) true (cc1, cc2) degrees on its
+        motion player (the lineage view's "Play in 3D" of a method's path)."""
+        self.tabs.setCurrentWidget(self.structure)
+        try:
+            self.structure.player.play_path(points_deg, label)
+        except ValueError as exc:   # too short or not finite: say so rather than play nothing
+            self.statusBar().showMessage(f"Cannot play {label}: {exc}", 10000)
+            return
+        self.statusBar().showMessage(f"Playing {label} in 3D", 5000)
 
     def _action(self, menu, text, shortcut, slot) -> QAction:
         action = menu.addAction(text)

@@ -6,7 +6,8 @@ settings (output dimensions, core particles only with the dataset's flags or a c
 the wells scored). Left: the ideal-observer bar (gui.comparison.ceiling_panel: compute the
 ceiling of a dataset made by elbench), the comparison table with its control rows, the recall
 bars per well (Fig. 2b) and the confusion matrix of the selected method. Right: the lineage
-view (Fig. 4, linked selection), the recovered landscapes (Fig. 3) and the ceiling against SNR
+view (Fig. 4, linked selection; its method path runs between the wells of the document's
+designer path, and "Play in 3D" is ``lineage.sigPlayPath`` for the main window), the recovered landscapes (Fig. 3) and the ceiling against SNR
 (gui.comparison.snr_sweep_view). Dataset folders and output files can be dropped on the
 tab. Every view listens to one ``ComparisonModel``; nothing here computes a score. A dataset
 that fails verification against its manifest is warned about under the file actions
@@ -193,6 +194,7 @@ class ComparisonTab(QWidget):
         left.setSizes([table_height(self.table, MIN_TABLE_ROWS), 320, 340])
         self.left_splitter = left
         self.lineage = LineageView(self.model)
+        self.lineage.follow_document(self.doc)   # the path between the Landscape tab's path's wells
         self.landscapes = RecoveredLandscapeView(self.model, self.doc)
         self.snr_sweep = SnrSweepView(self.model)
         self.views = QTabWidget()   # each view scrolls when the pane is narrower than its tool bar

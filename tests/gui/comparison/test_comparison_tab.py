@@ -406,3 +406,42 @@ def test_wide_tool_bars_and_table_scroll_sideways_instead_of_widening_the_window
     area = tab.views.currentWidget()
     assert area.widget() is tab.lineage and area.horizontalScrollBar().maximum() > 0
     assert tab.table.horizontalScrollBar().maximum() > 0
+
+
+def test_play_in_3d_moves_the_documents_conformation_along_the_method_path_on_the_structure_tab(qtbot, files):
+    """The main window wires the lineage view's Play in 3D to the Structure tab's motion player:
+    the tab comes to the front and the document's conformation walks the method's path (in
+    true conformations), starting at its first point; the path runs between the wells of the
+    Landscape tab's path, which the Comparison tab follows through the document."""
+    from engine.landscape.path_profile import well_path_profile
+    from gui.main_window import MainWindow
+    from gui.model.designer_path import DesignerPath
+
+    folder, npy, pkl, _ = files
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.open_comparison(folder, [npy])
+    assert window.comparison.model.wait_idle()
+    overlay = window.comparison.lineage.path_overlay
+    prof = well_path_profile(window.doc.grid, 7, 6)
+    window.doc.set_designer_path(DesignerPath(prof.points_deg, (7, 6), prof.visits))
+    qtbot.waitUntil(lambda: overlay.result is not None and overlay.result.wells == (7, 6), timeout=20_000)
+    points = overlay.result.true_points_deg
+    assert window.doc.conformation != tuple(points[0])
+    overlay.play_button.click()
+    player = window.structure.player
+    assert window.tabs.currentWidget() is window.structure
+    assert player.source() == "given" and player.is_playing()
+    assert player.given_radio.text() == "generic noisy_truth.npy: path 7 → 6"
+    np.testing.assert_allclose(player.path(), points)
+    np.testing.assert_allclose(window.doc.conformation, points[0])
+    player.pause()
+    seen = []
+    for _ in range(5):
+        player.step()
+        seen.append(window.doc.conformation)
+    np.testing.assert_allclose(seen, player.frames()[1:6])
+    assert np.hypot(*np.subtract(seen[-1], points[0])) > 0.5      # it moved, along the path
+    player.stop()
+    window.structure.close_view()
+    window.close()
