@@ -50,6 +50,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from engine.scoring.ceiling_kernel import sub_block_weights
+
 
 #: Levels below a block's on which its likelihood is integrated: 2^3 = 8 x 8 sub-blocks for
 #: the result, 2 x 2 while searching (enough to rank blocks for pruning).
@@ -60,17 +62,6 @@ SEARCH_SUB_LEVELS = 1
 MARGIN_STEP_SD = 3.0
 #: A level searches with the most informative band whose step is at most this many sd.
 SEARCH_STEP_SD = 3.0
-
-
-def _differences(minus: np.ndarray, centre: np.ndarray, plus: np.ndarray, step: float):
-    """Gradient (per degree) and curvature (per degree^2) along one axis from the values at
-    the two neighbours, ``step`` degrees away (NaN where absent): central where both are
-    there, one-sided (curvature 0) where one is, 0 where none is."""
-    has_m, has_p = np.isfinite(minus), np.isfinite(plus)
-    both = has_m & has_p
-    grad = np.where(both, (plus - minus) / (2 * step),
-                    np.where(has_p, (plus - centre) / step, np.where(has_m, (centre - minus) / step, 0.0)))
-    return grad, np.where(both, (plus - 2 * centre + minus) / step ** 2, 0.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -233,25 +224,16 @@ class ConformationGrid:
         finer levels (up to 8 x 8 sub-blocks, each with its exact prior mass, centroid and basin
         shares). Returns (sub-block indices, masses), both (B, r^2). A block-constant likelihood
         would be off by up to 15 % in a block at the peak of a posterior 2 steps wide, and put
-        all of a block's mass on its side of a basin border."""
+        all of a block's mass on its side of a basin border. (Compiled:
+        engine.scoring.ceiling_kernel.sub_block_weights.)"""
         lv = self.levels[level]
         sub_level, r, d2, d1, a2, a1 = self._sub_pattern(level, sub_levels)
         sub = self.levels[sub_level]
-        i2, i1 = np.divmod(blocks, lv.cells)
-        lo2, lo1 = i2.min(), i1.min()
-        box = np.full((i2.max() - lo2 + 3, i1.max() - lo1 + 3), np.nan)  # a NaN frame: no neighbour
-        j2, j1 = i2 - lo2 + 1, i1 - lo1 + 1
-        box[j2, j1] = ll
-        h1, h2 = lv.step_deg
-        g1, c11 = _differences(box[j2, j1 - 1], ll, box[j2, j1 + 1], h1)
-        g2, c22 = _differences(box[j2 - 1, j1], ll, box[j2 + 1, j1], h2)
-        cross = (box[j2 + 1, j1 + 1] - box[j2 + 1, j1 - 1] - box[j2 - 1, j1 + 1] + box[j2 - 1, j1 - 1]) / (4 * h1 * h2)
-        c12 = np.where(np.isfinite(cross), cross, 0.0)
-        d1, d2 = d1 * h1, d2 * h2
-        q = (g1[:, None] * d1 + g2[:, None] * d2
-             + 0.5 * (c11[:, None] * d1 * d1 + 2 * c12[:, None] * d1 * d2 + c22[:, None] * d2 * d2))
-        subs = (r * i2[:, None] + a2) * sub.cells + r * i1[:, None] + a1  # (B, r^2)
-        return subs, sub.prior[subs] * np.exp(ll[:, None] - ll.max() + q)
+        subs = np.empty((len(blocks), r * r), np.int64)
+        weight = np.empty((len(blocks), r * r))
+        sub_block_weights(np.asarray(blocks, np.int64), np.asarray(ll, np.float64), lv.cells, *lv.step_deg, r,
+                          d2, d1, a2, a1, sub.cells, sub.prior, subs, weight)
+        return subs, weight
 
     @staticmethod
     def _prune(cells: int, blocks: np.ndarray, mass: np.ndarray, tail_mass: float, margin: bool) -> np.ndarray:

@@ -238,3 +238,48 @@ def slice_into(f, bz, by, off, r0, r1, phase_x, phase_y, out):
             out[j, i] = _sample(f, bz, by, off, r0, r1, i, ky) * (phase_x[i] * phase_y_j)
         for i in range(n, h):
             out[j, i] = 0
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _gradient_curvature(minus, centre, plus, step):
+    """engine.scoring.ceiling_grid._differences for one block (NaN: no neighbour)."""
+    has_m = math.isfinite(minus)
+    has_p = math.isfinite(plus)
+    if has_m and has_p:
+        return (plus - minus) / (2 * step), (plus - 2 * centre + minus) / step ** 2
+    if has_p:
+        return (plus - centre) / step, 0.0
+    if has_m:
+        return (centre - minus) / step, 0.0
+    return 0.0, 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def sub_block_weights(blocks, ll, cells, h1, h2, r, d2, d1, a2, a1, sub_cells, sub_prior, subs, weight):
+    """The in-block quadratic model of engine.scoring.ceiling_grid.ConformationGrid._sub_weights:
+    blocks (B,) flat indices i2 * cells + i1 with log-likelihood ll (B,); h1, h2 the step in
+    degrees; sub-block offsets d2, d1 (in steps) and index offsets a2, a1 (r^2,); fills subs
+    and weight (B, r^2) with sub-block indices and prior * exp(ll - max ll + q)."""
+    n = blocks.shape[0]
+    i2 = blocks // cells
+    i1 = blocks - i2 * cells
+    lo2, hi2, lo1, hi1 = i2.min(), i2.max(), i1.min(), i1.max()
+    box = np.full((hi2 - lo2 + 3, hi1 - lo1 + 3), np.nan)  # a NaN frame: no neighbour
+    for b in range(n):
+        box[i2[b] - lo2 + 1, i1[b] - lo1 + 1] = ll[b]
+    top = ll.max()
+    for b in range(n):
+        j2 = i2[b] - lo2 + 1
+        j1 = i1[b] - lo1 + 1
+        c = ll[b]
+        g1, c11 = _gradient_curvature(box[j2, j1 - 1], c, box[j2, j1 + 1], h1)
+        g2, c22 = _gradient_curvature(box[j2 - 1, j1], c, box[j2 + 1, j1], h2)
+        cross = (box[j2 + 1, j1 + 1] - box[j2 + 1, j1 - 1] - box[j2 - 1, j1 + 1] + box[j2 - 1, j1 - 1]) / (4 * h1 * h2)
+        c12 = cross if math.isfinite(cross) else 0.0
+        for m in range(d1.shape[0]):
+            x1 = d1[m] * h1
+            x2 = d2[m] * h2
+            q = g1 * x1 + g2 * x2 + 0.5 * (c11 * x1 * x1 + 2 * c12 * x1 * x2 + c22 * x2 * x2)
+            s = (r * i2[b] + a2[m]) * sub_cells + r * i1[b] + a1[m]
+            subs[b, m] = s
+            weight[b, m] = sub_prior[s] * math.exp(c - top + q)
