@@ -57,9 +57,18 @@ from engine.simulation.metadata import write_metadata_files
 from engine.simulation.plan import SimulationPlan, check_disk_space
 from engine.simulation.resources import check_memory, workers_for
 
-# Whole-pipeline speed of one worker at box 64 (bench/bench_simulate.py on a 2-core VM), for
-# the time estimate shown before a run; cost per image grows like D^2 log D.
-IMAGES_PER_S_PER_WORKER_BOX64 = 6000.0
+# The time estimate shown before a run (estimate_seconds), from bench/bench_simulate.py on a
+# 2-core VM: core-seconds per image at box 64 (render, noise, write; grows like D^2 log D),
+# the share of a core a busy thread gets, the fixed start (interpreter, imports, landscape
+# grid, manifest), the projector's transforms at box 128 (grow like D^3), starting worker
+# processes, each well map at box 128, and the metadata files per particle.
+CORE_S_PER_IMAGE_BOX64 = 1.36e-4
+THREAD_EFFICIENCY = 0.8
+START_S = 1.0
+PROJECTOR_S_BOX128 = 0.3
+WORKER_START_S = 1.0
+MAP_S_BOX128 = 0.08
+METADATA_S_PER_PARTICLE = 1.2e-5
 
 
 @dataclass(frozen=True)
@@ -101,13 +110,26 @@ class SimulationResult:
 
 
 def estimate_seconds(plan: SimulationPlan, workers: int | None = None) -> float:
-    """Rough wall time of a run on ``workers`` local cores (default all)."""
+    """Wall time of a whole run on ``workers`` local processes (default: one per core), as the
+    user waits for it: start-up, preparation (projector, noise calibration), the images (each
+    worker renders with its share of the cores ahead of its writer thread), the well maps
+    where they outlast the images (they are made meanwhile) and the metadata files. Within
+    25 % of the measured time on the 2-core VM it was fitted on (bench/bench_simulate.py)."""
     from engine.cpus import available_cpus
+    from engine.simulation.chunks import MAX_RENDER_THREADS
+    from engine.simulation.calibration import N_CALIBRATION_IMAGES
 
     d = plan.effective_box_size()
-    workers = workers or available_cpus()
-    per_image = (d * d * math.log2(d)) / (64 * 64 * 6) / IMAGES_PER_S_PER_WORKER_BOX64
-    return plan.n_particles * per_image / workers
+    n = plan.n_particles
+    cores = available_cpus()
+    workers = max(1, min(workers or cores, plan.n_chunks))
+    threads = workers * (min(max(cores // workers, 1), MAX_RENDER_THREADS) + 1)  # render + writer
+    core_s = CORE_S_PER_IMAGE_BOX64 * (d / 64) ** 2 * math.log2(d) / 6
+    per_image = core_s / (THREAD_EFFICIENCY * min(cores, threads))
+    prepare = (START_S + PROJECTOR_S_BOX128 * (d / 128) ** 3 + N_CALIBRATION_IMAGES * core_s / 2
+               + (WORKER_START_S if workers > 1 else 0.0))
+    maps = MAP_S_BOX128 * (len(plan.landscape.wells) + 3) * (d / 128) ** 3
+    return prepare + max(n * per_image, maps) + n * METADATA_S_PER_PARTICLE
 
 
 def run_simulation(plan: SimulationPlan, out_dir=None, workers: int | None = None, scheduler=None,

@@ -370,3 +370,19 @@ def test_default_workers_follow_the_affinity_mask():
 def test_plan_overrides_keep_the_rest(tmp_path):
     p = with_overrides(small_plan(), n_particles=50, chunk_size=20)
     assert p.n_chunks == 3 and p.box_size == 32 and p.max_shift_A == 8.0
+
+
+def test_the_estimate_counts_preparation_and_metadata_not_only_images():
+    """What a user plans with: a tiny run still costs the start-up and preparation, and each
+    image adds the same time whatever the size (bench/bench_simulate.py checks it against
+    measured runs, within 25 %)."""
+    from engine.simulation.run import START_S, estimate_seconds
+
+    def seconds(n, box=128, workers=1):
+        return estimate_seconds(small_plan(n_particles=n, box_size=box, chunk_size=10_000), workers)
+
+    assert seconds(1) > START_S
+    per_image = (seconds(40_000) - seconds(20_000)) / 20_000
+    assert seconds(60_000) - seconds(40_000) == pytest.approx(20_000 * per_image, rel=1e-9)
+    assert per_image * 1000 > seconds(1) / 10           # images dominate a big run, not the start
+    assert seconds(20_000, box=256) > 4 * seconds(20_000, box=128) - 4 * START_S
