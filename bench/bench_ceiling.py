@@ -5,9 +5,15 @@ the posterior of every particle (coarse-to-fine grid, Fourier-space two-body lik
 1 and with 2 worker threads. Printed next to the same run's baseline, the cost of one projector
 image per particle (TwoBodyProjector.project with its CTF, batches of 256), so the ratio says
 how many "images' worth" of work a posterior costs whatever the machine's load; and the
-likelihood evaluations per band behind it. Threads share the GIL for the numpy bookkeeping
-(about half the time), so the rate on 2 cores is best read as twice the 1-thread rate with
-one process per core. Timings on a shared machine are noisy: best of 3.
+likelihood evaluations per band behind it. The compiled kernels (engine.scoring.ceiling_kernel:
+SSU slice fused with the likelihood's sums, Fisher sums, in-block weights) release the GIL;
+the per-level bookkeeping left in numpy holds it (about a third of the time), so 2 threads
+give up to 2x when the second core is free, and one process per core always does.
+Timings on a shared machine are noisy: best of 3.
+
+Measured (box 64, 400 particles, 2 shared cores, load ~2.5): 1 thread 498 / 384 / 353
+particles/s at SNR 0.1 / 1 / 10 (31-42 x one image), 2 threads 925 / 799 (the SNR 10 run met
+the other jobs: 248); before the fused kernels 150-210 per thread (38-104 x one image).
 
     python bench/bench_ceiling.py [--box 64] [--n 400] [--snr 0.1,1,10]
 

@@ -15,12 +15,15 @@ exponential (complex128: a relative error ~D * 1e-16, far below the float32 samp
   real-only Nyquist terms given);
 - :func:`fisher_sums`: band-binned sums of wc2 Re(conj(du_a) du_b) for forward differences of
   u at three conformations (the Fisher information);
-- :func:`slice_into`: one phased slice of a transform (the particle's LSU term T L).
+- :func:`slice_into`: one phased slice of a transform (the particle's LSU term T L);
+- :func:`sub_block_weights`: the grid's in-block quadratic model of the log-likelihood and its
+  sub-blocks' weights (engine.scoring.ceiling_grid).
 
 Example::
 
-    geom = np.array([*a.ravel(), *axis1, *axis2, *pivot_A, pad, apix, cx, cy])  # see pack_geometry
-    out = np.empty(len(cc)); ssu_scores(f, bz, by, off, geom, cc, k_max, d, rt, wc2, nyq, out)
+    geom = pack_geometry(a, obj.axis1, obj.axis2, obj.pivot_A, 2, obj.apix_A, centre_px)
+    out = np.empty(len(cc))
+    ssu_scores(f, bz, by, off, geom, cc, k_max, d, rt, wc2, np.zeros((0, 4)), out)  # (B,) per band
 """
 from __future__ import annotations
 
