@@ -12,7 +12,16 @@ import time
 
 import pytest
 
+from slurm_cluster import one_node_cluster
+
 INSTALL_TIMEOUT_S = 1500
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A real one-node SLURM cluster (tests/slurm_cluster.py), SLURM_CONF set to it."""
+    with one_node_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,18 @@
-"""A real one-node SLURM cluster for the tests of engine.methods.slurm (DESIGN.md §7).
+"""A real one-node SLURM cluster for the tests that submit jobs (DESIGN.md §7): the runners of
+engine.methods through sbatch, and ``simulate --slurm``'s Dask workers (dask-jobqueue).
 
-Session-scoped: Debian's ``slurm-wlm`` and ``munge`` (installed with apt-get when missing; the
-tests run as root), a private munged with its own key and socket, a ``slurm.conf`` written here
+The ``slurm_cluster`` fixture in tests/conftest.py starts it once per session with
+:func:`one_node_cluster`: Debian's ``slurm-wlm`` and ``munge`` (installed with apt-get when
+missing; the tests run as root), a private munged with its own key and socket, a ``slurm.conf`` written here
 with free ports and every state/spool/log/pid path in one temporary folder, ``slurmctld`` and
 ``slurmd`` started, and all three stopped by the pids in their pid files at the end. Nothing is
 skipped: a cluster that cannot start fails the test with the reason and the daemons' logs.
 The private munge socket and ports keep it apart from any other cluster on the machine.
+
+Example::
+
+    with one_node_cluster() as cluster:      # SLURM_CONF points at it inside
+        subprocess.run(["sbatch", "-p", cluster.partition, "--wrap", "hostname"])
 """
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -157,8 +165,10 @@ class OneNodeCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def slurm_cluster():
+@contextmanager
+def one_node_cluster():
+    """Start the cluster (installing the packages when missing), set SLURM_CONF to it while
+    inside, stop the daemons and remove its folder on the way out."""
     if os.geteuid() != 0:
         pytest.fail("the SLURM tests start a one-node cluster and need root (DESIGN.md §7)")
     _install_packages()
