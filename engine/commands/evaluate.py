@@ -8,9 +8,10 @@ map (shown, not scored: it has no per-particle assignment). --label, --kind and 
 given once per OUTPUT in order (or once for all); "-" leaves that OUTPUT's value unset.
 
 Prints, per output, accuracy (mean per-well recall) and the standard deviation of recall on the
-chosen dimensions and on all dimensions (a row ending "! over k of m wells, missing [...]"
-averages over fewer wells than asked for: the method left no scored particle in those; a note
-line says why), then CryoBench's latent metrics of all dimensions (neighbourhood similarity,
+chosen dimensions (default 0,1; an output with one dimension, ManifoldEM's tau, is then scored
+on dim 0 with the note "1D output: scored on dim 0", while a --dims it lacks is an error) and on
+all dimensions (a row ending "! over k of m wells, missing [...]" averages over fewer wells than
+asked for: the method left no scored particle in those; a note line says why), then CryoBench's latent metrics of all dimensions (neighbourhood similarity,
 information imbalance both ways; --no-latent leaves them out), and writes REPORT_DIR:
 scores.json, scores.csv, recall_per_well.csv, confusion_*.csv, wells_*.csv,
 latent_metrics.csv, paths_*.csv (each output's path agreement: true vs recovered minimum-energy
@@ -44,9 +45,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", metavar="DATASET", help="dataset folder or ground-truth .npz")
     parser.add_argument("outputs", metavar="OUTPUT", nargs="*", help="method output files or folders "
                                                                      "(at least one unless --ceiling)")
-    parser.add_argument("--dims", default="0,1", help="output dimensions to score, 0-based, comma "
-                                                      "separated (negative counts from the last, "
-                                                      "as in numpy: -1,0), or 'all' (default 0,1)")
+    parser.add_argument("--dims", help="output dimensions to score, 0-based, comma separated (negative "
+                                       "counts from the last, as in numpy: -1,0), or 'all' (default 0,1; "
+                                       "a 1D output is then scored on dim 0, with a note)")
     parser.add_argument("--label", action="append", metavar="NAME", help="method name, once per OUTPUT")
     parser.add_argument("--kind", action="append", metavar="KIND",
                         help="cryodrgn, cryosparc, relion_multibody, recovar, manifoldem, "
@@ -79,9 +80,10 @@ def main(args: argparse.Namespace) -> int:
     from engine.scoring.report import assign_slugs, evaluate_output, write_report
     from engine.scoring.metric import ScoringError
     from engine.scoring.ceiling_dataset import CeilingError, ceiling_geometry
+    from engine.scoring.comparison import DEFAULT_DIMS, default_dims_for
 
     try:
-        dims = _parse_ints(args.dims, "--dims", allow_all=True)
+        dims = DEFAULT_DIMS if args.dims is None else _parse_ints(args.dims, "--dims", allow_all=True)
         wells = _parse_ints(args.wells, "--wells") if args.wells else None
         labels = _per_output(args.label, args.outputs, "--label", broadcast=False)
         kinds = _per_output(args.kind, args.outputs, "--kind")
@@ -112,8 +114,9 @@ def main(args: argparse.Namespace) -> int:
                 continue
             output = load_output(path, dataset, kind, label=label, ind=ind,
                                  zdim=args.zdim if kind == "recovar" else None)
-            reports.append(evaluate_output(dataset, output, dims=_from_the_end(dims, output.n_dims),
-                                           core_only=args.core_only, wells=wells, latent=not args.no_latent))
+            chosen, output = default_dims_for(output, _from_the_end(dims, output.n_dims), args.dims is not None)
+            reports.append(evaluate_output(dataset, output, dims=chosen, core_only=args.core_only, wells=wells,
+                                           latent=not args.no_latent))
         ceiling, sweep = _ceiling(args, snrs, say) if args.ceiling else (None, None)
     except (DatasetError, LoaderError, ScoringError, CeilingError) as exc:
         return _fail(str(exc))

@@ -9,6 +9,10 @@ recovered landscape (engine.scoring.recovered_landscape) and that of the ground 
 function (``progress``, ``should_stop``, ``log`` callbacks), cancelled between outputs.
 ``write_report_job`` writes the issue-5 report (engine.scoring.report) for the same choices.
 
+The default dims (0, 1) score an output with a single dimension (ManifoldEM's tau) on its dim
+0, with the note "1D output: scored on dim 0" (``default_dims_for``); dims a user chose that an
+output lacks stay an error.
+
 Example::
 
     settings = ScoringSettings(dims=(0, 1), core_only=True, core_radius_deg=4.0, wells={1, 2, 3})
@@ -27,17 +31,31 @@ from engine.landscape.sampling import within_radius
 from engine.scoring.metric import ScoringError, score
 
 
+DEFAULT_DIMS = (0, 1)
+ONE_DIM_NOTE = "1D output: scored on dim 0"
+
+
+def default_dims_for(output, dims, chosen: bool = False):
+    """(dims, output) to score ``output`` (MethodOutput) with: the default ``dims`` (0, 1) not
+    ``chosen`` by the user on a 1D output become (0,) and the output carries ONE_DIM_NOTE (so
+    its scores do); anything else as given (scoring refuses a dim the output lacks)."""
+    if chosen or dims is None or tuple(dims) != DEFAULT_DIMS or output.n_dims != 1:
+        return dims, output
+    return (0,), dataclasses.replace(output, notes=(*output.notes, ONE_DIM_NOTE))
+
+
 @dataclass(frozen=True)
 class ScoringSettings:
     """How methods are scored.
 
-    dims: 0-based output dimensions (the paper uses the first two), or None for all.
+    dims: 0-based output dimensions (the paper uses the first two), or None for all; the
+    default (0, 1) scores a 1D output on dim 0 (``default_dims_for``).
     core_only: leave transition particles out. core_radius_deg: None uses the dataset's own
     core flags; a number > 0 re-labels as transition every particle farther than this from
     its well's centre (degrees, in (cc1, cc2)). wells: 1-based wells scored, None for all.
     """
 
-    dims: tuple[int, ...] | None = (0, 1)
+    dims: tuple[int, ...] | None = DEFAULT_DIMS
     core_only: bool = False
     core_radius_deg: float | None = None
     wells: frozenset[int] | None = None
@@ -105,8 +123,9 @@ def score_methods(dataset, outputs: dict, settings: ScoringSettings, *, progress
     for k, (entry_id, output) in enumerate(outputs.items()):
         if should_stop is not None and should_stop():
             break
+        dims, output = default_dims_for(output, settings.dims)
         try:
-            s = score(gt, output, dims=settings.dims, core_only=settings.core_only,
+            s = score(gt, output, dims=dims, core_only=settings.core_only,
                       wells=None if settings.wells is None else sorted(settings.wells))
         except ScoringError as exc:
             results[entry_id] = (None, None, str(exc))
@@ -139,9 +158,9 @@ def write_report_job(folder, dataset, outputs, settings: ScoringSettings, *, pro
     for k, output in enumerate(outputs):
         if should_stop is not None and should_stop():
             return None
+        dims, output = default_dims_for(output, settings.dims)
         try:
-            reports.append(evaluate_output(dataset, output, dims=settings.dims, core_only=settings.core_only,
-                                           wells=wells))
+            reports.append(evaluate_output(dataset, output, dims=dims, core_only=settings.core_only, wells=wells))
         except ScoringError as exc:
             if log is not None:
                 log(f"{output.label}: left out of the report ({exc})")

@@ -293,3 +293,20 @@ def test_ceiling_of_a_dataset_not_made_by_elbench_is_refused(case):
     assert "a ceiling needs a dataset made by elbench, with its maps" in done.stderr
     missing = run(case / "ds", "--json")
     assert missing.returncode == 2 and "give at least one OUTPUT" in missing.stderr
+
+
+def test_a_one_dimensional_output_is_scored_on_dim_0_by_default_but_a_chosen_dim_it_lacks_is_an_error(case, tmp_path):
+    """ManifoldEM's tau has one dimension: the default --dims 0,1 scores it on dim 0 with a note;
+    --dims 0,1 given by the user is refused, naming the file."""
+    ds = load_dataset(case / "ds")
+    tau = ds.ground_truth.cc1_deg[:, None] + np.random.default_rng(3).normal(0, 2.0, (N, 1))
+    np.save(tmp_path / "tau.npy", tau)
+    done = run(case / "ds", tmp_path / "tau.npy", "--label", "ManifoldEM tau", "--json", "--no-latent")
+    assert done.returncode == 0, done.stderr
+    (method,) = json.loads(done.stdout)["methods"]
+    expected = score(ds, load_output(tmp_path / "tau.npy", ds), dims=(0,))
+    assert method["dims"] == [0] and method["accuracy"] == pytest.approx(expected.accuracy)
+    assert 0.2 < expected.accuracy < 0.9            # cc1 alone tells the columns of the 3x4 grid apart, not the rows
+    assert "ManifoldEM tau: 1D output: scored on dim 0" in done.stderr
+    done = run(case / "ds", tmp_path / "tau.npy", "--dims", "0,1", "--json")
+    assert done.returncode == 2 and "tau.npy: dimension 1 does not exist" in done.stderr

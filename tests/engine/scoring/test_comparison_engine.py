@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from engine.scoring.comparison import (ScoringSettings, core_mask, score_methods, scored_particles, scoring_dataset,
-                               write_report_job)
+from engine.scoring.comparison import (ONE_DIM_NOTE, ScoringSettings, core_mask, default_dims_for, score_methods,
+                                      scored_particles, scoring_dataset, write_report_job)
 from engine.formats.dataset import Dataset, synthetic_ground_truth
 from engine.formats.loaders import build_output
 from engine.landscape.presets import load_preset
@@ -58,8 +58,14 @@ def test_score_methods_matches_the_metric_and_reports_what_cannot_be_scored(case
         assert error == "" and s.accuracy == pytest.approx(expected.accuracy)
         assert landscape.counts.sum() + landscape.n_outside == expected.n_scored
     assert result["results"][1][0].accuracy > 0.9 > result["results"][2][0].accuracy
+    # the default dims on a 1D output: dim 0, said in a note, without a landscape
     s, landscape, error = result["results"][3]
-    assert s is None and landscape is None and "one.npy" in error and "dimension 1 does not exist" in error
+    expected = score(gt_core, one, dims=(0,), core_only=True)
+    assert error == "" and landscape is None and s.dims == (0,) and ONE_DIM_NOTE in s.notes
+    assert s.accuracy == pytest.approx(expected.accuracy) and s.n_scored == expected.n_scored
+    # dims a user chose that the output lacks stay an error naming the file
+    s, landscape, error = score_methods(ds, {3: one, 1: good}, ScoringSettings(dims=(0, 2)))["results"][3]
+    assert s is None and landscape is None and "one.npy" in error and "dimension 2 does not exist" in error
     assert result["truth"].counts.sum() + result["truth"].n_outside == int(core_mask(ds.ground_truth, 2.5).sum())
     # a one-dimensional choice scores, without a landscape
     s, landscape, error = score_methods(ds, {3: one}, ScoringSettings(dims=(0,)))["results"][3]
@@ -79,8 +85,12 @@ def test_report_for_a_choice_of_settings(case, tmp_path):
     logs = []
     settings = ScoringSettings(dims=(0, 1), core_only=True, core_radius_deg=3.0, wells={1, 2, 3, 4, 5, 6})
     scored_ds, reports = write_report_job(tmp_path, ds, [good, one, poor], settings, log=logs.append)
-    assert [r.output.label for r in reports] == ["good", "poor"]
-    assert "one dim" in logs[0] and "left out" in logs[0]
+    assert [r.output.label for r in reports] == ["good", "one dim", "poor"] and logs == []
+    assert reports[1].scores.dims == (0,) and ONE_DIM_NOTE in reports[1].scores.notes
+    _, reports = write_report_job(tmp_path / "chosen", ds, [good, one], dataclasses.replace(settings, dims=(1,)),
+                                  log=logs.append)
+    assert [r.output.label for r in reports] == ["good"] and len(logs) == 1
+    assert "one dim" in logs[0] and "left out" in logs[0] and "dimension 1 does not exist" in logs[0]
     data = json.loads((tmp_path / "scores.json").read_text())
     gt_core = dataclasses.replace(ds.ground_truth, core=core_mask(ds.ground_truth, 3.0))
     expected = score(gt_core, good, dims=(0, 1), core_only=True, wells=[1, 2, 3, 4, 5, 6])
@@ -88,6 +98,16 @@ def test_report_for_a_choice_of_settings(case, tmp_path):
     assert data["methods"][0]["n_scored"] == expected.n_scored
     assert sorted(int(w) for w in data["methods"][0]["recall"]) == [1, 2, 3, 4, 5, 6]
     np.testing.assert_array_equal(scored_ds.ground_truth.core, gt_core.core)
+
+
+def test_default_dims_for_a_one_dimensional_output_only(case):
+    ds, good, poor, one = case
+    dims, out = default_dims_for(one, (0, 1))
+    assert dims == (0,) and out.notes == (*one.notes, ONE_DIM_NOTE) and out.coords is one.coords
+    assert ONE_DIM_NOTE not in one.notes                        # the loaded output is left as it was
+    for args in ((one, (0, 1), True), (one, None), (one, (1,)), (good, (0, 1)), (poor, (0, 1))):
+        dims, out = default_dims_for(*args)
+        assert dims == args[1] and out is args[0]
 
 
 def test_settings_validate_their_fields():

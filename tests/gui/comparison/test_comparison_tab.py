@@ -445,3 +445,23 @@ def test_play_in_3d_moves_the_documents_conformation_along_the_method_path_on_th
     player.stop()
     window.structure.close_view()
     window.close()
+
+
+def test_a_one_dimensional_output_is_scored_on_dim_0_with_the_default_dims(tab, files, tmp_path):
+    """ManifoldEM's tau (one dimension) is scored on dim 0 while the dims are the default 0,1,
+    the note in its tooltip; dims the user sets that it lacks leave it unscored."""
+    folder = files[0]
+    ds = load_dataset(folder)
+    np.save(tmp_path / "tau.npy", np.asarray(ds.ground_truth.cc1_deg)[:, None])
+    tab.model.add_output(tmp_path / "tau.npy", label="tau")
+    assert tab.model.wait_idle()
+    row = len(tab.model.methods) - 1
+    expected = score(ds, load_output(tmp_path / "tau.npy", ds), dims=(0,))
+    assert float(tab.table.cell_text(row, COL_ACCURACY)) == pytest.approx(100 * expected.accuracy, abs=0.005)
+    assert tab.table.cell_text(row, COL_DIMS) == "0 of 1"
+    tip = tab.table.source_model.data(tab.table.source_model.index(row, COL_ACCURACY), Qt.ItemDataRole.ToolTipRole)
+    assert "1D output: scored on dim 0" in tip
+    tab.model.update_settings(dims=(0, 2))
+    assert tab.model.wait_idle()
+    assert tab.model.methods[row].scores is None
+    assert tab.table.cell_text(row, COL_ACCURACY) == f"{NO_VALUE} (dims 0,2: output has 1 dim)"
