@@ -98,6 +98,8 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentWidget(self.comparison), self.comparison.open_dataset_dialog()))
         self.action_add_output = self._action(file_menu, "Add method output...", QKeySequence("Ctrl+Shift+M"), lambda: (
             self.tabs.setCurrentWidget(self.comparison), self.comparison.add_output_dialog()))
+        self.action_add_output_folder = self._action(file_menu, "Add method output folder...", QKeySequence(), lambda: (
+            self.tabs.setCurrentWidget(self.comparison), self.comparison.add_output_folder_dialog()))
         file_menu.addSeparator()
         file_menu.addAction(self.project.action_open)
         file_menu.addMenu(self.project.recent_menu)

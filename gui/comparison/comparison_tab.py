@@ -1,6 +1,7 @@
 """The Comparison tab: load a dataset and method outputs, score them live, look at Figs. 2-4.
 
-Top: file actions (open a dataset, add outputs with the loader detected or chosen, remove a
+Top: file actions (open a dataset, add output files or an output folder (a ManifoldEM output
+folder, a RECOVAR result, a RELION job folder) with the loader detected or chosen, remove a
 method, export the whole comparison as the report of ``main.py evaluate``), then the scoring
 settings (output dimensions, core particles only with the dataset's flags or a core radius,
 the wells scored). Left: the ideal-observer bar (gui.comparison.ceiling_panel: compute the
@@ -18,6 +19,7 @@ Example::
     tab = ComparisonTab(document)
     tab.open_dataset("runs/paper-3x4")
     tab.add_outputs(["train/z.25.pkl", "pca.npy"])
+    tab.open_paths(["output/ribosome"])    # a folder: as if dropped (what the folder action does)
     tab.export_report("report")            # scores.json, CSV tables and PNG figures
 """
 from __future__ import annotations
@@ -134,11 +136,16 @@ class ComparisonTab(QWidget):
 
     # --- layout -------------------------------------------------------------------------
     def _build(self) -> None:
-        files = QHBoxLayout()
+        files_bar = QWidget()
+        files = QHBoxLayout(files_bar)
+        files.setContentsMargins(0, 0, 0, 0)
         self.open_button = tool_button("Open dataset…", "Open a dataset folder (ground_truth.npz, landscape.json…)",
                                        self.open_dataset_dialog)
         self.add_button = tool_button("Add method output…", "Add method outputs (cryoDRGN z.pkl, cryoSPARC .cs, "
                                       "RELION projections, .npy/.csv…)", self.add_output_dialog)
+        self.add_folder_button = tool_button("Add output folder…", "Add a method's output folder (ManifoldEM "
+                                             "output folder, RECOVAR result, RELION job folder with one "
+                                             "projections file)", self.add_output_folder_dialog)
         self.loader_combo = QComboBox()
         self.loader_combo.addItem("auto-detect", None)
         for kind in LOADABLE_KINDS:
@@ -157,7 +164,7 @@ class ComparisonTab(QWidget):
         self.dataset_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.dataset_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # clipped, not
         self.dataset_label.setMinimumWidth(DATASET_LABEL_MIN_WIDTH)   # widening the window; the tooltip has it all
-        for w in (self.open_button, self.add_button, QLabel("Loader:"), self.loader_combo, self.remove_button,
+        for w in (self.open_button, self.add_button, self.add_folder_button, QLabel("Loader:"), self.loader_combo, self.remove_button,
                   self.report_button):
             files.addWidget(w)
         files.addSpacing(12)
@@ -215,7 +222,7 @@ class ComparisonTab(QWidget):
         self.pages.addWidget(self.placeholder)
         self.pages.addWidget(splitter)
         layout = QVBoxLayout(self)
-        layout.addLayout(files)
+        layout.addWidget(SideScroller(files_bar))
         layout.addWidget(self.problems_label)
         layout.addWidget(SideScroller(self.settings_strip))
         layout.addWidget(self.pages, 1)
@@ -271,15 +278,31 @@ class ComparisonTab(QWidget):
             remember_folder(Path(folder).parent)
             self.open_dataset(folder)
 
-    def add_output_dialog(self) -> None:
+    def _needs_dataset(self) -> bool:
+        """True (and a warning) while no dataset is open or opening: outputs need its particles."""
         if self.model.dataset is None and not self.model.busy:
             self._warn("Cannot add method output", "Open a dataset first: outputs are matched to its particles.")
+            return True
+        return False
+
+    def add_output_dialog(self) -> None:
+        if self._needs_dataset():
             return
         paths, _ = QFileDialog.getOpenFileNames(self, "Add method outputs", dialog_folder(self.model.dataset_folder),
                                                 OUTPUT_FILTER)
         if paths:
             remember_folder(paths[0])
             self.add_outputs(paths)
+
+    def add_output_folder_dialog(self) -> None:
+        """Pick an output folder; it is loaded as a dropped folder is (``open_paths``)."""
+        if self._needs_dataset():
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Add method output folder",
+                                                  dialog_folder(self.model.dataset_folder))
+        if folder:
+            remember_folder(Path(folder).parent)
+            self.open_paths([folder])
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls() and all(u.isLocalFile() for u in event.mimeData().urls()):

@@ -233,7 +233,7 @@ def test_main_window_has_the_tab_and_file_menu_entries(qtbot, files, monkeypatch
     qtbot.addWidget(window)
     assert window.tabs.tabText(window.tabs.indexOf(window.comparison)) == "Comparison"
     texts = [a.text() for a in window.menuBar().actions()[0].menu().actions()]
-    assert "Open dataset..." in texts and "Add method output..." in texts
+    assert "Open dataset..." in texts and "Add method output..." in texts and "Add method output folder..." in texts
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(folder)))
     monkeypatch.setattr(QFileDialog, "getOpenFileNames", staticmethod(lambda *a, **k: ([str(pkl)], "")))
     window.action_open_dataset.trigger()
@@ -465,3 +465,44 @@ def test_a_one_dimensional_output_is_scored_on_dim_0_with_the_default_dims(tab, 
     assert tab.model.wait_idle()
     assert tab.model.methods[row].scores is None
     assert tab.table.cell_text(row, COL_ACCURACY) == f"{NO_VALUE} (dims 0,2: output has 1 dim)"
+
+
+def test_add_output_folder_loads_a_folder_as_a_dropped_one(tab, files, tmp_path, monkeypatch, message_boxes):
+    """"Add output folder…" picks a folder (a RELION job folder here) and loads it as a drop
+    would: the kind detected from the folder, scored as the engine scores it; Cancel adds nothing."""
+    folder = files[0]
+    ds = load_dataset(folder)
+    job = tmp_path / "MultiBody" / "job042"
+    job.mkdir(parents=True)
+    rng = np.random.default_rng(4)
+    gt = ds.ground_truth
+    coords = np.column_stack([gt.cc1_deg, gt.cc2_deg]) + rng.normal(0, 2.0, (len(gt), 2))
+    order = rng.permutation(len(gt))
+    (job / "analyse_projections_along_eigenvectors_all_particles.txt").write_text(
+        "".join(f"{gt.image_name[i]} {coords[i, 0]:.5f} {coords[i, 1]:.5f}\n" for i in order))
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory",
+                        staticmethod(lambda *a, **k: asked.append(a[1]) or ""))
+    before = len(tab.model.methods)
+    tab.add_folder_button.click()
+    assert asked == ["Add method output folder"] and len(tab.model.methods) == before   # cancelled
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(job)))
+    tab.add_folder_button.click()
+    assert tab.model.wait_idle() and len(tab.model.methods) == before + 1
+    entry = tab.model.methods[-1]
+    expected = score(ds, load_output(job, ds), dims=(0, 1))
+    assert entry.kind == "relion_multibody" and entry.scores.accuracy == pytest.approx(expected.accuracy)
+    assert 0.5 < expected.accuracy < 1.0 and message_boxes.warnings == []
+    drop(tab, [job])                                     # the same folder dropped: the same method again
+    assert tab.model.wait_idle() and tab.model.methods[-1].kind == "relion_multibody"
+    assert tab.model.methods[-1].scores.accuracy == pytest.approx(expected.accuracy)
+
+
+def test_add_output_folder_without_a_dataset_says_to_open_one_first(qtbot, monkeypatch, message_boxes):
+    doc = LandscapeDocument(load_preset("paper-3x4"))
+    tab = ComparisonTab(doc)
+    qtbot.addWidget(tab)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: pytest.fail("asked")))
+    tab.add_output_folder_dialog()
+    assert message_boxes.warnings == ["Open a dataset first: outputs are matched to its particles."]
+    tab.shutdown()
