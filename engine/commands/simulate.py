@@ -5,7 +5,9 @@ with CTF and noise, and writes the dataset folder of DESIGN.md section 5 (MRC st
 particles.star, cryodrgn/, cryosparc/, ground_truth.npz, maps/, manifest.json). A plan
 file (JSON, see engine/simulation/plan.py) gives every parameter; without one, a built-in preset
 landscape and the default parameters are used. --n, --box, --apix, --snr, --seed and
---chunk-size override the plan. Ctrl-C or SIGTERM stops cleanly after the current batch (a
+--chunk-size override the plan. With --slurm the chunks run on Dask workers that SLURM
+starts as sbatch jobs (dask-jobqueue; --slurm-jobs jobs of --slurm-cpus single-threaded
+workers, engine.simulation.slurm_cluster), cancelled when the run ends. Ctrl-C or SIGTERM stops cleanly after the current batch (a
 second one aborts at once, keeping the finished chunks); the same command with --resume
 finishes the dataset, byte-identical to an uninterrupted run. Every refusal (a bad plan, too
 little disk or memory, a folder in use, a full disk, an unreachable scheduler) is one line
@@ -16,6 +18,8 @@ Examples::
     python main.py simulate --preset paper-3x4 --n 10000 --out runs/ds1
     python main.py simulate plan.json --out runs/big --workers 2
     python main.py simulate plan.json --out /shared/big --scheduler tcp://10.0.0.5:8786
+    python main.py simulate plan.json --out /shared/big --slurm --slurm-partition cpu --slurm-jobs 8 \
+        --slurm-cpus 16 --slurm-memory 64GB --slurm-time 04:00:00
     python main.py simulate --out runs/big --resume          # the plan comes from the manifest
 """
 from __future__ import annotations
@@ -40,6 +44,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", help="dataset folder (default: the plan's output_folder)")
     parser.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: the cores this job may use)")
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run the chunks on this Dask scheduler")
+    _add_slurm_args(parser)
     parser.add_argument("--resume", action="store_true", help="finish an interrupted dataset in --out")
     parser.add_argument("--n", type=int, help="number of particles")
     parser.add_argument("--box", type=int, help="box size in pixels")
@@ -48,6 +53,41 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="random seed")
     parser.add_argument("--chunk-size", type=int, help="particles per stack file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_slurm_args(parser: argparse.ArgumentParser) -> None:
+    slurm = parser.add_argument_group("SLURM (--slurm: Dask workers as sbatch jobs, dask-jobqueue)")
+    slurm.add_argument("--slurm", action="store_true", help="run the chunks on Dask workers started as SLURM jobs")
+    slurm.add_argument("--slurm-partition", metavar="P", help="partition (default: the cluster's)")
+    slurm.add_argument("--slurm-time", metavar="T", help="time limit of each job, SLURM's format: minutes, HH:MM:SS, "
+                                                        "D-HH:MM:SS (default: 3x the estimate, at least 30 min)")
+    slurm.add_argument("--slurm-cpus", type=int, metavar="N", default=1,
+                       help="CPUs of each job = its worker processes (default 1)")
+    slurm.add_argument("--slurm-memory", metavar="M", help="memory of each job, e.g. 64GB (default: what its "
+                                                          "workers need at this box size, at least 1 GB each)")
+    slurm.add_argument("--slurm-jobs", type=int, metavar="J", default=1, help="number of jobs (default 1)")
+    slurm.add_argument("--slurm-interface", metavar="IF", help="network interface of the workers and the "
+                                                              "scheduler, e.g. ib0 (default: the default route's)")
+
+
+def slurm_settings(args: argparse.Namespace):
+    """SlurmDaskSettings from --slurm-*, or None without --slurm (ValueError: a --slurm-* flag
+    without --slurm, or --slurm with --scheduler or --workers)."""
+    from engine.simulation.slurm_cluster import SlurmDaskSettings, parse_memory
+
+    given = [f"--slurm-{name}" for name in ("partition", "time", "memory", "interface")
+             if getattr(args, f"slurm_{name}") is not None]
+    given += [f"--slurm-{name}" for name in ("cpus", "jobs") if getattr(args, f"slurm_{name}") != 1]
+    if not args.slurm:
+        if given:
+            raise ValueError(f"{', '.join(given)}: for --slurm only")
+        return None
+    for flag in ("scheduler", "workers"):
+        if getattr(args, flag) is not None:
+            raise ValueError(f"--slurm and --{flag}: give one (--slurm starts its own Dask workers)")
+    memory = parse_memory(args.slurm_memory) if args.slurm_memory is not None else None
+    return SlurmDaskSettings(partition=args.slurm_partition, time_limit=args.slurm_time, cpus_per_job=args.slurm_cpus,
+                             memory_bytes=memory, jobs=args.slurm_jobs, interface=args.slurm_interface)
 
 
 def _snr(text: str):
@@ -101,6 +141,7 @@ def main(args: argparse.Namespace) -> int:
             raise ValueError("no output folder: give --out DIR (or output_folder in the plan)")
         if args.workers is not None and args.workers < 1:
             raise ValueError(f"--workers must be at least 1 (got {args.workers})")
+        slurm = slurm_settings(args)
         print(f"{plan.landscape.name}: {plan.n_particles:,} particles, box {plan.effective_box_size()} px at "
               f"{plan.effective_apix_A():.3g} A/px, SNR {plan.snr}, {_chunks_text(plan)}, "
               f"seed {plan.seed}")
@@ -115,8 +156,15 @@ def main(args: argparse.Namespace) -> int:
                             "\nstopping after the current batch (Ctrl-C again to abort)...")
     bar = _ProgressBar(plan.n_particles, disable=args.quiet)
     try:
-        result = run_simulation(plan, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
-                                progress=bar.update, should_stop=stop.is_set, log=bar.write)
+        if slurm is None:
+            result = run_simulation(plan, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
+                                    progress=bar.update, should_stop=stop.is_set, log=bar.write)
+        else:
+            result = _run_on_slurm(plan, out, slurm, args.resume, bar, stop)
+            if result is None:
+                print("stopped while waiting for the SLURM workers (their jobs are cancelled); nothing was "
+                      "written", file=sys.stderr)
+                return 128 + signals.last
     except (PlanError, SimulationError, ManifestError) as exc:
         bar.close()
         print(f"error: {exc}", file=sys.stderr)
@@ -140,6 +188,20 @@ def main(args: argparse.Namespace) -> int:
     print(f"wrote {out}: {result.particles_total:,} particles in {result.elapsed_s:.1f} s ({rate:.0f} images/s end to end, "
           f"{result.executor}); noise sigma {result.noise.sigma:.4g}")
     return 0
+
+
+def _run_on_slurm(plan, out, settings, resume: bool, bar, stop):
+    """The run on Dask workers started as SLURM jobs (scancelled when it ends, however it
+    ends); None when stopped before a worker connected."""
+    from engine.simulation.run import run_simulation
+    from engine.simulation.slurm_cluster import SlurmWorkers, check_folder
+
+    check_folder(plan, out, resume)  # before any job waits in the queue
+    with SlurmWorkers(settings, plan, out, log=bar.write) as workers:
+        if not workers.start(should_stop=stop.is_set):
+            return None
+        return run_simulation(plan, out, scheduler=workers.client, resume=resume, progress=bar.update,
+                              should_stop=stop.is_set, log=bar.write)
 
 
 def _resume_hint(out) -> str:

@@ -22,7 +22,8 @@ are removed) and drops the queued ones.
   import this package (install elbench on the cluster, e.g. ``pip install -e`` on a shared
   file system) and see the output folder at the same path (a shared file system). A malformed
   address is refused at once (:func:`check_scheduler_address`), an unreachable one after
-  DASK_CONNECT_TIMEOUT_S; both as SimulationError naming the address.
+  DASK_CONNECT_TIMEOUT_S; both as SimulationError naming the address. Workers that join
+  during the run (batch jobs leaving the queue) are given chunks too.
 
 Starting Dask workers on a SLURM cluster (dask-jobqueue, ``pip install dask-jobqueue``)::
 
@@ -35,6 +36,8 @@ Starting Dask workers on a SLURM cluster (dask-jobqueue, ``pip install dask-jobq
     # then, from any machine that reaches the scheduler:
     #   python main.py simulate plan.json --out /shared/ds --scheduler tcp://10.0.0.5:8786
 
+or let simulate do all of it (engine.simulation.slurm_cluster): ``python main.py simulate
+plan.json --out /shared/ds --slurm --slurm-jobs 8 --slurm-cpus 16 --slurm-partition cpu``;
 or by hand: ``dask scheduler`` on one node and ``dask worker tcp://HOST:8786 --nthreads 1
 --nworkers 16`` in each batch job. One thread per worker process is best: chunks are
 CPU-bound numpy work.
@@ -67,6 +70,7 @@ POLL_S = 0.1
 WATCHDOG_S = 1.0           # how often a worker checks that its parent is alive
 PR_SET_PDEATHSIG = 1       # linux/prctl.h
 DASK_CONNECT_TIMEOUT_S = 10
+DASK_RECOUNT_S = 2.0      # how often a Dask run recounts the cluster's worker threads
 # what distributed.Client accepts: [tcp|tls|ucx://]host:port (host a name, IPv4 or [IPv6])
 _SCHEDULER_ADDRESS = re.compile(r"((tcp|tls|ucx)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):(\d{1,5})")
 
@@ -264,9 +268,13 @@ class DaskExecutor(Executor):
                                       "(dask scheduler) and reachable from here?") from None
         else:
             self.client = scheduler
-        info = self.client.scheduler_info(n_workers=-1) if _accepts_n_workers(self.client) else self.client.scheduler_info()
-        self.workers = max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
+        self.workers = self._threads()
         self.address = self.client.scheduler.address
+
+    def _threads(self) -> int:
+        """Worker threads the cluster has now (at least 1)."""
+        info = self.client.scheduler_info(n_workers=-1) if _accepts_n_workers(self.client) else self.client.scheduler_info()
+        return max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
 
     def run(self, tasks, on_done, should_stop=None, on_progress=None) -> bool:
         from distributed import Event
@@ -277,8 +285,11 @@ class DaskExecutor(Executor):
         running = []
         error = None
         stopped = False
+        counted = time.monotonic()
         try:
             while pending or running:
+                if time.monotonic() - counted > DASK_RECOUNT_S:  # workers that join later (queued jobs) get chunks
+                    self.workers, counted = self._threads(), time.monotonic()
                 while pending and len(running) < 2 * self.workers and not stopped and error is None:
                     task = pending.pop()
                     running.append(self.client.submit(_dask_chunk_task, event_name, *task, pure=False,
