@@ -110,12 +110,12 @@ def write_chunk(ctx: SimulationContext, k: int, sigma: float, out_dir, should_st
     progress(n): called with the number of images just written.
     Returns the chunk's manifest record: index, first, count, file, bytes, sha256.
 
-    Rendering and writing overlap: :func:`render_threads` threads render the next batches (the
-    projector's kernel and the FFTs release the GIL) while one writer thread adds the noise
-    of each batch, in order, and writes it (numpy's generator and the file write release it
-    too). The noise is still drawn batch after batch from the one stream and the batches are
-    written in order, so the bytes are those of a serial loop (bench/bench_simulate.py has the
-    speed-up).
+    Three stages overlap: :func:`render_threads` threads render the next batches (the
+    projector's kernel and the FFTs release the GIL), one thread adds each batch's noise, in
+    batch order, and one writes them, in the same order (numpy's generator and the file write
+    release the GIL too). The noise is still drawn batch after batch from the one stream and
+    the batches are written in order, so the bytes are those of a serial loop
+    (bench/bench_simulate.py has the speed).
     """
     from engine.imaging.noise import add_white_noise
 
@@ -126,28 +126,30 @@ def write_chunk(ctx: SimulationContext, k: int, sigma: float, out_dir, should_st
     path = Path(out_dir) / rel
     n = len(meta)
 
-    def finish(images: np.ndarray) -> None:
+    def noise_then_write(images: np.ndarray):
         if sigma > 0:
             images = add_white_noise(images, sigma, noise_rng, in_place=True)
-        writer.write(images)
+        return write_pool.submit(writer.write, images)  # from this thread: in batch order
 
     threads = render_threads()
-    renders: deque = deque()   # (future, count) in batch order, at most ``threads`` ahead
-    written = None             # the writer's batch in flight
+    renders: deque = deque()    # (render future, count) in batch order, at most ``threads``
+    finishing: deque = deque()  # (noise future -> write future, count), at most IN_FLIGHT
     try:
         with MrcStackWriter(path, n, ctx.box_size, ctx.apix_A) as writer, \
                 ThreadPoolExecutor(threads, thread_name_prefix=f"chunk{k}-render") as render_pool, \
-                ThreadPoolExecutor(1, thread_name_prefix=f"chunk{k}-writer") as write_pool:
+                ThreadPoolExecutor(1, thread_name_prefix=f"chunk{k}-write") as write_pool, \
+                ThreadPoolExecutor(1, thread_name_prefix=f"chunk{k}-noise") as noise_pool:
             try:
                 for lo, hi in batches(n):
                     if should_stop is not None and should_stop():
                         raise ChunkCancelled(f"chunk {k} cancelled")
                     renders.append((render_pool.submit(render_clean, ctx, meta, lo, hi), hi - lo))
                     if len(renders) >= threads:
-                        written = _hand_over(renders.popleft(), written, write_pool, finish, progress)
+                        _hand_over(renders.popleft(), finishing, noise_pool, noise_then_write, progress)
                 while renders:
-                    written = _hand_over(renders.popleft(), written, write_pool, finish, progress)
-                _wait(written, progress)
+                    _hand_over(renders.popleft(), finishing, noise_pool, noise_then_write, progress)
+                while finishing:
+                    _finish_oldest(finishing, progress)
             except BaseException:
                 for future, _ in renders:
                     future.cancel()
@@ -156,6 +158,27 @@ def write_chunk(ctx: SimulationContext, k: int, sigma: float, out_dir, should_st
         raise named_os_error(exc, path) from None
     return {"index": k, "first": meta.first, "count": n, "file": rel,
             "bytes": path.stat().st_size, "sha256": writer.sha256}
+
+
+IN_FLIGHT = 2  # batches between rendered and written: one in the noise stage, one being written
+
+
+def _hand_over(render, finishing: deque, noise_pool, noise_then_write, progress) -> None:
+    """Pass a rendered batch ``(future, count)`` on to the noise stage, first waiting for the
+    oldest batch to be written when IN_FLIGHT are already on their way (memory stays bounded)."""
+    future, count = render
+    images = future.result()
+    while len(finishing) >= IN_FLIGHT:
+        _finish_oldest(finishing, progress)
+    finishing.append((noise_pool.submit(noise_then_write, images), count))
+
+
+def _finish_oldest(finishing: deque, progress) -> None:
+    """Wait for the oldest batch on its way to be written (re-raising its error), report it."""
+    noised, count = finishing.popleft()
+    noised.result().result()
+    if progress is not None:
+        progress(count)
 
 
 def render_threads() -> int:
@@ -169,21 +192,3 @@ def render_threads() -> int:
         wanted = available_cpus()
     return max(1, min(wanted, MAX_RENDER_THREADS))
 
-
-def _hand_over(render, written, write_pool, finish, progress):
-    """Give a rendered batch ``(future, count)`` to the writer once its previous batch is
-    written (so one batch waits there at most); returns the writer's new ``(future, count)``."""
-    future, count = render
-    images = future.result()
-    _wait(written, progress)
-    return write_pool.submit(finish, images), count
-
-
-def _wait(pending, progress=None) -> None:
-    """Wait for the writer's batch ``(future, count)`` (re-raising its error), then report it."""
-    if pending is None:
-        return
-    future, count = pending
-    future.result()
-    if progress is not None:
-        progress(count)
