@@ -7,18 +7,19 @@ file (JSON, see engine/simulation/plan.py) gives every parameter; without one, a
 landscape and the default parameters are used. --n, --box, --apix, --snr, --seed and
 --chunk-size override the plan. With --slurm the chunks run on Dask workers that SLURM
 starts as sbatch jobs (dask-jobqueue; --slurm-jobs jobs of --slurm-cpus single-threaded
-workers, engine.simulation.slurm_cluster), cancelled when the run ends. Ctrl-C or SIGTERM stops cleanly after the current batch (a
-second one aborts at once, keeping the finished chunks); the same command with --resume
-finishes the dataset, byte-identical to an uninterrupted run. Every refusal (a bad plan, too
-little disk or memory, a folder in use, a full disk, an unreachable scheduler) is one line
-naming the file, field or address.
+workers, engine.simulation.slurm_cluster), cancelled when the run ends. Ctrl-C or SIGTERM
+stops cleanly after the current batch (a second one aborts at once, keeping the finished
+chunks); the same command with --resume finishes the dataset, byte-identical to an
+uninterrupted run. Every refusal (a bad plan, too little disk or memory, a folder in use, a
+full disk, an unreachable scheduler, a job sbatch refuses) is one line naming the file,
+field, address or job.
 
 Examples::
 
     python main.py simulate --preset paper-3x4 --n 10000 --out runs/ds1
     python main.py simulate plan.json --out runs/big --workers 2
     python main.py simulate plan.json --out /shared/big --scheduler tcp://10.0.0.5:8786
-    python main.py simulate plan.json --out /shared/big --slurm --slurm-partition cpu --slurm-jobs 8 \
+    python main.py simulate plan.json --out /shared/big --slurm --slurm-partition cpu --slurm-jobs 8 \\
         --slurm-cpus 16 --slurm-memory 64GB --slurm-time 04:00:00
     python main.py simulate --out runs/big --resume          # the plan comes from the manifest
 """
