@@ -17,21 +17,26 @@ set, all particles in well 1: 27.1 A and 0.965, against 34.9 A and 0.988 from it
 At low SNR the correlation of an unfiltered reconstruction is dominated by its
 high-frequency noise (paper-3x4, 3,000 particles, SNR 1, 80 a well: true labels 0.44-0.78
 well to well); low-passed to 30-40 A it ranks labellings cleanly (0.998 true, 0.988 RELION
-multibody, 0.968 cryoDRGN, 0.895 random) whatever the counts. A low-passed column is the
-next step (not here yet).
+multibody, 0.968 cryoDRGN, 0.895 random) whatever the counts. So the last column is the same
+correlation with both maps low-passed to --lowpass A (default 30): a Fourier filter, weight 1
+below 1 / 30 A^-1 and 0 above, with a raised-cosine edge one Fourier shell wide centred on the
+cutoff (engine.methods.well_maps.lowpass), in the same soft mask. A cutoff finer than the
+maps' Nyquist (2 x pixel size) leaves them as they are.
 
 --max-particles N makes every map from at most N of its well's particles (drawn at random,
 --seed), so that maps of different labellings carry the same noise and differ by which
 particles they hold.
 
 Prints one table per labelling: well, particles (used/assigned when --max-particles cut
-them), FSC 0.5 (A), FSC 0.143 (A), correlation, and the mean over the wells that have a map;
+them), FSC 0.5 (A), FSC 0.143 (A), correlation, low-passed correlation, and the mean over
+the wells that have a map;
 a well with no particle assigned is listed with "-" and left out of the mean (the mean line
 says over how many). Writes into --out DIR
 (default ./maps_report): ``maps_<label>.csv`` (those rows, the mean last), ``fsc_<label>.csv``
 (every well's FSC curve by shell) and the job folder ``<label>/`` (subsets, maps, logs; the
 same command again resumes, reconstructing only wells whose particles changed). --json prints
-{"maps": [...]} (resolutions in A, null where a well has no map or nothing resolved); the rest
+{"maps": [...]} (resolutions in A, null where a well has no map or nothing resolved; each
+labelling's "lowpass_A"); the rest
 goes to stderr. Exit status: 0 done; 1 a reconstruction failed; 2 bad input or RELION missing;
 128 + the signal's number when cancelled (Ctrl-C, SIGTERM).
 
@@ -57,20 +62,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # imported where used, so that --help stays quick
-    from engine.structure.fsc import MapComparison
+    from engine.methods.well_maps import LabelMaps
 
 DEFAULT_OUT = "maps_report"
 GROUND_TRUTH_LABEL = "ground truth"
-TRUTH_MAP = "maps/well_{:02d}.mrc"
-_COLUMNS = ("well", "n_particles", "n_assigned", "resolution_fsc05_A", "resolution_fsc0143_A", "correlation")
+LOWPASS_A = 30.0   # engine.methods.well_maps.LOWPASS_A, here so that --help imports nothing
+_COLUMNS = ("well", "n_particles", "n_assigned", "resolution_fsc05_A", "resolution_fsc0143_A", "correlation",
+            "correlation_lowpass")
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", metavar="DATASET", help="dataset folder (particles.star, maps/, ground_truth.npz)")
     parser.add_argument("output", metavar="OUTPUT", nargs="?", help="a method's output file or folder (as for evaluate)")
     parser.add_argument("--kind", metavar="KIND", help="OUTPUT's loader (default: detected), as for evaluate")
-    parser.add_argument("--dims", default="0,1", help="output dimensions the metric uses, 0-based, comma separated "
-                                                      "(negative counts from the last), or 'all' (default 0,1)")
+    parser.add_argument("--dims", help="output dimensions the metric uses, 0-based, comma separated (negative "
+                                       "counts from the last), or 'all' (default 0,1; a 1D output: dim 0)")
     parser.add_argument("--label", metavar="NAME", help="the method's name (default: the loader's)")
     parser.add_argument("--ind", metavar="FILE", help="particle-index file of a run given --ind (cryoDRGN, RECOVAR)")
     parser.add_argument("--zdim", type=int, help="RECOVAR embedding to use (default: the largest)")
@@ -84,77 +90,17 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                         help="reconstruct a well from at most N of its particles, drawn at random (--seed), so "
                              "that every map carries the same noise (default: all)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the --max-particles draw (default 0)")
+    parser.add_argument("--lowpass", type=float, default=LOWPASS_A, metavar="A",
+                        help=f"cutoff (Angstrom) of the low-passed correlation column (default {LOWPASS_A:g})")
     parser.add_argument("--no-resume", action="store_true", help="reconstruct every well again")
     parser.add_argument("--json", action="store_true", help="print the tables as one JSON object")
 
 
-@dataclass(frozen=True, eq=False)
-class WellMapScore:
-    """One well's map against the truth: ``comparison`` (engine.structure.fsc.MapComparison)
-    is None when the well has no map (no particle assigned); n_particles of n_assigned used."""
-
-    well: int
-    n_particles: int
-    n_assigned: int
-    map_path: Path | None
-    comparison: MapComparison | None
-
-    @property
-    def count_text(self) -> str:
-        """"N", or "N/M" when only N of the M assigned particles were used."""
-        return str(self.n_particles) if self.n_particles == self.n_assigned else f"{self.n_particles}/{self.n_assigned}"
-
-    def values(self) -> tuple:
-        """(resolution FSC 0.5 A, resolution FSC 0.143 A, correlation), NaN without a map."""
-        c = self.comparison
-        return (math.nan,) * 3 if c is None else (c.resolution_fsc05_A, c.resolution_fsc0143_A, c.correlation)
-
-
-@dataclass(frozen=True, eq=False)
-class LabelMaps:
-    """The per-well maps of one labelling (a method's, or the ground truth's)."""
-
-    label: str
-    slug: str
-    reconstructor: str
-    wells: tuple[WellMapScore, ...]
-    note: str = ""
-
-    @property
-    def with_map(self) -> tuple[WellMapScore, ...]:
-        return tuple(w for w in self.wells if w.comparison is not None)
-
-    def mean(self) -> tuple:
-        """Mean over the wells with a map of each of WellMapScore.values (NaN when none has;
-        a well where nothing is resolved makes the mean resolution infinite)."""
-        rows = [w.values() for w in self.with_map]
-        return tuple(float(np.mean(column)) for column in zip(*rows)) if rows else (math.nan,) * 3
-
-
-def score_well_maps(result, dataset_dir) -> tuple[WellMapScore, ...]:
-    """Compare every map of ``result`` (engine.methods.well_maps.WellMapsResult) with the
-    dataset's ``maps/well_NN.mrc`` (MapFileError naming the file when one is missing or does
-    not match the reconstruction's box)."""
-    from engine.structure.fsc import compare_maps
-    from engine.structure.maps import MapFileError, read_map
-
-    scores = []
-    for m in result.wells:
-        comparison = None
-        if m.map_path is not None:
-            truth_path = Path(dataset_dir) / TRUTH_MAP.format(m.well)
-            truth, apix_A = read_map(truth_path)
-            volume, _ = read_map(m.map_path)
-            if volume.shape != truth.shape:
-                raise MapFileError(f"{m.map_path}: box {volume.shape[0]} differs from {truth_path} ({truth.shape[0]})")
-            comparison = compare_maps(volume, truth, apix_A)
-        scores.append(WellMapScore(m.well, m.n_particles, m.n_assigned, m.map_path, comparison))
-    return tuple(scores)
-
-
 def maps_table(maps: LabelMaps) -> str:
     """The per-well table, and the mean over the wells with a map."""
-    lines = [f"{'well':>4}  {'particles':>9}  {'FSC 0.5 (A)':>11}  {'FSC 0.143 (A)':>13}  {'correlation':>11}"]
+    lowpass = f"corr. {maps.wells[0].lowpass_A:g} A" if maps.wells else "corr. low-pass"
+    lines = [f"{'well':>4}  {'particles':>9}  {'FSC 0.5 (A)':>11}  {'FSC 0.143 (A)':>13}  {'correlation':>11}  "
+             f"{lowpass:>11}"]
     for w in maps.wells:
         lines.append(f"{w.well:>4}  {w.count_text:>9}  " + _cells(w.values())
                      + ("" if w.comparison is not None else "  no particle assigned"))
@@ -165,8 +111,9 @@ def maps_table(maps: LabelMaps) -> str:
 
 
 def _cells(values) -> str:
-    res05, res0143, corr = values
-    return f"{_text(res05, '.1f'):>11}  {_text(res0143, '.1f'):>13}  {_text(corr, '.4f'):>11}"
+    res05, res0143, corr, smooth = values
+    return (f"{_text(res05, '.1f'):>11}  {_text(res0143, '.1f'):>13}  {_text(corr, '.4f'):>11}  "
+            f"{_text(smooth, '.4f'):>11}")
 
 
 def _text(value: float, spec: str) -> str:
@@ -198,13 +145,14 @@ def fsc_csv(maps: LabelMaps) -> str:
 
 
 def maps_json(all_maps) -> dict:
-    """{"maps": [{"label", "reconstructor", "wells": [{well, n_particles, n_assigned,
-    resolution_fsc05_A, resolution_fsc0143_A, correlation, map}], "mean": {...}, "wells_with_map",
-    "note"}]}."""
+    """{"maps": [{"label", "reconstructor", "lowpass_A", "wells": [{well, n_particles, n_assigned,
+    resolution_fsc05_A, resolution_fsc0143_A, correlation, correlation_lowpass, map}], "mean":
+    {...}, "wells_with_map", "note"}]}."""
     def numbers(values) -> dict:
         return {name: (v if math.isfinite(v) else None) for name, v in zip(_COLUMNS[3:], values)}
 
     return {"maps": [{"label": m.label, "reconstructor": m.reconstructor, "note": m.note,
+                      "lowpass_A": m.wells[0].lowpass_A if m.wells else None,
                       "wells": [{"well": w.well, "n_particles": w.n_particles, "n_assigned": w.n_assigned,
                                  **numbers(w.values()),
                                  "map": None if w.map_path is None else str(w.map_path)} for w in m.wells],
@@ -225,11 +173,13 @@ def method_labels(dataset, args) -> tuple[str, np.ndarray, str]:
     """(label, (N,) int64 well the metric assigns each particle, 0 where it scores none, note)."""
     from engine.commands.evaluate import _from_the_end, _parse_ints
     from engine.formats.loaders import load_output
+    from engine.scoring.comparison import DEFAULT_DIMS, default_dims_for
     from engine.scoring.metric import score
 
-    dims = _parse_ints(args.dims, "--dims", allow_all=True)
+    dims = DEFAULT_DIMS if args.dims is None else _parse_ints(args.dims, "--dims", allow_all=True)
     output = load_output(args.output, dataset, args.kind, label=args.label, ind=args.ind, zdim=args.zdim)
-    scores = score(dataset.ground_truth, output, dims=_from_the_end(dims, output.n_dims))
+    dims, output = default_dims_for(output, _from_the_end(dims, output.n_dims), args.dims is not None)
+    scores = score(dataset.ground_truth, output, dims=dims)
     labels = np.zeros(dataset.n_particles, dtype=np.int64)
     labels[scores.particle_index] = scores.assigned
     note = (f"the metric's assignment on dims {','.join(map(str, scores.dims))}: accuracy "
@@ -244,11 +194,14 @@ def main(args: argparse.Namespace) -> int:
     from engine.formats.dataset import load_dataset
     from engine.methods.process import StepError
     from engine.methods.tools import ToolMissingError
-    from engine.methods.well_maps import WellMapOptions, plan_well_maps, require_relion_reconstruct, run_well_maps
+    from engine.methods.well_maps import (LabelMaps, WellMapOptions, plan_well_maps, require_relion_reconstruct,
+                                          run_well_maps, score_well_maps)
     from engine.scoring.report import slugify
 
     if args.output is None and not args.ground_truth:
         return _fail("give an OUTPUT, --ground-truth, or both")
+    if not (math.isfinite(args.lowpass) and args.lowpass > 0):
+        return _fail(f"--lowpass: expected a resolution in Angstrom > 0, got {args.lowpass:g}")
     say = (lambda text: print(text, file=sys.stderr)) if args.json else print
     try:
         reconstructor = require_relion_reconstruct()
@@ -267,7 +220,8 @@ def main(args: argparse.Namespace) -> int:
         return _fail(exc)
     out = Path(args.out)
     say(f"{dataset.source}: {dataset.n_particles} particles, {dataset.n_wells} wells; each well reconstructed by "
-        f"{reconstructor} with the true poses and CTF, compared with maps/well_NN.mrc in a soft mask of its object"
+        f"{reconstructor} with the true poses and CTF, compared with maps/well_NN.mrc in a soft mask of its object "
+        f"(the last column: both maps low-passed to {args.lowpass:g} A)"
         + (f"; at most {args.max_particles} particles a well, drawn at random (seed {args.seed})"
            if args.max_particles else ""))
     stop = threading.Event()
@@ -287,7 +241,8 @@ def main(args: argparse.Namespace) -> int:
                 print(f"cancelled; the finished wells are kept in {out / slug}: the same command resumes",
                       file=sys.stderr)
                 return 128 + signals.last
-            maps = LabelMaps(label, slug, result.reconstructor, score_well_maps(result, dataset.root), note)
+            maps = LabelMaps(label, slug, result.reconstructor, score_well_maps(result, dataset.root, args.lowpass),
+                             note)
             write_text_atomic(out / f"maps_{slug}.csv", maps_csv(maps))
             write_text_atomic(out / f"fsc_{slug}.csv", fsc_csv(maps))
             all_maps.append(maps)

@@ -14,6 +14,10 @@ import numpy as np
 import pytest
 
 from engine.landscape.presets import load_preset
+from engine.methods.well_maps import lowpass
+from engine.structure.fsc import real_space_correlation
+from engine.structure.maps import read_map
+from engine.structure.object_model import make_soft_mask
 from engine.simulation.plan import SimulationPlan
 from engine.simulation.run import run_simulation
 from main import main
@@ -124,6 +128,8 @@ def test_max_particles_reconstructs_from_a_random_subset(dataset, constant_outpu
     ([], "give an OUTPUT, --ground-truth, or both"),
     (["OUTPUT", "--dims", "x"], "--dims: expected comma-separated integers"),
     (["OUTPUT", "--label", "ground truth", "--ground-truth"], "would share the ground truth's files"),
+    (["--ground-truth", "--lowpass", "0"], "--lowpass: expected a resolution in Angstrom > 0, got 0"),
+    (["--ground-truth", "--lowpass", "nan"], "--lowpass: expected a resolution in Angstrom > 0, got nan"),
 ])
 def test_refusals_name_the_problem(dataset, constant_output, tmp_path, capsys, extra, message):
     extra = [str(constant_output) if a == "OUTPUT" else a for a in extra]
@@ -141,3 +147,72 @@ def test_without_relion_it_says_how_to_install_it(dataset, tmp_path, capsys, mon
     monkeypatch.setenv("PATH", str(tmp_path))
     assert main(["maps", str(dataset), "--ground-truth", "--out", str(tmp_path / "r")]) == 2
     assert "relion_reconstruct was not found on PATH. Install it: apt-get install relion" in capsys.readouterr().err
+
+
+def test_lowpass_keeps_what_is_coarser_than_the_cutoff_and_removes_what_is_finer():
+    """A Fourier filter: a wave at 80 A passes untouched, one at 22.9 A (finer than 30 A) is
+    gone, and one on the cutoff is halved (the raised-cosine edge is centred there)."""
+    d, apix = 32, 10.0                                   # shells of 1 / 320 A^-1; 30 A is shell 10.67
+    z = np.arange(d)[:, None, None] * np.ones((1, d, d))
+    coarse, fine = np.cos(2 * np.pi * 4 * z / d), np.cos(2 * np.pi * 14 * z / d)   # 80 A and 22.9 A
+    np.testing.assert_allclose(lowpass(coarse + fine, apix, 30.0), coarse, atol=1e-12)
+    on_edge = np.cos(2 * np.pi * 8 * z / d)              # 40 A: the edge centred on 1/40 A^-1
+    np.testing.assert_allclose(lowpass(on_edge, apix, 40.0), 0.5 * on_edge, atol=1e-12)
+    with pytest.raises(ValueError, match="cutoff_A"):
+        lowpass(coarse, apix, 0.0)
+
+
+def test_the_low_passed_correlation_column(dataset, report, capsys):
+    """Both maps low-passed to 30 A (the default) in the truth's soft mask: the number the
+    command prints is that correlation, above the unfiltered one for the true labels (part of
+    their noise is finer than 30 A; Nyquist is 23.7 A here), and it tells the method's blurred
+    well 1 from the truth's."""
+    out, printed, argv = report
+    method, truth = printed["maps"]
+    assert method["lowpass_A"] == truth["lowpass_A"] == 30.0
+    w1 = truth["wells"][0]
+    volume, apix = read_map(w1["map"])
+    reference, _ = read_map(dataset / "maps/well_01.mrc")
+    expected = real_space_correlation(lowpass(volume, apix, 30.0), lowpass(reference, apix, 30.0),
+                                      make_soft_mask(reference, apix))
+    assert w1["correlation_lowpass"] == pytest.approx(expected, rel=1e-9)
+    for w in truth["wells"]:
+        assert w["correlation_lowpass"] > max(0.9, w["correlation"])
+    assert truth["wells"][0]["correlation_lowpass"] > method["wells"][0]["correlation_lowpass"]
+    assert method["wells"][1]["correlation_lowpass"] is None
+    assert truth["mean"]["correlation_lowpass"] == pytest.approx(
+        np.mean([w["correlation_lowpass"] for w in truth["wells"]]))
+    rows = read_csv(out / "maps_ground_truth.csv")
+    assert float(rows[0]["correlation_lowpass"]) == pytest.approx(w1["correlation_lowpass"], rel=1e-5)
+    assert main([*argv, "--lowpass", "60"]) == 0                   # the maps reused, the column again
+    text = capsys.readouterr().out
+    header = next(line for line in text.splitlines() if line.startswith("well  particles"))
+    assert header.endswith("correlation   corr. 60 A") and "low-passed to 60 A" in text
+    assert read_csv(out / "maps_ground_truth.csv")[0]["correlation_lowpass"] != rows[0]["correlation_lowpass"]
+
+
+def test_the_well_maps_job_gives_the_commands_numbers_reports_progress_and_cancels(dataset, report, tmp_path):
+    """engine.methods.well_maps.well_maps_job (the GUI's background job): the same numbers as
+    the command for the same labels, progress rising to 1 over both labellings, and a cancel
+    keeping the labellings done."""
+    from engine.methods.well_maps import Labelling, well_maps_job
+
+    _, printed, _ = report
+    truth = np.load(dataset / "ground_truth.npz")["well"].astype(np.int64)
+    constant = np.ones(N, dtype=np.int64)      # every particle in well 1, as the constant output gets
+    seen = []
+    job = well_maps_job(dataset, [Labelling("constant", constant), Labelling("ground truth", truth)], tmp_path, 12,
+                        progress=seen.append)
+    assert job.status == "complete" and job.reconstructor.startswith("relion_reconstruct 3.")
+    assert [m.label for m in job.maps] == ["constant", "ground truth"] and job.lowpass_A == 30.0
+    assert seen == sorted(seen) and seen[-1] == 1.0 and any(0.4 < f < 0.6 for f in seen)
+    for maps, expected in zip(job.maps, printed["maps"]):
+        for w, e in zip(maps.wells, expected["wells"]):
+            assert w.n_particles == e["n_particles"]
+            if e["map"] is not None:
+                assert w.values()[2:] == pytest.approx((e["correlation"], e["correlation_lowpass"]), rel=1e-6)
+    stop_after_first = []
+    job = well_maps_job(dataset, [Labelling("constant", constant), Labelling("ground truth", truth)],
+                        tmp_path / "again", 12, progress=stop_after_first.append,
+                        should_stop=lambda: bool(stop_after_first) and stop_after_first[-1] >= 0.5)
+    assert job.status == "cancelled" and [m.label for m in job.maps] == ["constant"]
