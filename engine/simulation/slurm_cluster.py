@@ -10,11 +10,14 @@ cluster with a fast network name it, e.g. ``ib0``). The chunks' bytes do not dep
 they ran (engine.simulation.executors, same CPU family).
 
 :meth:`SlurmWorkers.start` has sbatch check the job script first (``--test-only``; its refusal
-is a SimulationError quoting it, before anything is queued), submits the jobs and returns once the first worker has connected, logging each job's queue state (PENDING,
-RUNNING) as it changes; a job that ends before its workers connected is a SimulationError with
-its state and the last lines of its log (``log_dir``, default ``<dataset>_slurm`` beside the
-dataset). Jobs that start later join the running simulation. :meth:`SlurmWorkers.close`
-(or leaving the ``with``) scancels every job.
+is a SimulationError quoting it, before anything is queued), submits the jobs and returns once
+the first worker has connected, logging each job's queue state (PENDING, RUNNING) as it
+changes; a job that ends before its workers connected is a SimulationError with its state and
+the last lines of its log (``log_dir``, default ``<dataset>_slurm`` beside the dataset, which
+also keeps the job script). Jobs that start later join the running simulation (the Dask
+executor recounts its workers). :meth:`SlurmWorkers.close` (or leaving the ``with``) scancels
+every job. A job that reaches its time limit mid-run takes its workers with it: give a
+--slurm-time that covers the run.
 
 Example::
 
