@@ -8,10 +8,11 @@ the wells scored). Left: the ideal-observer bar (gui.comparison.ceiling_panel: c
 ceiling of a dataset made by elbench), the comparison table with its control rows, the recall
 bars per well (Fig. 2b) and the confusion matrix of the selected method. Right: the lineage
 view (Fig. 4, linked selection; its method path runs between the wells of the document's
-designer path, and "Play in 3D" is ``lineage.sigPlayPath`` for the main window), the recovered landscapes (Fig. 3) and the ceiling against SNR
-(gui.comparison.snr_sweep_view). Dataset folders and output files can be dropped on the
-tab. Every view listens to one ``ComparisonModel``; nothing here computes a score. A dataset
-that fails verification against its manifest is warned about under the file actions
+designer path, and "Play in 3D" is ``lineage.sigPlayPath`` for the main window), the recovered
+landscapes (Fig. 3), the ceiling against SNR (gui.comparison.snr_sweep_view) and the maps a
+method lets you recover, well by well (gui.comparison.well_maps_view). Dataset folders and
+output files can be dropped on the tab. Every view listens to one ``ComparisonModel``; nothing
+here computes a score. A dataset that fails verification against its manifest is warned about under the file actions
 (gui.comparison.dataset_check), without blocking anything.
 
 Example::
@@ -43,6 +44,7 @@ from gui.comparison.report_export import ReportExport
 from gui.comparison.settings_strip import ScoringSettingsStrip
 from gui.comparison.snr_sweep_view import SnrSweepView
 from gui.comparison.tool_buttons import corner_export_button, tool_button
+from gui.comparison.well_maps_view import WellMapsView
 from gui.structure.load_maps_dialog import WARNING_COLOUR
 from gui.widgets.figure_export import dialog_folder, remember_folder
 
@@ -204,9 +206,10 @@ class ComparisonTab(QWidget):
         self.lineage.follow_document(self.doc)   # the path between the Landscape tab's path's wells
         self.landscapes = RecoveredLandscapeView(self.model, self.doc)
         self.snr_sweep = SnrSweepView(self.model)
+        self.well_maps = WellMapsView(self.model)
         self.views = QTabWidget()   # each view scrolls when the pane is narrower than its tool bar
         for view, title in ((self.lineage, "Lineage (Fig. 4)"), (self.landscapes, "Recovered landscapes (Fig. 3)"),
-                            (self.snr_sweep, "Ceiling vs SNR")):
+                            (self.snr_sweep, "Ceiling vs SNR"), (self.well_maps, "Maps")):
             self.views.addTab(scrolling(view), title)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
@@ -370,6 +373,7 @@ class ComparisonTab(QWidget):
         """Stop background work (application exit)."""
         self.model.shutdown()
         self.snr_sweep.shutdown()
+        self.well_maps.shutdown()
         self.check.shutdown()
         self.lineage.shutdown()
         self.report.shutdown()
