@@ -20,7 +20,7 @@ well to well); low-passed to 30-40 A it ranks labellings cleanly (0.998 true, 0.
 multibody, 0.968 cryoDRGN, 0.895 random) whatever the counts. So the last column is the same
 correlation with both maps low-passed to --lowpass A (default 30): a Fourier filter, weight 1
 below 1 / 30 A^-1 and 0 above, with a raised-cosine edge one Fourier shell wide centred on the
-cutoff (engine.methods.well_maps.lowpass), in the same soft mask. A cutoff finer than the
+cutoff (engine.methods.well_map_scores.lowpass), in the same soft mask. A cutoff finer than the
 maps' Nyquist (2 x pixel size) leaves them as they are.
 
 --max-particles N makes every map from at most N of its well's particles (drawn at random,
@@ -55,14 +55,13 @@ import json
 import math
 import sys
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 if TYPE_CHECKING:  # imported where used, so that --help stays quick
-    from engine.methods.well_maps import LabelMaps
+    from engine.methods.well_map_scores import LabelMaps
 
 DEFAULT_OUT = "maps_report"
 GROUND_TRUTH_LABEL = "ground truth"
@@ -194,8 +193,8 @@ def main(args: argparse.Namespace) -> int:
     from engine.formats.dataset import load_dataset
     from engine.methods.process import StepError
     from engine.methods.tools import ToolMissingError
-    from engine.methods.well_maps import (LabelMaps, WellMapOptions, plan_well_maps, require_relion_reconstruct,
-                                          run_well_maps, score_well_maps)
+    from engine.methods.well_map_scores import LabelMaps, score_well_maps
+    from engine.methods.well_maps import WellMapOptions, plan_well_maps, require_relion_reconstruct, run_well_maps
     from engine.scoring.report import slugify
 
     if args.output is None and not args.ground_truth:

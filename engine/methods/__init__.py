@@ -28,6 +28,7 @@ __all__, __getattr__ = lazy_exports(__name__, {
     "tools": ["ToolRequirement", "FoundTool", "ToolMissingError", "require_tool", "parse_version",
               "version_at_least"],
     "well_maps": ["WellMapOptions", "plan_well_maps", "run_well_maps", "WellMapsResult"],
+    "well_map_scores": ["score_well_maps", "well_maps_job", "Labelling", "LabelMaps"],
     "catalog": ["METHODS", "Method", "MethodRun", "OptionField", "with_resources"],
     "relion_multibody": ["MultibodyOptions", "MultibodyPlan", "MultibodyResult", "plan_multibody",
                          "run_relion_multibody", "require_relion"],

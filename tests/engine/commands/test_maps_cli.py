@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from engine.landscape.presets import load_preset
-from engine.methods.well_maps import lowpass
+from engine.methods.well_map_scores import lowpass
 from engine.structure.fsc import real_space_correlation
 from engine.structure.maps import read_map
 from engine.structure.object_model import make_soft_mask
@@ -195,7 +195,7 @@ def test_the_well_maps_job_gives_the_commands_numbers_reports_progress_and_cance
     """engine.methods.well_maps.well_maps_job (the GUI's background job): the same numbers as
     the command for the same labels, progress rising to 1 over both labellings, and a cancel
     keeping the labellings done."""
-    from engine.methods.well_maps import Labelling, well_maps_job
+    from engine.methods.well_map_scores import Labelling, well_maps_job
 
     _, printed, _ = report
     truth = np.load(dataset / "ground_truth.npz")["well"].astype(np.int64)

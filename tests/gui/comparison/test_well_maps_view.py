@@ -13,7 +13,7 @@ from comparison_data import make_dataset
 from elbench_data import N_PARTICLES, elbench_dataset
 from engine.formats.dataset import load_dataset
 from engine.formats.loaders import load_output
-from engine.methods.well_maps import Labelling, well_maps_job
+from engine.methods.well_map_scores import Labelling, well_maps_job
 from engine.scoring.metric import score
 from gui.comparison.comparison_model import ComparisonModel
 from gui.comparison.comparison_tab import ComparisonTab
