@@ -132,7 +132,7 @@ def _build_plan(args):
 def main(args: argparse.Namespace) -> int:
     from engine.simulation.errors import SimulationError
     from engine.simulation.manifest import ManifestError
-    from engine.simulation.plan import PlanError, estimate_disk_bytes, format_bytes
+    from engine.simulation.plan import PlanError, estimate_disk_bytes, format_bytes, format_duration
     from engine.simulation.run import estimate_seconds, run_simulation
 
     try:
@@ -147,7 +147,7 @@ def main(args: argparse.Namespace) -> int:
               f"{plan.effective_apix_A():.3g} A/px, SNR {plan.snr}, {_chunks_text(plan)}, "
               f"seed {plan.seed}")
         print(f"dataset: {out} ({format_bytes(estimate_disk_bytes(plan))}, about "
-              f"{estimate_seconds(plan, args.workers) / 60:.1f} min locally)")
+              f"{format_duration(estimate_seconds(plan, args.workers))} locally)")
     except (PlanError, ManifestError, LandscapeFileError, ValueError, KeyError) as exc:
         print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
         return 2

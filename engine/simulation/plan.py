@@ -38,7 +38,7 @@ from engine.input_files import input_file_problem
 from engine.simulation.errors import PlanError
 # the disk a plan needs is computed in resources; these names stay importable from here
 from engine.simulation.resources import (  # noqa: F401
-    NotEnoughDiskError, check_disk_space, estimate_disk_bytes, format_bytes)
+    NotEnoughDiskError, check_disk_space, estimate_disk_bytes, format_bytes, format_duration)
 from engine.landscape.io import LandscapeFileError, landscape_from_dict, landscape_to_dict, load_landscape
 
 FORMAT_VERSION = 1

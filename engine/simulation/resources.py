@@ -18,10 +18,12 @@ Example::
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from pathlib import Path
 
+from engine.input_files import format_bytes  # noqa: F401  (importable from here too)
 from engine.simulation.errors import PlanError
 
 # Bytes per particle outside the image stacks (STAR row ~190, poses 96, ctf 36, cryoSPARC
@@ -38,11 +40,16 @@ BATCH_BYTES_PER_PIXEL = 32
 PROCESS_BASE_BYTES = 300 * 1000**2
 
 
-def format_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000.0
+def format_duration(seconds: float | None) -> str:
+    """``seconds`` as "42 s", "3 min 05 s" or "2 h 07 min"; "--" for None or not finite."""
+    if seconds is None or not math.isfinite(seconds):
+        return "--"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 class NotEnoughDiskError(PlanError):

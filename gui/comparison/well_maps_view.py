@@ -4,7 +4,7 @@ Compute reconstructs each well from the particles the metric assigns to it under
 settings (the current method's ``Scores.assigned``) and, beside it, from its true particles
 among those the settings score (the ground truth: the ceiling of a perfect assignment; wells
 left out of the settings get no map in either), with the true poses and CTF, by
-``relion_reconstruct`` (engine.methods.well_maps.well_maps_job, in the background on one
+``relion_reconstruct`` (engine.methods.well_map_scores.well_maps_job, in the background on one
 gui.widgets.jobs.JobRunner: progress, Cancel keeps the labellings done). Each map is compared
 with the well's ground-truth map ``maps/well_NN.mrc`` in a soft mask of its object: FSC 0.5
 resolution, real-space correlation and the correlation of both maps low-passed to 30 A.
@@ -40,8 +40,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
 
 from engine.methods.tools import ToolMissingError
 from engine.scoring.comparison import scored_particles
-from engine.methods.well_maps import (LOWPASS_A, STAR_FILE, TRUTH_MAP, Labelling, WellMapOptions,
-                                      require_relion_reconstruct, well_maps_job)
+from engine.methods.well_map_scores import Labelling, well_maps_job
+from engine.methods.well_maps import LOWPASS_A, STAR_FILE, TRUTH_MAP, WellMapOptions, require_relion_reconstruct
 from gui.comparison.chart_style import AXIS_PEN, chart_font, style_plot
 from gui.widgets.jobs import JobRunner
 

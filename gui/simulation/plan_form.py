@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -45,22 +44,11 @@ from engine.simulation.plan import (
     SimulationPlan,
     estimate_disk_bytes,
     format_bytes,
+    format_duration,
     load_plan,
     save_plan,
 )
 from engine.simulation.run import estimate_seconds
-
-
-def format_duration(seconds: float | None) -> str:
-    """``seconds`` as "42 s", "3 min 05 s" or "2 h 07 min"; "--" for None or not finite."""
-    if seconds is None or not np.isfinite(seconds):
-        return "--"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def _spin(lo, hi, value, step=1, suffix="", special=None) -> QSpinBox:

@@ -34,11 +34,11 @@ from PySide6.QtWidgets import (
 )
 
 from engine.simulation.manifest import ManifestError, read_manifest
-from engine.simulation.plan import PlanError, SimulationPlan, plan_from_dict
+from engine.simulation.plan import PlanError, SimulationPlan, format_duration, plan_from_dict
 from engine.simulation.run import run_simulation
 from gui.widgets.jobs import JobRunner
 from gui.simulation.particle_gallery import ParticleGallery
-from gui.simulation.plan_form import PlanFormMixin, format_duration
+from gui.simulation.plan_form import PlanFormMixin
 from gui.simulation.plan_object import PlanObjectMixin
 
 GALLERY_SIZE = 12
