@@ -9,6 +9,10 @@ soft mask of that map's object (engine.structure.fsc): FSC 0.5 and FSC 0.143 res
 against a noiseless truth 0.5 is the criterion that matches the gold-standard 0.143) and the
 real-space correlation. --ground-truth adds the same for the true labels (every particle in
 its own well): the ceiling of what a perfect assignment recovers from these particles.
+--ideal-observer adds the ideal observer's Bayes labels (engine.scoring.ceiling_dataset, as
+``evaluate --ceiling`` computes them, on the same --subsample N random particles, default 2000,
+seed 0): the maps the best possible use of these images would recover from that subsample
+(the other particles are in no well's map; --max-particles makes the counts comparable).
 Read the columns together with the particle count: a method that pools several wells into
 one gives that map more particles, so less noise and often a finer FSC, while its SSU is a
 blur of the pooled conformations, which the correlation shows (on a 300-particle paper-3x4
@@ -45,6 +49,7 @@ Example::
     elbench maps runs/paper-3x4 train/z.25.pkl --label cryoDRGN --ground-truth --out maps_report
     elbench maps runs/paper-3x4 z.25.pkl --label cryoDRGN --ground-truth --max-particles 80
     elbench maps runs/paper-3x4 --ground-truth --json
+    elbench maps runs/paper-3x4 z.25.pkl --ground-truth --ideal-observer --subsample 1000 --max-particles 60
 """
 from __future__ import annotations
 
@@ -65,6 +70,7 @@ if TYPE_CHECKING:  # imported where used, so that --help stays quick
 
 DEFAULT_OUT = "maps_report"
 GROUND_TRUTH_LABEL = "ground truth"
+IDEAL_OBSERVER_LABEL = "ideal observer"
 LOWPASS_A = 30.0   # engine.methods.well_maps.LOWPASS_A, here so that --help imports nothing
 _COLUMNS = ("well", "n_particles", "n_assigned", "resolution_fsc05_A", "resolution_fsc0143_A", "correlation",
             "correlation_lowpass")
@@ -81,6 +87,11 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zdim", type=int, help="RECOVAR embedding to use (default: the largest)")
     parser.add_argument("--ground-truth", action="store_true",
                         help="also reconstruct each well from its true particles (the ceiling)")
+    parser.add_argument("--ideal-observer", action="store_true",
+                        help="also reconstruct each well from the ideal observer's Bayes labels (on --subsample)")
+    parser.add_argument("--subsample", type=int, default=2000, metavar="N",
+                        help="particles the ideal observer labels, drawn at random as evaluate --ceiling draws "
+                             "them (default 2000)")
     parser.add_argument("--out", metavar="DIR", default=DEFAULT_OUT, help=f"folder for the tables and the "
                                                                           f"reconstructions (default ./{DEFAULT_OUT})")
     parser.add_argument("--cpus", type=int, help="CPUs a reconstruction may use (default: those this process may "
@@ -186,6 +197,17 @@ def method_labels(dataset, args) -> tuple[str, np.ndarray, str]:
     return output.label, labels, note
 
 
+def ideal_observer_labels(dataset, n_subsample: int, say) -> tuple[str, np.ndarray, str]:
+    """(label, (N,) int64 Bayes label of each subsampled particle, 0 elsewhere, note)."""
+    from engine.scoring.ceiling_dataset import dataset_ceiling
+
+    ceiling = dataset_ceiling(dataset.root, n_subsample, seed=0, log=say)
+    s = ceiling.ceiling
+    return (IDEAL_OBSERVER_LABEL, ceiling.bayes_labels(dataset.n_particles),
+            f"the ideal observer's Bayes labels on {len(ceiling.subsample)} random particles (seed 0): accuracy "
+            f"{100 * s.accuracy:.1f} % over {s.n_scored} particles")
+
+
 def main(args: argparse.Namespace) -> int:
     from engine.atomic_files import write_text_atomic
     from engine.commands.run import StepBars
@@ -197,8 +219,10 @@ def main(args: argparse.Namespace) -> int:
     from engine.methods.well_maps import WellMapOptions, plan_well_maps, require_relion_reconstruct, run_well_maps
     from engine.scoring.report import slugify
 
-    if args.output is None and not args.ground_truth:
-        return _fail("give an OUTPUT, --ground-truth, or both")
+    if args.output is None and not args.ground_truth and not args.ideal_observer:
+        return _fail("give an OUTPUT, --ground-truth or --ideal-observer (or several)")
+    if args.subsample < 1:
+        return _fail(f"--subsample: needs at least 1 particle (got {args.subsample})")
     if not (math.isfinite(args.lowpass) and args.lowpass > 0):
         return _fail(f"--lowpass: expected a resolution in Angstrom > 0, got {args.lowpass:g}")
     say = (lambda text: print(text, file=sys.stderr)) if args.json else print
@@ -212,6 +236,8 @@ def main(args: argparse.Namespace) -> int:
         if args.ground_truth:
             labellings.append((GROUND_TRUTH_LABEL, np.asarray(dataset.ground_truth.well, dtype=np.int64),
                                "every particle in its true well (the ceiling)"))
+        if args.ideal_observer:
+            labellings.append(ideal_observer_labels(dataset, args.subsample, say))
         slugs = [slugify(label) for label, _, _ in labellings]
         if len(set(slugs)) != len(slugs):
             return _fail(f"--label {labellings[0][0]!r} would share the ground truth's files: give another")

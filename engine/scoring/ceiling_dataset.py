@@ -94,6 +94,13 @@ class DatasetCeiling:
         """The Bayes-label Scores: the ceiling of the paper's Accuracy."""
         return self.rows[-1]
 
+    def bayes_labels(self, n_particles: int) -> np.ndarray:
+        """(n_particles,) int64: the Bayes label of each subsampled particle (its dataset
+        index), 0 for the particles not in the subsample: a labelling to make maps from."""
+        labels = np.zeros(int(n_particles), dtype=np.int64)
+        labels[self.ceiling.particle_index] = self.ceiling.assigned
+        return labels
+
     def fraction_of_ceiling(self, accuracy: float) -> float:
         """A method's accuracy (fraction) as a fraction of the ceiling's."""
         return accuracy / self.ceiling.accuracy if self.ceiling.accuracy > 0 else float("nan")

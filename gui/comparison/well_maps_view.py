@@ -8,11 +8,15 @@ left out of the settings get no map in either), with the true poses and CTF, by
 gui.widgets.jobs.JobRunner: progress, Cancel keeps the labellings done). Each map is compared
 with the well's ground-truth map ``maps/well_NN.mrc`` in a soft mask of its object: FSC 0.5
 resolution, real-space correlation and the correlation of both maps low-passed to 30 A.
+When the ideal observer's ceiling has been computed for these settings (the Comparison tab's
+Ideal observer bar: gui.comparison.control_rows), a third labelling is its Bayes labels on
+its subsample (DatasetCeiling.bayes_labels): the maps the best possible use of the images
+recovers from those particles.
 
-A table (well, then for the method and for the ground truth: particles, FSC 0.5 resolution
-in A, correlation, low-passed correlation; the mean over the wells with a map last) and a
-per-well bar plot of the FSC 0.5 resolution (method grey, truth blue; lower is finer; a well
-with no particle, or nothing resolved, has no bar). The reconstructions go to a temporary
+A table (well, then for the method, the ground truth and the ideal observer: particles, FSC
+0.5 resolution in A, correlation, low-passed correlation; the mean over the wells with a map
+last) and a per-well bar plot of the FSC 0.5 resolution (method grey, truth blue, ideal
+observer orange; lower is finer; a well with no particle, or nothing resolved, has no bar). The reconstructions go to a temporary
 folder (``job_root``; removed at shutdown), so computing again, or for another method, reuses
 the ground truth's maps. Needs a dataset made by elbench (particles.star and maps/) and RELION;
 otherwise the status says why and Compute is off.
@@ -23,7 +27,7 @@ Example::
     view.max_particles.setValue(80)    # at most 80 particles a well (0: all)
     view.compute()                     # background; view.result (WellMapsJob) once finished
     view.cell_text(0, 3)               # well 1's method correlation, e.g. '0.9652'
-    view.plotted()                     # {"method": (wells, resolutions A), "truth": (...)}
+    view.plotted()                     # {"method": (wells, resolutions A), "truth": (...), ...}
 """
 from __future__ import annotations
 
@@ -46,9 +50,10 @@ from gui.comparison.chart_style import AXIS_PEN, chart_font, style_plot
 from gui.widgets.jobs import JobRunner
 
 COMPUTE_TEXT, CANCEL_TEXT = "Compute maps", "Cancel"
-METHOD_BRUSH, TRUTH_BRUSH = "#8c8c8c", "#1f5fa8"
-BAR_WIDTH = 0.36
-GROUND_TRUTH = "ground truth"
+BRUSHES = ("#8c8c8c", "#1f5fa8", "#e08a1e")      # method, truth, ideal observer
+PLOTTED_NAMES = ("method", "truth", "ideal observer")
+GROUP_WIDTH = 0.72                                 # the bars of one well together
+GROUND_TRUTH, IDEAL_OBSERVER = "ground truth", "ideal observer"
 VALUE_HEADERS = ("particles", "FSC 0.5 (Å)", "correlation", f"corr. {LOWPASS_A:g} Å")
 
 
@@ -81,6 +86,7 @@ class WellMapsView(QWidget):
         self._running_key = None
         self._dataset_serial = 0
         self._tool = None                        # (reconstructor, error) once asked
+        self._n_labellings = 2
         self.runner = JobRunner(self)
         self.runner.sigProgress.connect(lambda f: self.progress.setValue(round(100 * float(f))))
         self.runner.sigFinished.connect(self._on_done)
@@ -91,6 +97,8 @@ class WellMapsView(QWidget):
         for signal in (model.sigCurrentChanged, model.sigScoresChanged, model.sigMethodsChanged):
             signal.connect(lambda *_: self.refresh())
         model.sigDatasetChanged.connect(self._on_dataset)
+        if getattr(model, "controls", None) is not None:   # a ceiling computed or dropped: Compute includes it
+            model.controls.sigChanged.connect(self.refresh)
         self.refresh()
 
     def _build(self) -> None:
@@ -129,7 +137,7 @@ class WellMapsView(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self._set_headers("method")
+        self._set_headers(["method", GROUND_TRUTH])
         self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.setBackground("w")
         self.plot = self.canvas.addPlot()
@@ -177,7 +185,19 @@ class WellMapsView(QWidget):
 
     def _key(self):
         entry = self.model.current_method
-        return (self._dataset_serial, entry.id, entry.scored_with, self.max_particles.value())
+        return (self._dataset_serial, entry.id, entry.scored_with, self.max_particles.value(), self._ceiling_key())
+
+    def _ceiling(self):
+        """The controls' DatasetCeiling when it was computed on the particles the current
+        method's settings score, else None."""
+        controls, entry = getattr(self.model, "controls", None), self.model.current_method
+        if controls is None or entry is None or not controls.ceiling_matches(entry.scored_with):
+            return None
+        return controls.ceiling
+
+    def _ceiling_key(self):
+        c = self._ceiling()
+        return None if c is None else (id(c), len(c.subsample), c.seed)
 
     def _on_button(self) -> None:
         if self.runner.is_running():
@@ -201,12 +221,19 @@ class WellMapsView(QWidget):
                                      f"{100 * s.accuracy:.1f} % over {s.n_scored:,} particles"),
                       Labelling(GROUND_TRUTH, truth_labels(m.dataset.ground_truth, entry.scored_with),
                                 slug="ground_truth", note="every scored particle in its true well")]
+        ceiling = self._ceiling()
+        if ceiling is not None:
+            labellings.append(Labelling(IDEAL_OBSERVER, ceiling.bayes_labels(n), slug="ideal_observer",
+                                        note=f"the Bayes labels on {len(ceiling.subsample):,} random particles: "
+                                             f"accuracy {100 * ceiling.ceiling.accuracy:.1f} %"))
+        self._n_labellings = len(labellings)
         cap = self.max_particles.value() or None
         self._running_key = self._key()
         self.progress.setValue(0)
         self.runner.start(well_maps_job, m.dataset.root, labellings, self.job_root / f"dataset_{self._dataset_serial}",
                           m.dataset.n_wells, WellMapOptions(max_particles=cap), name="well maps")
-        self.status.setText(f"Reconstructing each well of {entry.label} and of the ground truth with "
+        self.status.setText(f"Reconstructing each well of {entry.label}, the ground truth"
+                            + (" and the ideal observer" if ceiling is not None else "") + " with "
                             f"{self.reconstructor()[0]} (true poses and CTF)"
                             + (f", at most {cap:,} particles a well" if cap else "") + "…")
         return True
@@ -226,7 +253,7 @@ class WellMapsView(QWidget):
         self.result = job if job.maps else None
         self._show(job)
         if cancelled:
-            self.status.setText(f"Cancelled after {len(job.maps)} of 2 labellings (the wells done are kept: "
+            self.status.setText(f"Cancelled after {len(job.maps)} of {self._n_labellings} labellings (the wells done are kept: "
                                 "Compute again resumes)")
         self._update_actions()
 
@@ -255,8 +282,10 @@ class WellMapsView(QWidget):
             if reason:
                 self.status.setText(f"Unavailable: {reason}")
             elif self._running_key is None:
-                self.status.setText(f"Compute reconstructs each well of {self.model.current_method.label} and of "
-                                    f"the ground truth with {self.reconstructor()[0]} (true poses and CTF)")
+                ideal = (", the ground truth and the ideal observer (its ceiling is computed)" if self._ceiling()
+                         else " and of the ground truth (and of the ideal observer once its ceiling is computed)")
+                self.status.setText(f"Compute reconstructs each well of {self.model.current_method.label}{ideal} "
+                                    f"with {self.reconstructor()[0]} (true poses and CTF)")
         self._update_actions()
 
     def _update_actions(self) -> None:
@@ -266,13 +295,13 @@ class WellMapsView(QWidget):
         self.max_particles.setEnabled(not running)
         self.progress.setVisible(running)
 
-    def _set_headers(self, method: str) -> None:
-        self.table.setHorizontalHeaderLabels(["well"] + [f"{who}\n{h}" for who in (method, GROUND_TRUTH)
-                                                         for h in VALUE_HEADERS])
+    def _set_headers(self, labels) -> None:
+        self.table.setColumnCount(1 + len(labels) * len(VALUE_HEADERS))
+        self.table.setHorizontalHeaderLabels(["well"] + [f"{who}\n{h}" for who in labels for h in VALUE_HEADERS])
 
     def _clear(self) -> None:
         self.table.setRowCount(0)
-        self._set_headers(self.model.current_method.label if self.model.current_method else "method")
+        self._set_headers([self.model.current_method.label if self.model.current_method else "method", GROUND_TRUTH])
         self.plot.clear()
         self.legend.clear()
 
@@ -281,7 +310,7 @@ class WellMapsView(QWidget):
         if not job.maps:
             return
         maps = list(job.maps)
-        self._set_headers(maps[0].label)
+        self._set_headers([m.label for m in maps])
         n_wells = len(maps[0].wells)
         self.table.setRowCount(n_wells + 1)
         for row in range(n_wells + 1):
@@ -296,10 +325,11 @@ class WellMapsView(QWidget):
                 res, _res0143, corr, smooth = values
                 for j, text in enumerate((count, _number(res, ".1f"), _number(corr, ".4f"), _number(smooth, ".4f"))):
                     self._set(row, 1 + k * len(VALUE_HEADERS) + j, text)
-        for k, (m, brush) in enumerate(zip(maps, (METHOD_BRUSH, TRUTH_BRUSH))):
+        width = GROUP_WIDTH / len(maps)
+        for k, (m, brush) in enumerate(zip(maps, BRUSHES)):
             wells, res = self._bars(m)
             if len(wells):
-                bars = pg.BarGraphItem(x=wells + (k - 0.5) * BAR_WIDTH, height=res, width=BAR_WIDTH, brush=brush,
+                bars = pg.BarGraphItem(x=wells + (k - (len(maps) - 1) / 2) * width, height=res, width=width, brush=brush,
                                        pen=pg.mkPen(brush))
                 self.plot.addItem(bars)
                 self.legend.addItem(bars, m.label)
@@ -328,9 +358,10 @@ class WellMapsView(QWidget):
         return "" if item is None else item.text()
 
     def plotted(self) -> dict:
-        """The bars drawn: {"method": (wells, resolutions A), "truth": (wells, resolutions A)}."""
+        """The bars drawn: {"method": (wells, resolutions A), "truth": (...), "ideal observer":
+        (...) when it was computed}."""
         found = {}
-        for name, m in zip(("method", "truth"), self.result.maps if self.result is not None else ()):
+        for name, m in zip(PLOTTED_NAMES, self.result.maps if self.result is not None else ()):
             found[name] = self._bars(m)
         return found
 

@@ -124,8 +124,28 @@ def test_max_particles_reconstructs_from_a_random_subset(dataset, constant_outpu
     assert (row["n_particles"], row["n_assigned"]) == ("40", str(N))
 
 
+def test_the_ideal_observer_s_bayes_labels_make_maps_as_good_as_the_truth_s(dataset, report, tmp_path, capsys):
+    from engine.scoring.ceiling_dataset import dataset_ceiling
+
+    out, printed, _ = report
+    assert main(["maps", str(dataset), "--ideal-observer", "--subsample", str(N), "--out", str(out), "--json"]) == 0
+    (ideal,) = json.loads(capsys.readouterr().out)["maps"]
+    ceiling = dataset_ceiling(dataset, N, seed=0, workers=1)       # what evaluate --ceiling --subsample N uses
+    assert ideal["label"] == "ideal observer"
+    assert f"on {N} random particles (seed 0): accuracy {100 * ceiling.ceiling.accuracy:.1f} %" in ideal["note"]
+    expected = np.bincount(ceiling.bayes_labels(N), minlength=13)[1:]
+    assert [w["n_particles"] for w in ideal["wells"]] == expected.tolist() and expected.sum() == N
+    assert ceiling.ceiling.accuracy > 0.9                                      # SNR 10: nearly every label right
+    truth = printed["maps"][1]
+    # nearly every particle in its true well: the low-passed maps agree with the truth's
+    # as well as the maps of the true labels do
+    assert ideal["mean"]["correlation_lowpass"] > truth["mean"]["correlation_lowpass"] - 0.01
+    assert ideal["wells_with_map"] == 12
+
+
 @pytest.mark.parametrize("extra, message", [
-    ([], "give an OUTPUT, --ground-truth, or both"),
+    ([], "give an OUTPUT, --ground-truth or --ideal-observer (or several)"),
+    (["--ideal-observer", "--subsample", "0"], "--subsample: needs at least 1 particle (got 0)"),
     (["OUTPUT", "--dims", "x"], "--dims: expected comma-separated integers"),
     (["OUTPUT", "--label", "ground truth", "--ground-truth"], "would share the ground truth's files"),
     (["--ground-truth", "--lowpass", "0"], "--lowpass: expected a resolution in Angstrom > 0, got 0"),

@@ -109,6 +109,31 @@ def test_compute_shows_the_engines_numbers_for_the_method_and_the_ground_truth(v
     assert view.result is not None and view.table.rowCount() == 13 and not view.runner.is_running()
 
 
+def test_with_the_ceiling_computed_the_ideal_observer_s_labels_get_maps_too(view, model, files, qtbot):
+    folder, npy = files
+    opened(model, folder, npy)
+    assert "once its ceiling is computed" in view.status.text()
+    with qtbot.waitSignal(model.controls.ceiling_runner.sigFinished, timeout=60_000):
+        assert model.controls.compute_ceiling(120)
+    assert model.wait_idle(background=True)
+    ceiling = model.controls.ceiling
+    assert "the ideal observer (its ceiling is computed)" in view.status.text()
+    view.max_particles.setValue(6)                      # 36 small reconstructions: seconds
+    with qtbot.waitSignal(view.runner.sigFinished, timeout=120_000):
+        assert view.compute()
+    method, gt, ideal = view.result.maps
+    assert ideal.label == "ideal observer" and "on 120 random particles" in ideal.note
+    labels = ceiling.bayes_labels(N_PARTICLES)
+    assert (labels > 0).sum() == 120
+    assert [w.n_assigned for w in ideal.wells] == np.bincount(labels, minlength=13)[1:].tolist()
+    header = [view.table.horizontalHeaderItem(c).text() for c in range(view.table.columnCount())]
+    assert len(header) == 13 and header[9] == "ideal observer\nparticles"
+    assert view.cell_text(0, 9) == ideal.wells[0].count_text
+    assert set(view.plotted()) == {"method", "truth", "ideal observer"}
+    assert len([i for i in view.plot.items if isinstance(i, pg.BarGraphItem)]) == 3
+    assert "ideal observer:" in view.status.text()
+
+
 def test_cancel_stops_the_job_and_says_so(view, model, files, qtbot):
     opened(model, *files)
     view.max_particles.setValue(10)                      # another draw: nothing to resume
