@@ -19,9 +19,10 @@ Example::
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget
 
 from gui.comparison.control_rows import DEFAULT_SUBSAMPLE, IDEAL_BAYES
+from gui.widgets.jobs import job_progress_bar
 
 COMPUTE_TEXT = "Compute ceiling"
 CANCEL_TEXT = "Cancel"
@@ -53,11 +54,7 @@ class CeilingPanel(QWidget):
                                   "dataset has fewer. More: a narrower interval, minutes longer")
         self.button = QPushButton(COMPUTE_TEXT)
         self.button.clicked.connect(self._on_button)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 100)
-        self.progress.setMaximumWidth(140)
-        self.progress.setMaximumHeight(14)
-        self.progress.setVisible(False)
+        self.progress = job_progress_bar()
         self.status = QLabel()
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         for w in (title, QLabel("Subsample:"), self.subsample, self.button, self.progress):

@@ -25,13 +25,13 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox, QVBoxLayout,
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout,
                                QWidget)
 
 from engine.scoring.ceiling_dataset import dataset_snr_sweep
 from gui.comparison.chart_style import AXIS_PEN, chart_font, style_plot
 from gui.comparison.recall_chart import method_greys
-from gui.widgets.jobs import JobRunner
+from gui.widgets.jobs import JobRunner, job_progress_bar
 
 DEFAULT_SNRS = "0.03,0.1,0.3,1,3"
 DEFAULT_PARTICLES = 300     # per SNR: about ± 5 % on the accuracy, seconds per SNR at box 128
@@ -113,11 +113,7 @@ class SnrSweepView(QWidget):
         self.particles.setToolTip("Particles simulated in memory at each SNR (the same sample at every SNR)")
         self.button = QPushButton(RUN_TEXT)
         self.button.clicked.connect(self._on_button)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 100)
-        self.progress.setMaximumWidth(120)
-        self.progress.setMaximumHeight(14)
-        self.progress.setVisible(False)
+        self.progress = job_progress_bar(120)
         for w in (QLabel("SNR:"), self.snr_edit, QLabel("each"), self.particles, self.button, self.progress):
             bar.addWidget(w)
         self.status = QLabel()

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton,
                                QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from engine.methods.tools import ToolMissingError
@@ -47,7 +47,7 @@ from engine.scoring.comparison import scored_particles
 from engine.methods.well_map_scores import Labelling, well_maps_job
 from engine.methods.well_maps import LOWPASS_A, STAR_FILE, TRUTH_MAP, WellMapOptions, require_relion_reconstruct
 from gui.comparison.chart_style import AXIS_PEN, chart_font, style_plot
-from gui.widgets.jobs import JobRunner
+from gui.widgets.jobs import JobRunner, job_progress_bar
 
 COMPUTE_TEXT, CANCEL_TEXT = "Compute maps", "Cancel"
 BRUSHES = ("#8c8c8c", "#1f5fa8", "#e08a1e")      # method, truth, ideal observer
@@ -114,11 +114,7 @@ class WellMapsView(QWidget):
         self.max_particles.valueChanged.connect(lambda _v: self.refresh())
         self.button = QPushButton(COMPUTE_TEXT)
         self.button.clicked.connect(self._on_button)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 100)
-        self.progress.setMaximumWidth(140)
-        self.progress.setMaximumHeight(14)
-        self.progress.setVisible(False)
+        self.progress = job_progress_bar()
         for w in (QLabel("At most"), self.max_particles, QLabel("a well"), self.button, self.progress):
             bar.addWidget(w)
         bar.addStretch(1)

@@ -32,6 +32,7 @@ import time
 import traceback
 
 from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtWidgets import QProgressBar
 
 PROGRESS_INTERVAL_S = 0.05  # progress reaches the GUI at most 20 times a second (plus the last)
 # JobRunner.run's one threshold, in rows (particles): scoring, a report or a STAR subset of
@@ -258,3 +259,13 @@ class JobRunner(QObject):
         if running != self._running:
             self._running = running
             self.sigRunningChanged.emit(running)
+
+
+def job_progress_bar(max_width: int = 140) -> QProgressBar:
+    """The slim 0-100 bar a view shows beside its button while its job runs (hidden until then)."""
+    bar = QProgressBar()
+    bar.setRange(0, 100)
+    bar.setMaximumWidth(max_width)
+    bar.setMaximumHeight(14)
+    bar.setVisible(False)
+    return bar

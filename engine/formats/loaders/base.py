@@ -13,6 +13,7 @@ Example::
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,12 +163,14 @@ def refuse_unusual_table(path) -> None:
         raise LoaderError(path, problem)
 
 
-def load_npy(path) -> np.ndarray:
+def load_npy(path, raw: bytes | None = None) -> np.ndarray:
     """np.load without pickles; LoaderError names the file for a missing, damaged or
-    object (pickled) array, or for something that is not a regular file of a sane size."""
-    refuse_unusual_file(path)
+    object (pickled) array, or for something that is not a regular file of a sane size.
+    ``raw``: the file's bytes, already read (and checked) by the caller."""
+    if raw is None:
+        refuse_unusual_file(path)
     try:
-        return np.load(path, allow_pickle=False)
+        return np.load(path if raw is None else io.BytesIO(raw), allow_pickle=False)
     except FileNotFoundError:
         raise LoaderError(path, "no such file") from None
     except ValueError as exc:

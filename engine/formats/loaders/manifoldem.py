@@ -26,7 +26,6 @@ Example::
 """
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.formats.input_checks import OCCUPANCY_MAX_BYTES
-from engine.formats.loaders.base import LoaderError, MethodOutput, refuse_unusual_file
+from engine.formats.loaders.base import LoaderError, MethodOutput, load_npy, refuse_unusual_file
 from engine.formats.loaders.generic import load_generic
 from engine.formats.loaders.manifoldem_folder import is_manifoldem_folder, load_manifoldem_folder
 
@@ -111,14 +110,7 @@ def _raw_counts(path: Path, raw: bytes) -> np.ndarray:
 
 def _npy_counts(path: Path, raw: bytes) -> np.ndarray:
     """Counts from a real .npy (numpy's magic found): whole numbers, any integer or float dtype."""
-    try:
-        arr = np.load(io.BytesIO(raw), allow_pickle=False)
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise LoaderError(path, "holds Python objects (a pickled array), which elbench does not load") from None
-        raise LoaderError(path, f"corrupt or truncated .npy ({exc})") from None
-    except (OSError, EOFError) as exc:
-        raise LoaderError(path, f"corrupt or truncated .npy ({exc})") from None
+    arr = load_npy(path, raw)
     if arr.ndim not in (1, 2) or arr.size == 0 or not (np.issubdtype(arr.dtype, np.integer)
                                                         or np.issubdtype(arr.dtype, np.floating)):
         raise LoaderError(path, f"a .npy of shape {arr.shape} and dtype {arr.dtype} is not an occupancy map")

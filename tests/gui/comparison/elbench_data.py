@@ -4,7 +4,8 @@ the control rows, the ideal-observer bar and the SNR sweep.
 
 ``elbench_dataset(root)`` returns ``(folder, npy)``: N_PARTICLES particles of box 32 at SNR
 DATASET_SNR in ``root/ds`` (seconds to simulate) and a noisy copy of their true (cc1, cc2) as
-a plain .npy in ``root/noisy_truth.npy``.
+a plain .npy in ``root/noisy_truth.npy``; ``opened(model, folder, npy)`` opens them in a
+comparison model and waits for its scores.
 """
 from __future__ import annotations
 
@@ -28,3 +29,12 @@ def elbench_dataset(root, n: int = N_PARTICLES, snr: float = DATASET_SNR):
     npy = root / "noisy_truth.npy"
     np.save(npy, noisy_truth(load_dataset(folder).ground_truth))
     return folder, npy
+
+
+def opened(model, folder, npy=None) -> None:
+    """Open ``folder`` in the ComparisonModel ``model`` (and ``npy`` as "noisy truth"), then
+    wait until it has scored everything, background jobs included."""
+    model.open_dataset(folder)
+    if npy is not None:
+        model.add_output(npy, label="noisy truth")
+    assert model.wait_idle(background=True)

@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from comparison_data import make_dataset
-from elbench_data import DATASET_SNR, elbench_dataset
+from elbench_data import DATASET_SNR, elbench_dataset, opened
 from gui.comparison.comparison_model import ComparisonModel
 import gui.comparison.snr_sweep_view as sweep_view
 from gui.comparison.snr_sweep_view import CANCEL_TEXT, DEFAULT_SNRS, RUN_TEXT, SnrSweepView, parse_snrs
@@ -37,13 +37,6 @@ def view(qtbot, model):
     qtbot.addWidget(v)
     yield v
     v.shutdown()
-
-
-def opened(model, folder, npy=None):
-    model.open_dataset(folder)
-    if npy is not None:
-        model.add_output(npy, label="noisy truth")
-    assert model.wait_idle(background=True)
 
 
 def items(view, kind):

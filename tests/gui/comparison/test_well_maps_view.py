@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from comparison_data import make_dataset
-from elbench_data import N_PARTICLES, elbench_dataset
+from elbench_data import N_PARTICLES, elbench_dataset, opened
 from engine.formats.dataset import load_dataset
 from engine.formats.loaders import load_output
 from engine.methods.well_map_scores import Labelling, well_maps_job
@@ -40,13 +40,6 @@ def view(qtbot, model):
     qtbot.addWidget(v)
     yield v
     v.shutdown()
-
-
-def opened(model, folder, npy=None):
-    model.open_dataset(folder)
-    if npy is not None:
-        model.add_output(npy, label="noisy truth")
-    assert model.wait_idle(background=True)
 
 
 def test_compute_shows_the_engines_numbers_for_the_method_and_the_ground_truth(view, model, files, qtbot):
