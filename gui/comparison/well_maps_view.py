@@ -16,10 +16,11 @@ recovers from those particles.
 A table (well, then for the method, the ground truth and the ideal observer: particles, FSC
 0.5 resolution in A, correlation, low-passed correlation; the mean over the wells with a map
 last) and a per-well bar plot of the FSC 0.5 resolution (method grey, truth blue, ideal
-observer orange; lower is finer; a well with no particle, or nothing resolved, has no bar). The reconstructions go to a temporary
-folder (``job_root``; removed at shutdown), so computing again, or for another method, reuses
-the ground truth's maps. Needs a dataset made by elbench (particles.star and maps/) and RELION;
-otherwise the status says why and Compute is off.
+observer orange; lower is finer; a well with no particle, or nothing resolved, has no bar).
+The reconstructions go to a temporary folder (``job_root``; removed at shutdown), so
+computing again, or for another method, reuses the ground truth's maps. Needs a dataset made
+by elbench (particles.star and maps/) and RELION; otherwise the status says why and Compute
+is off.
 
 Example::
 
@@ -249,8 +250,8 @@ class WellMapsView(QWidget):
         self.result = job if job.maps else None
         self._show(job)
         if cancelled:
-            self.status.setText(f"Cancelled after {len(job.maps)} of {self._n_labellings} labellings (the wells done are kept: "
-                                "Compute again resumes)")
+            self.status.setText(f"Cancelled after {len(job.maps)} of {self._n_labellings} labellings (the wells done "
+                                "are kept: Compute again resumes)")
         self._update_actions()
 
     def _on_errored(self, message: str) -> None:
