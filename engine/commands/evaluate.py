@@ -80,10 +80,10 @@ def main(args: argparse.Namespace) -> int:
     from engine.scoring.report import assign_slugs, evaluate_output, write_report
     from engine.scoring.metric import ScoringError
     from engine.scoring.ceiling_dataset import CeilingError, ceiling_geometry
-    from engine.scoring.comparison import DEFAULT_DIMS, default_dims_for
+    from engine.scoring.comparison import DEFAULT_DIMS, default_dims_for, dims_from_the_end, parse_dims
 
     try:
-        dims = DEFAULT_DIMS if args.dims is None else _parse_ints(args.dims, "--dims", allow_all=True)
+        dims = DEFAULT_DIMS if args.dims is None else parse_dims(args.dims, "--dims")
         wells = _parse_ints(args.wells, "--wells") if args.wells else None
         labels = _per_output(args.label, args.outputs, "--label", broadcast=False)
         kinds = _per_output(args.kind, args.outputs, "--kind")
@@ -114,7 +114,7 @@ def main(args: argparse.Namespace) -> int:
                 continue
             output = load_output(path, dataset, kind, label=label, ind=ind,
                                  zdim=args.zdim if kind == "recovar" else None)
-            chosen, output = default_dims_for(output, _from_the_end(dims, output.n_dims), args.dims is not None)
+            chosen, output = default_dims_for(output, dims_from_the_end(dims, output.n_dims), args.dims is not None)
             reports.append(evaluate_output(dataset, output, dims=chosen, core_only=args.core_only, wells=wells,
                                            latent=not args.no_latent))
         ceiling, sweep = _ceiling(args, snrs, say) if args.ceiling else (None, None)
@@ -202,9 +202,7 @@ def _parse_snrs(text: str) -> list[float]:
     return values
 
 
-def _parse_ints(text: str, option: str, allow_all: bool = False):
-    if allow_all and text.strip().lower() == "all":
-        return None
+def _parse_ints(text: str, option: str):
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
@@ -223,14 +221,6 @@ def _per_output(values, outputs, option: str, broadcast: bool = True) -> list:
         raise ValueError(f"{option}: given {len(values)} times for {len(outputs)} outputs "
                          f"(give it {'once, or ' if broadcast else ''}once per OUTPUT)")
     return [None if v == "-" else v for v in values]
-
-
-def _from_the_end(dims, n_dims: int):
-    """Negative dimensions count from the last (-1 is the last), as numpy indexes; others as given
-    (scoring refuses those out of range, naming the file)."""
-    if dims is None:
-        return None
-    return tuple(d + n_dims if -n_dims <= d < 0 else d for d in dims)
 
 
 def _holds_files(folder: Path) -> bool:

@@ -181,14 +181,13 @@ def _csv(rows) -> str:
 
 def method_labels(dataset, args) -> tuple[str, np.ndarray, str]:
     """(label, (N,) int64 well the metric assigns each particle, 0 where it scores none, note)."""
-    from engine.commands.evaluate import _from_the_end, _parse_ints
     from engine.formats.loaders import load_output
-    from engine.scoring.comparison import DEFAULT_DIMS, default_dims_for
+    from engine.scoring.comparison import DEFAULT_DIMS, default_dims_for, dims_from_the_end, parse_dims
     from engine.scoring.metric import score
 
-    dims = DEFAULT_DIMS if args.dims is None else _parse_ints(args.dims, "--dims", allow_all=True)
+    dims = DEFAULT_DIMS if args.dims is None else parse_dims(args.dims, "--dims")
     output = load_output(args.output, dataset, args.kind, label=args.label, ind=args.ind, zdim=args.zdim)
-    dims, output = default_dims_for(output, _from_the_end(dims, output.n_dims), args.dims is not None)
+    dims, output = default_dims_for(output, dims_from_the_end(dims, output.n_dims), args.dims is not None)
     scores = score(dataset.ground_truth, output, dims=dims)
     labels = np.zeros(dataset.n_particles, dtype=np.int64)
     labels[scores.particle_index] = scores.assigned

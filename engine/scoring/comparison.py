@@ -35,6 +35,29 @@ DEFAULT_DIMS = (0, 1)
 ONE_DIM_NOTE = "1D output: scored on dim 0"
 
 
+def parse_dims(text: str, option: str = "dimensions"):
+    """The dims a user typed: '0,1' or '0 1' -> (0, 1); 'all' -> None (every dimension);
+    ValueError naming ``option`` (the CLI's "--dims", the GUI's "dimensions") otherwise."""
+    text = text.strip().lower()
+    if text == "all":
+        return None
+    try:
+        dims = tuple(int(v) for v in text.replace(" ", ",").split(",") if v)
+    except ValueError:
+        raise ValueError(f"{option}: expected 0-based numbers separated by commas, or 'all' (got {text!r})") from None
+    if not dims:
+        raise ValueError(f"{option}: none given")
+    return dims
+
+
+def dims_from_the_end(dims, n_dims: int):
+    """Negative dimensions count from the last (-1 is the last), as numpy indexes; others as
+    given (scoring refuses those out of range, naming the file). None (all) stays None."""
+    if dims is None:
+        return None
+    return tuple(d + n_dims if -n_dims <= d < 0 else d for d in dims)
+
+
 def default_dims_for(output, dims, chosen: bool = False):
     """(dims, output) to score ``output`` (MethodOutput) with: the default ``dims`` (0, 1) not
     ``chosen`` by the user on a 1D output become (0,) and the output carries ONE_DIM_NOTE (so

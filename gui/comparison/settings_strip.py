@@ -17,23 +17,10 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QToolButton, QWidget
 
+from engine.scoring.comparison import parse_dims
 from gui.widgets.palette import well_colour
 
 DIMS_PRESETS = ("0,1", "0,1,2", "all")
-
-
-def parse_dims(text: str):
-    """'0,1' -> (0, 1); 'all' -> None; ValueError naming the problem."""
-    text = text.strip().lower()
-    if text == "all":
-        return None
-    try:
-        dims = tuple(int(v) for v in text.replace(" ", ",").split(",") if v)
-    except ValueError:
-        raise ValueError(f"dimensions: expected 0-based numbers separated by commas, or 'all' (got {text!r})") from None
-    if not dims:
-        raise ValueError("dimensions: none given")
-    return dims
 
 
 class WellToggles(QWidget):

@@ -127,7 +127,7 @@ def test_real_cryodrgn_fixture_through_the_command(tmp_path):
     (["{ds}", "{root}/absent.npy"], "absent.npy: no such file"),
     (["{root}/nowhere", "{root}/good.npy"], "nowhere: no such dataset folder"),
     (["{ds}", "{root}/good.npy", "--dims", "0,5"], "good.npy: dimension 5 does not exist"),
-    (["{ds}", "{root}/good.npy", "--dims", "x"], "--dims: expected comma-separated integers"),
+    (["{ds}", "{root}/good.npy", "--dims", "x"], "--dims: expected 0-based numbers separated by commas, or 'all' (got 'x')"),
     (["{ds}", "{root}/z.9.pkl"], "z.9.pkl: has 2000 rows, but the dataset has 3000 particles"),
     (["{ds}", "{root}/good.npy", "{root}/z.9.pkl", "--label", "only one"], "--label: given 1 times for 2 outputs"),
     (["{ds}", "{root}/good.npy", "--wells", "1,13"], "good.npy: there is no well 13"),

@@ -146,7 +146,7 @@ def test_the_ideal_observer_s_bayes_labels_make_maps_as_good_as_the_truth_s(data
 @pytest.mark.parametrize("extra, message", [
     ([], "give an OUTPUT, --ground-truth or --ideal-observer (or several)"),
     (["--ideal-observer", "--subsample", "0"], "--subsample: needs at least 1 particle (got 0)"),
-    (["OUTPUT", "--dims", "x"], "--dims: expected comma-separated integers"),
+    (["OUTPUT", "--dims", "x"], "--dims: expected 0-based numbers separated by commas, or 'all' (got 'x')"),
     (["OUTPUT", "--label", "ground truth", "--ground-truth"], "would share the ground truth's files"),
     (["--ground-truth", "--lowpass", "0"], "--lowpass: expected a resolution in Angstrom > 0, got 0"),
     (["--ground-truth", "--lowpass", "nan"], "--lowpass: expected a resolution in Angstrom > 0, got nan"),

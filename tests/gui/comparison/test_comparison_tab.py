@@ -19,7 +19,7 @@ from engine.scoring.recovered_landscape import recovered_landscape
 from engine.scoring.metric import score
 from gui.comparison.comparison_tab import ComparisonTab
 from gui.comparison.comparison_table import COL_ACCURACY, COL_DIMS, COL_METHOD, COL_SCORED, COL_STD, NO_VALUE
-from gui.comparison.settings_strip import parse_dims
+from engine.scoring.comparison import parse_dims
 from gui.model.document import LandscapeDocument
 import gui.widgets.jobs as jobs
 
