@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.imaging.ctf import CTFParams
+from engine.input_files import input_file_problem
 from engine.structure.maps import MapFileError, map_frame, read_map
 from engine.structure.object_model import TwoBodyObject
 
@@ -41,10 +42,11 @@ MANIFEST_FILE = "manifest.json"
 LSU_MAP = "maps/lsu.mrc"
 SSU_MAP = "maps/ssu.mrc"
 SSU_MASK_MAP = "maps/ssu_mask.mrc"
-# The manifest's own identity, as engine.simulation.manifest writes it (not imported: formats
-# sit below the simulation).
+# The manifest's own identity and size limit (engine.simulation.manifest writes it with these; formats
+# sit below the simulation, so they are defined here).
 MANIFEST_KIND = "elbench-simulated-dataset"
 MANIFEST_FORMAT_VERSION = 1
+MANIFEST_MAX_BYTES = 256 * 1024**2   # ~150 bytes a chunk: even 10^5 chunks stay far below this
 NOT_ELBENCH = "not a dataset made by elbench, so its object, poses and noise are not known"
 
 
@@ -87,13 +89,20 @@ class DatasetGeometry:
         return self.box_size * self.apix_A
 
 
-def read_manifest_json(folder) -> dict:
-    """The parsed ``manifest.json`` of ``folder``, checked to be an elbench dataset's."""
+def read_manifest_json(folder, missing_hint: str | None = None) -> dict:
+    """The parsed ``manifest.json`` of ``folder``, checked to be an elbench dataset's (kind,
+    format version; a FIFO, a device or a file over MANIFEST_MAX_BYTES refused before a byte
+    is read). DatasetGeometryError names the file; ``missing_hint``: what a missing file is
+    said to mean (default: the folder is not a dataset made by elbench)."""
     path = Path(folder) / MANIFEST_FILE
+    problem = None if not path.exists() else input_file_problem(path, MANIFEST_MAX_BYTES, "a manifest")
+    if problem:
+        raise DatasetGeometryError(f"{path}: {problem}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DatasetGeometryError(f"{path}: no such file ({Path(folder)} is {NOT_ELBENCH})") from None
+        hint = missing_hint or f"{Path(folder)} is {NOT_ELBENCH}"
+        raise DatasetGeometryError(f"{path}: no such file ({hint})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetGeometryError(f"{path}: cannot read the file ({exc})") from None
     except json.JSONDecodeError as exc:

@@ -25,14 +25,12 @@ from importlib import metadata
 from pathlib import Path
 
 from engine.atomic_files import write_text_atomic
+from engine.formats.dataset_geometry import (MANIFEST_FILE, MANIFEST_FORMAT_VERSION, MANIFEST_KIND,  # noqa: F401
+                                             MANIFEST_MAX_BYTES, DatasetGeometryError, read_manifest_json)
 from engine.formats.image_names import stack_file_name
-from engine.input_files import input_file_problem
 
-MANIFEST_FILE = "manifest.json"
-# ~150 bytes a chunk: even 10^5 chunks stay far below this; anything bigger is not a manifest
-MANIFEST_MAX_BYTES = 256 * 1024**2
-FORMAT_VERSION = 1
-KIND = "elbench-simulated-dataset"
+# the manifest's name, identity and size limit have one owner, the formats' reader
+FORMAT_VERSION, KIND = MANIFEST_FORMAT_VERSION, MANIFEST_KIND
 
 
 class ManifestError(ValueError):
@@ -86,21 +84,10 @@ def read_manifest(folder) -> dict:
     """The manifest of the dataset in ``folder``; ManifestError names the file (a FIFO, a
     device or a file over MANIFEST_MAX_BYTES is refused before a byte is read)."""
     path = manifest_path(folder)
-    problem = None if not path.exists() else input_file_problem(path, MANIFEST_MAX_BYTES, "a manifest")
-    if problem:
-        raise ManifestError(f"{path}: {problem}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ManifestError(f"{path}: no such file (is {folder} a dataset folder?)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{path}: cannot read the file ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from None
-    if not isinstance(data, dict) or data.get("kind") != KIND:
-        raise ManifestError(f"{path}: not an elbench dataset manifest (kind is not {KIND!r})")
-    if data.get("format_version") != FORMAT_VERSION:
-        raise ManifestError(f"{path}: format_version {data.get('format_version')!r} unsupported (reads {FORMAT_VERSION})")
+        data = read_manifest_json(folder, missing_hint=f"is {folder} a dataset folder?")
+    except DatasetGeometryError as exc:
+        raise ManifestError(str(exc)) from None
     for key in ("plan", "chunks", "noise", "status"):
         if key not in data:
             raise ManifestError(f"{path}: missing field {key!r}")
