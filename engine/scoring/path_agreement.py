@@ -242,22 +242,42 @@ def _along_route(landscape: RecoveredLandscape, centres, wells, visits) -> PathP
                         landscape.kT_kcal_per_mol)
 
 
-def path_agreement_of(dataset, scores, recovered: RecoveredLandscape | None) -> PathAgreement | None:
-    """Path agreement of a method scored as ``scores`` (engine.scoring.metric.Scores) with its
-    recovered landscape ``recovered`` on ``dataset`` (engine.formats.dataset.Dataset); None when
-    the dataset has no designed landscape, no true coordinates, or there is no 2-D landscape."""
+@dataclass(frozen=True)
+class TruthReference:
+    """What a method's paths are compared with: the scored particles' true (cc1, cc2) ``truth``
+    (M, 2) degrees, the centres of their true wells ``centres`` (W, 2), one per scored well in
+    ``Scores.wells`` order, and the landscape recovered from the truth itself ``landscape``
+    (the same estimator as the method's, so both carry the same sampling noise)."""
+
+    truth: np.ndarray
+    centres: np.ndarray
+    landscape: RecoveredLandscape
+
+
+def truth_reference(dataset, scores) -> TruthReference | None:
+    """The TruthReference of the particles ``scores`` counted on ``dataset``; None when its
+    ground truth lacks true coordinates for some of them."""
     gt = dataset.ground_truth
-    if recovered is None or dataset.landscape is None or scores.centres.shape[1] < 2:
-        return None
     truth = np.column_stack([gt.cc1_deg, gt.cc2_deg])[scores.particle_index]
     if not np.all(np.isfinite(truth)):
         return None
     labels = np.asarray(gt.well)[scores.particle_index]
-    true_centres = np.array([truth[labels == w].mean(axis=0) for w in scores.wells])
-    reference = recovered_landscape(truth, gt.kT_kcal_per_mol)
-    return path_agreement(reference, true_centres, recovered, scores.centres[:, :2], scores.wells,
+    centres = np.array([truth[labels == w].mean(axis=0) for w in scores.wells])
+    return TruthReference(truth, centres, recovered_landscape(truth, gt.kT_kcal_per_mol))
+
+
+def path_agreement_of(dataset, scores, recovered: RecoveredLandscape | None) -> PathAgreement | None:
+    """Path agreement of a method scored as ``scores`` (engine.scoring.metric.Scores) with its
+    recovered landscape ``recovered`` on ``dataset`` (engine.formats.dataset.Dataset); None when
+    the dataset has no designed landscape, no true coordinates, or there is no 2-D landscape."""
+    if recovered is None or dataset.landscape is None or scores.centres.shape[1] < 2:
+        return None
+    ref = truth_reference(dataset, scores)
+    if ref is None:
+        return None
+    return path_agreement(ref.landscape, ref.centres, recovered, scores.centres[:, :2], scores.wells,
                           neighbouring_pairs(dataset.landscape.grid()))
 
 
 __all__ = ["EMPTY_BIN_MARGIN_KT", "ROUTE_TOLERANCE_KT", "PairPath", "PathAgreement", "filled_free_energy", "landscape_path",
-           "neighbouring_pairs", "path_agreement", "path_agreement_of"]
+           "TruthReference", "neighbouring_pairs", "path_agreement", "path_agreement_of", "truth_reference"]

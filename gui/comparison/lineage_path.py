@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.scoring.path_agreement import PairPath, neighbouring_pairs, path_agreement
-from engine.scoring.recovered_landscape import RecoveredLandscape, recovered_landscape
+from engine.scoring.path_agreement import PairPath, neighbouring_pairs, path_agreement, truth_reference
+from engine.scoring.recovered_landscape import RecoveredLandscape
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,14 +88,10 @@ def method_path_job(dataset, output, scores, landscape: RecoveredLandscape, well
     if a == b or a not in present or b not in present:
         raise ValueError(f"wells {a} and {b}: need two different wells with scored particles "
                          f"(scored: {', '.join(map(str, present))})")
-    gt = dataset.ground_truth
-    truth = np.column_stack([gt.cc1_deg, gt.cc2_deg])[scores.particle_index]
-    if not np.all(np.isfinite(truth)):
+    ref = truth_reference(dataset, scores)   # what engine.scoring.path_agreement_of compares with
+    if ref is None:
         raise ValueError("the dataset's ground truth lacks true (cc1, cc2) for some scored particles")
-    # the reference of engine.scoring.path_agreement.path_agreement_of: the same particles' truth
-    labels = np.asarray(gt.well)[scores.particle_index]
-    true_centres = np.array([truth[labels == w].mean(axis=0) for w in present])
-    reference = recovered_landscape(truth, gt.kT_kcal_per_mol)
+    reference, true_centres, truth = ref.landscape, ref.centres, ref.truth
     centres = scores.centres[:, :2]
     saddle = pairs.get((min(a, b), max(a, b)), math.nan)
     pair = path_agreement(reference, true_centres, landscape, centres, present, {(a, b): saddle}).pairs[0]
