@@ -22,7 +22,7 @@ are removed) and drops the queued ones.
   import this package (install elbench on the cluster, e.g. ``pip install -e`` on a shared
   file system) and see the output folder at the same path (a shared file system). A malformed
   address is refused at once (:func:`check_scheduler_address`), an unreachable one after
-  DASK_CONNECT_TIMEOUT_S; both as SimulationError naming the address. Workers that join
+  engine.dask_client.CONNECT_TIMEOUT_S; both as SimulationError naming the address. Workers that join
   during the run (batch jobs leaving the queue) are given chunks too.
 
 Starting Dask workers on a SLURM cluster (dask-jobqueue, ``pip install dask-jobqueue``)::
@@ -53,7 +53,6 @@ import ctypes
 import multiprocessing
 import os
 import queue
-import re
 import signal
 import sys
 import threading
@@ -61,6 +60,8 @@ import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+from engine import dask_client
+from engine.dask_client import DaskConnectError, connect, worker_threads
 from engine.simulation.errors import SimulationError
 from engine.cpus import available_cpus
 
@@ -69,10 +70,8 @@ _worker_progress = None    # callable (n) -> None in worker processes
 POLL_S = 0.1
 WATCHDOG_S = 1.0           # how often a worker checks that its parent is alive
 PR_SET_PDEATHSIG = 1       # linux/prctl.h
-DASK_CONNECT_TIMEOUT_S = 10
 DASK_RECOUNT_S = 2.0      # how often a Dask run recounts the cluster's worker threads
 # what distributed.Client accepts: [tcp|tls|ucx://]host:port (host a name, IPv4 or [IPv6])
-_SCHEDULER_ADDRESS = re.compile(r"((tcp|tls|ucx)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):(\d{1,5})")
 
 
 def run_chunk_task(plan_key: str, k: int, sigma: float, out_dir: str) -> dict:
@@ -255,26 +254,12 @@ class DaskExecutor(Executor):
     name = "dask"
 
     def __init__(self, scheduler):
-        from distributed import Client
-
-        self._own_client = not isinstance(scheduler, Client)
-        if self._own_client:
-            check_scheduler_address(scheduler)
-            try:
-                self.client = Client(scheduler, set_as_default=False, timeout=DASK_CONNECT_TIMEOUT_S)
-            except OSError as exc:  # distributed's connect timeout is an OSError too
-                raise SimulationError(f"cannot reach the Dask scheduler at {scheduler} within "
-                                      f"{DASK_CONNECT_TIMEOUT_S} s ({_first_line(exc)}); is it running "
-                                      "(dask scheduler) and reachable from here?") from None
-        else:
-            self.client = scheduler
-        self.workers = self._threads()
+        try:
+            self.client, self._own_client = connect(scheduler)
+        except DaskConnectError as exc:
+            raise SimulationError(str(exc)) from None
+        self.workers = worker_threads(self.client)
         self.address = self.client.scheduler.address
-
-    def _threads(self) -> int:
-        """Worker threads the cluster has now (at least 1)."""
-        info = self.client.scheduler_info(n_workers=-1) if _accepts_n_workers(self.client) else self.client.scheduler_info()
-        return max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
 
     def run(self, tasks, on_done, should_stop=None, on_progress=None) -> bool:
         from distributed import Event
@@ -289,7 +274,7 @@ class DaskExecutor(Executor):
         try:
             while pending or running:
                 if time.monotonic() - counted > DASK_RECOUNT_S:  # workers that join later (queued jobs) get chunks
-                    self.workers, counted = self._threads(), time.monotonic()
+                    self.workers, counted = worker_threads(self.client), time.monotonic()
                 while pending and len(running) < 2 * self.workers and not stopped and error is None:
                     task = pending.pop()
                     running.append(self.client.submit(_dask_chunk_task, event_name, *task, pure=False,
@@ -326,15 +311,6 @@ class DaskExecutor(Executor):
             self.client.close()
 
 
-def _accepts_n_workers(client) -> bool:
-    import inspect
-
-    try:
-        return "n_workers" in inspect.signature(client.scheduler_info).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def _dask_chunk_task(event_name: str, plan_key: str, k: int, sigma: float, out_dir: str):
     """Runs on a Dask worker: like run_chunk_task, stopping when the run's Event is set.
     Returns None when stopped."""
@@ -361,14 +337,10 @@ def _dask_chunk_task(event_name: str, plan_key: str, k: int, sigma: float, out_d
 def check_scheduler_address(address) -> None:
     """Refuse, at once, a scheduler address distributed could not connect to (it would try for
     a minute and end in a traceback): SimulationError naming the address."""
-    if not isinstance(address, str) or not (m := _SCHEDULER_ADDRESS.fullmatch(address.strip())) \
-            or not 0 < int(m.group(4)) < 65536:
-        raise SimulationError(f"--scheduler {address!r}: not a Dask scheduler address (expected tcp://HOST:PORT, "
-                              "e.g. tcp://10.0.0.5:8786)")
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    try:
+        dask_client.check_scheduler_address(address)
+    except DaskConnectError as exc:
+        raise SimulationError(str(exc)) from None
 
 
 def make_executor(workers: int | None = None, scheduler=None) -> Executor:

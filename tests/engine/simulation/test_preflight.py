@@ -114,9 +114,10 @@ def test_a_malformed_scheduler_address_is_refused_at_once(tmp_path, monkeypatch,
 
 def test_an_unreachable_scheduler_is_refused_within_the_connect_timeout(tmp_path, monkeypatch):
     pytest.importorskip("distributed")
+    from engine import dask_client
     from engine.simulation import executors
 
-    monkeypatch.setattr(executors, "DASK_CONNECT_TIMEOUT_S", 2)
+    monkeypatch.setattr(dask_client, "CONNECT_TIMEOUT_S", 2)
     t0 = time.monotonic()
     with pytest.raises(SimulationError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9 within 2 s"):
         executors.make_executor(scheduler="tcp://127.0.0.1:9")
