@@ -23,7 +23,8 @@ writes the report only when --out is given.
 on a random subsample (--subsample N, default 2000) with 95 % CIs, every method's accuracy as
 a fraction of the ceiling (engine.scoring.ceiling_dataset), and with --snr-sweep the ceiling
 at other SNRs (particles simulated in memory); --json gets a "ceiling" object, the report
-ceiling.json, ceiling.csv and snr_sweep.csv. OUTPUTs may then be left out.
+ceiling.json, ceiling.csv and snr_sweep.csv. OUTPUTs may then be left out. --scheduler
+tcp://HOST:PORT runs the ideal observer on a Dask cluster's workers instead of local processes.
 
 Example::
 
@@ -68,6 +69,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                         help="add the controls and the ideal-observer ceiling (an elbench dataset folder)")
     parser.add_argument("--subsample", type=int, default=2000, metavar="N",
                         help="particles the ceiling is computed on (default 2000; seed 0)")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                        help="with --ceiling: run the ideal observer on this Dask scheduler's workers (as simulate "
+                             "--scheduler; they must see the dataset at the same path)")
     parser.add_argument("--snr-sweep", metavar="SNR,SNR,...",
                         help="with --ceiling: the ceiling at these SNRs too, e.g. 0.03,0.1,0.3,1,3")
     parser.add_argument("--sweep-particles", type=int, default=300, metavar="N",
@@ -97,6 +101,8 @@ def main(args: argparse.Namespace) -> int:
         return _fail("give at least one OUTPUT (or --ceiling for the controls and the ceiling alone)")
     if args.snr_sweep and not args.ceiling:
         return _fail("--snr-sweep needs --ceiling")
+    if args.scheduler and not args.ceiling:
+        return _fail("--scheduler needs --ceiling (it runs the ideal observer)")
     folder = Path(args.out or DEFAULT_OUT) if args.out or not args.json else None
     if folder is not None and not args.overwrite and _holds_files(folder):
         return _fail(f"{folder}: already holds files (an earlier report?); give --overwrite to "
@@ -187,7 +193,8 @@ def _ceiling(args, snrs, say):
     """(DatasetCeiling, SNR sweep or None) of ``args.dataset`` (CeilingError when it cannot have one)."""
     from engine.scoring.ceiling_dataset import dataset_ceiling, dataset_snr_sweep
 
-    ceiling = dataset_ceiling(args.dataset, args.subsample, seed=0, core_only=args.core_only, log=say)
+    ceiling = dataset_ceiling(args.dataset, args.subsample, seed=0, core_only=args.core_only, log=say,
+                              scheduler=args.scheduler)
     sweep = dataset_snr_sweep(args.dataset, snrs, args.sweep_particles) if snrs else None
     return ceiling, sweep
 

@@ -16,9 +16,10 @@ with the manifest's noise sigma). It scores, on the same particles:
 
 each with a 95 % confidence interval (engine.scoring.ceiling.accuracy_ci).
 
-Parallel: worker processes (spawned, one IdealObserver each, built once per process) take
-pieces of TASK_PARTICLES particles and read those particles' images themselves; the pieces
-are concatenated by index. A piece holds whole observer batches at the same offsets whatever
+Parallel: worker processes (spawned, one IdealObserver each, built once per process), or the
+workers of a Dask cluster (``scheduler``, the same clusters ``simulate --scheduler`` uses),
+take pieces of TASK_PARTICLES particles and read those particles' images themselves; the
+pieces are concatenated by index. A piece holds whole observer batches at the same offsets whatever
 the worker count, so the result does not depend on it. ``progress(fraction)`` as pieces
 finish; ``should_stop()`` between them: True returns None (pending pieces are dropped).
 
@@ -43,6 +44,7 @@ from pathlib import Path
 import mrcfile
 import numpy as np
 
+from engine.dask_client import DaskConnectError, connect, worker_threads
 from engine.formats.dataset import LANDSCAPE_FILE, STAR_FILE, load_dataset
 from engine.formats.dataset_geometry import DatasetGeometry, DatasetGeometryError, dataset_object, read_dataset_geometry
 from engine.formats.image_names import parse_image_names
@@ -131,11 +133,15 @@ class _Piece:
 
 
 def dataset_ceiling(folder, n_subsample: int | None = 2000, seed: int = 0, workers: int | None = None,
-                    progress=None, should_stop=None, log=None, core_only: bool = False) -> DatasetCeiling | None:
+                    progress=None, should_stop=None, log=None, core_only: bool = False,
+                    scheduler=None) -> DatasetCeiling | None:
     """The ceiling of the dataset ``folder`` on ``n_subsample`` random particles (all when None
     or more than there are; seeded by ``seed``, core particles only with ``core_only``).
-    workers: processes (default: the CPUs this process may use; 1 runs here). CeilingError
-    names the file when the folder is not a complete elbench dataset with maps and noise."""
+    workers: processes (default: the CPUs this process may use; 1 runs here). ``scheduler``: a
+    Dask scheduler address (or Client) to run the pieces on instead, as ``simulate
+    --scheduler`` does (engine.dask_client; the workers must see ``folder`` at the same path);
+    ``workers`` is then the cluster's thread count. CeilingError names the file when the folder
+    is not a complete elbench dataset with maps and noise, or the scheduler it cannot reach."""
     say = log or (lambda text: None)
     geometry = ceiling_geometry(folder)
     ds = load_dataset(geometry.root)
@@ -143,11 +149,22 @@ def dataset_ceiling(folder, n_subsample: int | None = 2000, seed: int = 0, worke
     candidates = np.flatnonzero(gt.core) if core_only else np.arange(ds.n_particles)
     chosen = candidates[subsample(len(candidates), n_subsample, seed)]
     pieces = _pieces(geometry.root, chosen, gt.image_name)
-    workers = max(1, min(int(workers or available_cpus()), len(pieces)))
-    say(f"ideal observer: {len(chosen)} of {ds.n_particles} particles, SNR {geometry.snr:g}, "
-        f"{workers} worker process{'es' if workers > 1 else ''}")
     start = time.perf_counter()
-    results = _run_pieces(geometry.root, geometry.noise_sigma, pieces, workers, progress, should_stop)
+    if scheduler:
+        client, owned = _dask_client(scheduler)
+        try:
+            workers = worker_threads(client)
+            say(f"ideal observer: {len(chosen)} of {ds.n_particles} particles, SNR {geometry.snr:g}, on the Dask "
+                f"cluster at {client.scheduler.address} ({workers} worker threads)")
+            results = _run_pieces_on_dask(client, geometry.root, geometry.noise_sigma, pieces, progress, should_stop)
+        finally:
+            if owned:
+                client.close()
+    else:
+        workers = max(1, min(int(workers or available_cpus()), len(pieces)))
+        say(f"ideal observer: {len(chosen)} of {ds.n_particles} particles, SNR {geometry.snr:g}, "
+            f"{workers} worker process{'es' if workers > 1 else ''}")
+        results = _run_pieces(geometry.root, geometry.noise_sigma, pieces, workers, progress, should_stop)
     if results is None:
         return None
     elapsed_s = time.perf_counter() - start
@@ -264,6 +281,52 @@ def _posterior_of(observer: IdealObserver, root: Path, sigma: float, piece: _Pie
 
 def _worker_posterior(root: Path, sigma: float, piece: _Piece) -> tuple[int, CeilingResult]:
     return _posterior_of(_worker_observer, root, sigma, piece)
+
+
+_dask_observers: dict[str, IdealObserver] = {}   # on a Dask worker: one observer per dataset
+
+
+def _dask_posterior(root: str, sigma: float, piece: _Piece) -> tuple[int, CeilingResult]:
+    """Runs on a Dask worker: the piece's posteriors, with the worker's observer of ``root``
+    (built at its first piece, kept for the next)."""
+    observer = _dask_observers.get(root)
+    if observer is None:
+        observer = _dask_observers[root] = _observer_of(Path(root))
+    return _posterior_of(observer, Path(root), sigma, piece)
+
+
+def _dask_client(scheduler):
+    try:
+        return connect(scheduler)
+    except DaskConnectError as exc:
+        raise CeilingError(str(exc)) from None
+
+
+def _run_pieces_on_dask(client, root: Path, sigma: float, pieces, progress, should_stop) -> list | None:
+    """_run_pieces on a Dask cluster: every piece submitted at once (the scheduler spreads
+    them), results as they come; should_stop() cancels those not finished."""
+    total = sum(len(p.positions) for p in pieces)
+    futures = [client.submit(_dask_posterior, str(root), sigma, p, pure=False) for p in pieces]
+    results, done_particles = [], 0
+    try:
+        running = set(futures)
+        while running:
+            if should_stop is not None and should_stop():
+                return None
+            finished = {f for f in running if f.done()}
+            if not finished:
+                time.sleep(POLL_S)
+                continue
+            running -= finished
+            for future in finished:
+                item = future.result()   # a worker's exception is raised here, as a local one would be
+                results.append(item)
+                done_particles += len(item[1])
+                if progress is not None:
+                    progress(done_particles / total)
+        return results
+    finally:
+        client.cancel([f for f in futures if not f.done()])
 
 
 def _run_pieces(root: Path, sigma: float, pieces, workers: int, progress, should_stop) -> list | None:

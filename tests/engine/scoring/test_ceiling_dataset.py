@@ -1,5 +1,6 @@
 """The ideal-observer ceiling of a real dataset folder: images, poses and CTF read back, the
-ceiling against its controls, worker processes, stopping, and refused folders."""
+ceiling against its controls, worker processes, a Dask cluster, stopping, and refused folders
+and schedulers."""
 import json
 import shutil
 
@@ -96,3 +97,43 @@ def test_folders_that_cannot_have_a_ceiling_say_why(dataset, tmp_path):
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(CeilingError, match="noiseless dataset"):
         dataset_ceiling(copy, 10)
+
+
+def test_a_dask_cluster_gives_the_same_ceiling_and_stops(dataset, capsys):
+    """Two worker processes of a real distributed LocalCluster on loopback (as a cluster's
+    workers: each imports elbench and builds its own observer), against one local process."""
+    from distributed import LocalCluster
+
+    from main import main
+
+    local = dataset_ceiling(dataset, n_subsample=96, seed=3, workers=1)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, protocol="tcp", host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        seen, lines = [], []
+        on_dask = dataset_ceiling(dataset, n_subsample=96, seed=3, scheduler=cluster.scheduler_address,
+                                  progress=seen.append, log=lines.append)
+        assert dataset_ceiling(dataset, n_subsample=96, scheduler=cluster.scheduler_address,
+                               should_stop=lambda: True) is None
+        assert main(["evaluate", str(dataset), "--ceiling", "--subsample", "96", "--no-latent", "--json",
+                     "--scheduler", cluster.scheduler_address]) == 0
+    assert on_dask.workers == 2 and f"on the Dask cluster at {cluster.scheduler_address}" in lines[0]
+    assert seen[-1] == 1.0 and seen == sorted(seen)
+    for name in ("mean_deg", "basin_mass", "balanced_well", "map_well", "n_evaluations"):
+        assert np.array_equal(getattr(local.result, name), getattr(on_dask.result, name)), name
+    assert local.ci == on_dask.ci
+    printed = json.loads(capsys.readouterr().out)["ceiling"]
+    bayes = [row for row in printed["ceiling"] if row["label"] == LABELS[-1]][0]
+    expected = dataset_ceiling(dataset, n_subsample=96, seed=0, workers=1).ceiling.accuracy
+    assert printed["workers"] == 2 and bayes["accuracy"] == pytest.approx(expected)
+
+
+def test_an_unusable_scheduler_is_refused_naming_it(dataset, capsys, tmp_path):
+    from main import main
+
+    np.save(tmp_path / "output.npy", np.zeros((N, 2)))
+    with pytest.raises(CeilingError, match="'nowhere': not a Dask scheduler address"):
+        dataset_ceiling(dataset, n_subsample=10, scheduler="nowhere")
+    assert main(["evaluate", str(dataset), "--ceiling", "--scheduler", "nowhere", "--json"]) == 2
+    assert "--scheduler 'nowhere': not a Dask scheduler address (expected tcp://HOST:PORT" in capsys.readouterr().err
+    assert main(["evaluate", str(dataset), str(tmp_path / "output.npy"), "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    assert "--scheduler needs --ceiling" in capsys.readouterr().err
