@@ -1,11 +1,12 @@
 """The Comparison tab's "Ideal observer" bar, above the table: compute the ceiling on demand.
 
 A subsample size (default gui.comparison.control_rows.DEFAULT_SUBSAMPLE: the one ``evaluate
---ceiling`` uses), one button that reads "Compute ceiling" and, while the ideal observer runs,
+--ceiling`` uses), where it runs (empty: processes here; or a Dask scheduler address, as the
+Simulation tab's Cluster field and ``evaluate --ceiling --scheduler``), one button that reads "Compute ceiling" and, while the ideal observer runs,
 "Cancel", a progress bar and a status text (the ceiling with its 95 % interval once known,
 "cancelled", or the reason it cannot be computed). The work itself is the model's
 ``controls`` (gui.comparison.control_rows.ControlRows: background, on the simulation's
-executors); the bar only asks and shows. For a dataset not made by elbench (or one without
+executors, local or Dask); the bar only asks and shows. For a dataset not made by elbench (or one without
 maps or noise) the size and the button are disabled and the status says why
 (``controls.ceiling_reason``).
 
@@ -19,7 +20,7 @@ Example::
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QWidget
 
 from gui.comparison.control_rows import DEFAULT_SUBSAMPLE, IDEAL_BAYES
 from gui.widgets.jobs import job_progress_bar
@@ -52,12 +53,18 @@ class CeilingPanel(QWidget):
         self.subsample.setSuffix(" particles")
         self.subsample.setToolTip("Random particles (seeded) the ideal observer looks at; all of them when the "
                                   "dataset has fewer. More: a narrower interval, minutes longer")
+        self.cluster = QLineEdit()
+        self.cluster.setPlaceholderText("here")
+        self.cluster.setMaximumWidth(150)
+        self.cluster.setToolTip("Where the ideal observer runs: empty for processes on this machine, or a Dask "
+                                "scheduler address (tcp://host:8786) whose workers see the dataset at the same path, "
+                                "as in the Simulation tab's Cluster field")
         self.button = QPushButton(COMPUTE_TEXT)
         self.button.clicked.connect(self._on_button)
         self.progress = job_progress_bar()
         self.status = QLabel()
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        for w in (title, QLabel("Subsample:"), self.subsample, self.button, self.progress):
+        for w in (title, QLabel("Subsample:"), self.subsample, QLabel("on"), self.cluster, self.button, self.progress):
             layout.addWidget(w)
         layout.addWidget(self.status, 1)
         self.controls.sigChanged.connect(self.refresh)
@@ -76,6 +83,7 @@ class CeilingPanel(QWidget):
             self.controls.cancel_ceiling()
         else:
             self._message = ""
+            self.controls.scheduler = self.cluster.text().strip() or None
             self.controls.compute_ceiling(self.subsample.value())
 
     def _on_dataset(self, _dataset) -> None:
@@ -92,6 +100,7 @@ class CeilingPanel(QWidget):
         reason = c.ceiling_reason if self.model.dataset is not None else "open a dataset made by elbench"
         running = self._running
         self.subsample.setEnabled(not reason and not running)
+        self.cluster.setEnabled(not reason and not running)
         self.button.setEnabled(not reason)
         self.button.setText(CANCEL_TEXT if running else COMPUTE_TEXT)
         self.progress.setVisible(running)

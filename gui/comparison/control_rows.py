@@ -119,6 +119,7 @@ class ControlRows(QObject):
         self.n_subsample = DEFAULT_SUBSAMPLE
         self.seed = SEED
         self.workers: int | None = None   # processes for the ideal observer (None: every CPU we may use)
+        self.scheduler: str | None = None  # a Dask scheduler address to run it on instead (engine.dask_client)
         self.ceiling = None                # engine.scoring.ceiling_dataset.DatasetCeiling
         self._ceiling_core_only = False
         self._progress: float | None = None
@@ -255,8 +256,11 @@ class ControlRows(QObject):
         self.ceiling, self._progress = None, 0.0
         self._ceiling_core_only = m.settings.core_only
         self.ceiling_runner.start(dataset_ceiling, m.dataset.root, self.n_subsample, seed=self.seed,
-                                  workers=self.workers, core_only=self._ceiling_core_only, name="ideal observer")
-        self.sigStatus.emit(f"Ideal observer on {min(self.n_subsample, m.dataset.n_particles):,} random particles…")
+                                  workers=self.workers, core_only=self._ceiling_core_only, scheduler=self.scheduler,
+                                  name="ideal observer")
+        where = f" on the Dask cluster at {self.scheduler}" if self.scheduler else ""
+        self.sigStatus.emit(f"Ideal observer on {min(self.n_subsample, m.dataset.n_particles):,} random "
+                            f"particles{where}…")
         self._changed()
         return True
 

@@ -1,6 +1,7 @@
 """The Comparison tab's "Ideal observer" bar, clicked like a user on a tiny dataset simulated by
 elbench: compute the ceiling (progress, then its number and interval, the table's rows filled),
-cancel it half-way, and a dataset not made by elbench disables the bar with the reason."""
+cancel it half-way, run it on a Dask cluster (or be told the address is wrong), and a dataset
+not made by elbench disables the bar with the reason."""
 import pytest
 from PySide6.QtCore import Qt
 
@@ -88,3 +89,25 @@ def test_dataset_not_made_by_elbench_disables_the_bar_with_the_reason(tab, tmp_p
     assert not panel.button.isEnabled() and not panel.subsample.isEnabled()
     assert panel.status.text() == "Unavailable: not a dataset made by elbench"
     assert tab.model.controls.rows == [] and tab.table.source_model.rowCount() == 0
+
+
+def test_a_dask_scheduler_runs_the_ideal_observer_there(tab, files, qtbot, message_boxes):
+    from distributed import LocalCluster
+
+    panel = opened(tab, files[0])
+    panel.subsample.setValue(64)
+    runner = tab.model.controls.ceiling_runner
+    panel.cluster.setText("nowhere")                  # a typo: one message naming it, nothing computed
+    with qtbot.waitSignal(runner.sigErrored, timeout=30_000):
+        panel.button.click()
+    assert "'nowhere': not a Dask scheduler address" in message_boxes.warnings[-1]
+    assert "Ideal observer failed" in panel.status.text() and tab.model.controls.ceiling is None
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, protocol="tcp", host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        panel.cluster.setText(cluster.scheduler_address)
+        with qtbot.waitSignal(runner.sigFinished, timeout=60_000):
+            panel.button.click()
+            assert not panel.cluster.isEnabled()
+    ceiling = tab.model.controls.ceiling
+    assert ceiling is not None and len(ceiling.subsample) == 64 and ceiling.workers == 1
+    assert panel.status.text().startswith(f"Ceiling {100 * ceiling.ceiling.accuracy:.1f} %") and panel.cluster.isEnabled()
