@@ -23,6 +23,10 @@ runs nothing (the dataset is made first when missing: RELION's commands depend o
 shown for reference only), --epochs / --max-iterations shorten cryoDRGN / RELION, --only picks
 one method and --options one set of options. The tools' own lines go to each job's run.log.
 
+Measured on 2 cores, ``--options defaults`` (the full 3,000 particles, 42 min in all): RELION
+multibody 1,052 s (consensus 635 s, multibody 417 s, flex 0.5 s), 27.0 +- 12.0 %; cryoDRGN
+1,454 s (train 25 epochs 1,414 s, analyze 40 s), 17.5 +- 14.6 %.
+
 Measured on 2 shared cores, ``--n 300 --epochs 1 --only cryodrgn`` (the code path, not the
 benchmark): defaults train 31 s + analyze 42 s, 11.5 +- 16.2 %; handmade train 21 s + analyze
 62 s, 13.2 +- 20.8 % (300 particles, one epoch: chance is 8.3 %); 2 min 38 s in all.
