@@ -43,3 +43,24 @@ def tab(qtbot, files):
     assert tab.model.wait_idle()
     yield tab
     tab.shutdown()
+
+
+def gui_command_window(qtbot, monkeypatch, argv):
+    """``elbench gui ...`` (main.main(argv), which must return 0) with the GUI opened here, as
+    main hands it over, but without app.exec(): the MainWindow it shows."""
+    import main
+    from gui.main_window import MainWindow
+
+    shown = {}
+
+    def run_gui(**request):
+        window = MainWindow(request["landscape_path"])
+        qtbot.addWidget(window)
+        window.show()
+        window.open_comparison(request["dataset"], request["outputs"], request["labels"], request["kinds"])
+        shown["window"] = window
+        return 0
+
+    monkeypatch.setattr("gui.app.run_gui", run_gui)
+    assert main.main(list(argv)) == 0
+    return shown["window"]

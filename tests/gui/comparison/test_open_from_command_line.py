@@ -9,25 +9,13 @@ import main
 from engine.formats.dataset import load_dataset
 from engine.formats.loaders import load_output
 from engine.scoring.metric import score
-from gui.main_window import MainWindow
+from comparison_tab_fixtures import gui_command_window
 
 
 def test_gui_command_opens_the_comparison_with_the_outputs_scored(qtbot, tmp_path, monkeypatch):
     folder, gt, _ = make_dataset(tmp_path / "ds", n=3000)
     npy, pkl = make_outputs(tmp_path / "out", gt)
-    shown = {}
-
-    def run_gui(**request):  # what main() hands the GUI, opened here without app.exec()
-        window = MainWindow(request["landscape_path"])
-        qtbot.addWidget(window)
-        window.show()
-        window.open_comparison(request["dataset"], request["outputs"], request["labels"], request["kinds"])
-        shown["window"] = window
-        return 0
-
-    monkeypatch.setattr("gui.app.run_gui", run_gui)
-    assert main.main(["gui", str(folder), str(pkl), str(npy), "--label", "cryoDRGN", "--label", "-"]) == 0
-    window = shown["window"]
+    window = gui_command_window(qtbot, monkeypatch, ["gui", str(folder), str(pkl), str(npy), "--label", "cryoDRGN", "--label", "-"])
     model = window.comparison.model
     assert model.wait_idle()
     assert window.tabs.currentWidget() is window.comparison

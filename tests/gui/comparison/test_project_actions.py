@@ -12,7 +12,7 @@ from engine.formats.comparison_project import load_project
 from engine.methods.catalog import MethodRun
 from gui.comparison.comparison_model import ComparisonModel
 from gui.comparison.project_actions import ProjectActions
-from gui.main_window import MainWindow
+from comparison_tab_fixtures import gui_command_window
 
 
 @pytest.fixture(scope="module")
@@ -148,19 +148,7 @@ def test_save_without_a_dataset_says_why(qtbot, tmp_path):
 
 def test_gui_command_opens_a_saved_comparison_from_the_file_menu_project(qtbot, saved, monkeypatch):
     _, _, path = saved
-    shown = {}
-
-    def run_gui(**request):  # what main() hands the GUI, opened here without app.exec()
-        window = MainWindow(request["landscape_path"])
-        qtbot.addWidget(window)
-        window.show()
-        window.open_comparison(request["dataset"], request["outputs"], request["labels"], request["kinds"])
-        shown["window"] = window
-        return 0
-
-    monkeypatch.setattr("gui.app.run_gui", run_gui)
-    assert main.main(["gui", str(path)]) == 0
-    window = shown["window"]
+    window = gui_command_window(qtbot, monkeypatch, ["gui", str(path)])
     model = window.comparison.model
     assert model.wait_idle()
     assert window.tabs.currentWidget() is window.comparison

@@ -12,7 +12,6 @@ from PySide6.QtCore import Qt
 
 from comparison_data import make_dataset
 from elbench_data import DATASET_SNR, elbench_dataset, opened
-from gui.comparison.comparison_model import ComparisonModel
 import gui.comparison.snr_sweep_view as sweep_view
 from gui.comparison.snr_sweep_view import CANCEL_TEXT, DEFAULT_SNRS, RUN_TEXT, SnrSweepView, parse_snrs
 
@@ -22,13 +21,6 @@ SNRS = "10, 0.01,0.3"
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     return elbench_dataset(tmp_path_factory.mktemp("sweep"))
-
-
-@pytest.fixture
-def model(qtbot):
-    m = ComparisonModel()
-    yield m
-    m.shutdown()
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from engine.formats.dataset import load_dataset
 from engine.formats.loaders import load_output
 from engine.methods.well_map_scores import Labelling, well_maps_job
 from engine.scoring.metric import score
-from gui.comparison.comparison_model import ComparisonModel
 from gui.comparison.comparison_tab import ComparisonTab
 from gui.comparison.well_maps_view import CANCEL_TEXT, COMPUTE_TEXT, WellMapsView
 from gui.model.document import LandscapeDocument
@@ -25,13 +24,6 @@ from engine.landscape.presets import load_preset
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     return elbench_dataset(tmp_path_factory.mktemp("well_maps_view"))
-
-
-@pytest.fixture
-def model(qtbot):
-    m = ComparisonModel()
-    yield m
-    m.shutdown()
 
 
 @pytest.fixture
