@@ -55,6 +55,7 @@ class CeilingPanel(QWidget):
                                   "dataset has fewer. More: a narrower interval, minutes longer")
         self.cluster = QLineEdit()
         self.cluster.setPlaceholderText("here")
+        self.cluster.setMinimumWidth(70)   # the left pane is narrow: keep "here" readable
         self.cluster.setMaximumWidth(150)
         self.cluster.setToolTip("Where the ideal observer runs: empty for processes on this machine, or a Dask "
                                 "scheduler address (tcp://host:8786) whose workers see the dataset at the same path, "
